@@ -1,0 +1,3 @@
+module obkv
+
+go 1.26
