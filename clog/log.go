@@ -1,0 +1,625 @@
+package clog
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// Entry is one log entry of a partition. Data is opaque to clog.
+type Entry struct {
+	Index  uint64
+	Ballot uint64
+	Data   []byte
+}
+
+// Update is what one partition asks to persist: what a Paxos Ready says to
+// save before sending.
+type Update struct {
+	Partition uint64
+	// State is the new hard state (e.g. the promised ballot); nil: unchanged.
+	State []byte
+	// TruncateFrom, when not 0, discards the partition's entries >=
+	// TruncateFrom before Entries are appended (a conflict).
+	TruncateFrom uint64
+	// Entries are contiguous and ascending; the first is the partition's
+	// next index (see the package doc).
+	Entries []Entry
+}
+
+// Log is the durable log of one server. It is safe for concurrent use.
+type Log struct {
+	dir  string
+	opts Options
+	fs   FS
+
+	// idxMu guards ix, active and closed. Readers hold it shared while they
+	// read segment files, so gc cannot close a file under them.
+	idxMu  sync.RWMutex
+	ix     index
+	active *segment // the newest segment, the one appended to
+	closed bool
+
+	// mu guards the queue: what Save validated and encoded but the flusher
+	// has not written yet.
+	mu   sync.Mutex
+	wake *sync.Cond // signalled when cur gets work or closing is set
+	// pend is the view of every partition after all queued updates: what
+	// Save validates against. Invariant: pend == ix after the queue drains.
+	pend    map[uint64]pview
+	undo    []pundo
+	cur     *batch        // the batch Saves append to
+	spare   *batch        // the batch not being written, nil while written
+	space   chan struct{} // closed when cur is handed to the flusher; nil if nobody waits
+	closing bool
+	// err is set once a write, a sync or a roll failed; it wraps ErrFailed
+	// and is returned to every later write.
+	err error
+
+	// Owned by the flusher goroutine.
+	nextSeq uint64 // seq of the next batch
+	off     int64  // where the next batch goes in active
+	done    chan struct{}
+}
+
+type pview struct{ first, next uint64 }
+
+type pundo struct {
+	p       uint64
+	v       pview
+	existed bool
+}
+
+// batch is the records of one write, with what the flusher applies to the
+// index once they are durable.
+type batch struct {
+	buf   []byte // batchHeaderSize bytes reserved for the header, then records
+	ops   []op
+	count int
+	res   *result
+}
+
+// op is one record of a batch, for the index.
+type op struct {
+	kind      kind
+	partition uint64
+	a         uint64 // entry: index; truncate: from; compact: below
+	off, n    uint32 // the record's offset in buf and its size
+}
+
+// result is shared by every caller whose updates are in one batch.
+type result struct {
+	done chan struct{}
+	err  error
+}
+
+func newBatch() *batch {
+	return &batch{buf: make([]byte, batchHeaderSize, 64<<10), res: &result{done: make(chan struct{})}}
+}
+
+func (b *batch) reset() {
+	b.buf, b.ops, b.count = b.buf[:batchHeaderSize], b.ops[:0], 0
+	b.res = &result{done: make(chan struct{})}
+}
+
+func segmentName(id uint64) string { return fmt.Sprintf("%016x.clog", id) }
+
+// Save makes updates durable: it returns nil once they are written and
+// fdatasync'ed. Concurrent Saves share one write and one fdatasync. The
+// updates of one call are validated together: if one breaks a rule
+// (ErrInvalid, ErrTooLarge) none is written. Any other error leaves the
+// outcome ambiguous (see the package doc).
+func (l *Log) Save(ctx context.Context, updates ...Update) error {
+	size := 0
+	for i := range updates {
+		n, err := l.updateSize(&updates[i])
+		if err != nil {
+			return err
+		}
+		size += n
+	}
+	if size == 0 {
+		return nil
+	}
+	return l.submit(ctx, size, updates, 0, 0)
+}
+
+// Compact durably records that partition's entries below below are no
+// longer needed and deletes the segment files no partition needs any more.
+// A below beyond the partition's next index empties it and makes below the
+// next index to append (installing a snapshot).
+func (l *Log) Compact(ctx context.Context, partition, below uint64) error {
+	if below == 0 {
+		return fmt.Errorf("%w: partition %d: compact below 0 (indexes start at 1)", ErrInvalid, partition)
+	}
+	if err := l.submit(ctx, recordSize(kindCompact, 0), nil, partition, below); err != nil {
+		return err
+	}
+	return l.gc()
+}
+
+// updateSize checks an update's sizes against the limits and returns its
+// encoded size (0: nothing to write).
+func (l *Log) updateSize(u *Update) (int, error) {
+	n := 0
+	if u.TruncateFrom != 0 {
+		n += recordSize(kindTruncate, 0)
+	}
+	for i := range u.Entries {
+		e := &u.Entries[i]
+		rs := recordSize(kindEntry, len(e.Data))
+		if rs > l.opts.MaxRecordBytes {
+			return 0, fmt.Errorf("%w: partition %d: entry %d of %d bytes exceeds MaxRecordBytes %d",
+				ErrTooLarge, u.Partition, e.Index, rs, l.opts.MaxRecordBytes)
+		}
+		n += rs
+	}
+	if u.State != nil {
+		if len(u.State) > l.opts.MaxStateBytes {
+			return 0, fmt.Errorf("%w: partition %d: hard state of %d bytes exceeds MaxStateBytes %d",
+				ErrTooLarge, u.Partition, len(u.State), l.opts.MaxStateBytes)
+		}
+		n += recordSize(kindState, len(u.State))
+	}
+	if n > l.opts.MaxBatchBytes-batchHeaderSize {
+		return 0, fmt.Errorf("%w: partition %d: update of %d bytes exceeds MaxBatchBytes %d less the batch header",
+			ErrTooLarge, u.Partition, n, l.opts.MaxBatchBytes)
+	}
+	return n, nil
+}
+
+// submit queues updates (or, when updates is nil, a compaction of
+// partition below below) in the current batch and waits until the batch is
+// durable.
+func (l *Log) submit(ctx context.Context, size int, updates []Update, partition, below uint64) error {
+	if size > l.opts.MaxBatchBytes-batchHeaderSize {
+		return fmt.Errorf("%w: save of %d bytes exceeds MaxBatchBytes %d less the batch header",
+			ErrTooLarge, size, l.opts.MaxBatchBytes)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	for {
+		if l.err != nil {
+			err := l.err
+			l.mu.Unlock()
+			return err
+		}
+		if l.closing {
+			l.mu.Unlock()
+			return fmt.Errorf("%w: save after Close", ErrClosed)
+		}
+		if len(l.cur.buf)+size <= l.opts.MaxBatchBytes {
+			break
+		}
+		// Backpressure: the batch is full; wait for the flusher to take it.
+		if l.space == nil {
+			l.space = make(chan struct{})
+		}
+		ch := l.space
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		l.mu.Lock()
+	}
+	var err error
+	if updates == nil {
+		err = l.queueCompact(partition, below)
+	} else {
+		err = l.queueUpdates(updates)
+	}
+	if err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	res := l.cur.res
+	l.wake.Signal()
+	l.mu.Unlock()
+	select {
+	case <-res.done:
+		return res.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// queueUpdates validates updates against pend and, if all are valid,
+// encodes them into cur. Called with mu held.
+func (l *Log) queueUpdates(updates []Update) error {
+	l.undo = l.undo[:0]
+	for i := range updates {
+		if err := l.validate(&updates[i]); err != nil {
+			for j := len(l.undo) - 1; j >= 0; j-- {
+				u := l.undo[j]
+				if u.existed {
+					l.pend[u.p] = u.v
+				} else {
+					delete(l.pend, u.p)
+				}
+			}
+			return err
+		}
+	}
+	b := l.cur
+	for i := range updates {
+		u := &updates[i]
+		if u.TruncateFrom != 0 {
+			b.add(kindTruncate, u.Partition, u.TruncateFrom, [2]uint64{u.TruncateFrom}, nil)
+		}
+		for j := range u.Entries {
+			e := &u.Entries[j]
+			b.add(kindEntry, u.Partition, e.Index, [2]uint64{e.Index, e.Ballot}, e.Data)
+		}
+		if u.State != nil {
+			b.add(kindState, u.Partition, 0, [2]uint64{}, u.State)
+		}
+	}
+	return nil
+}
+
+func (b *batch) add(k kind, partition, a uint64, fields [2]uint64, tail []byte) {
+	off := len(b.buf)
+	b.buf = appendRecord(b.buf, k, partition, fields, false, tail)
+	b.ops = append(b.ops, op{kind: k, partition: partition, a: a, off: uint32(off), n: uint32(len(b.buf) - off)})
+	b.count++
+}
+
+// validate checks one update against pend and applies it there, recording
+// what it changed in undo. Called with mu held.
+func (l *Log) validate(u *Update) error {
+	if u.TruncateFrom == 0 && len(u.Entries) == 0 && u.State == nil {
+		return nil
+	}
+	p := u.Partition
+	v, ok := l.pend[p]
+	if !ok && len(l.pend) >= l.opts.MaxPartitions {
+		return fmt.Errorf("%w: partition %d would be one more than MaxPartitions %d", ErrTooLarge, p, l.opts.MaxPartitions)
+	}
+	if t := u.TruncateFrom; t != 0 && v.first != 0 {
+		if t < v.first {
+			return fmt.Errorf("%w: partition %d: TruncateFrom %d is below the first retained index %d (compacted entries are committed)",
+				ErrInvalid, p, t, v.first)
+		}
+		v.next = min(v.next, t)
+	}
+	for i := range u.Entries {
+		idx := u.Entries[i].Index
+		switch {
+		case idx == 0:
+			return fmt.Errorf("%w: partition %d: entry index 0 (indexes start at 1)", ErrInvalid, p)
+		case i > 0 && idx != u.Entries[i-1].Index+1:
+			return fmt.Errorf("%w: partition %d: entry %d follows entry %d (entries must be contiguous and ascending)",
+				ErrInvalid, p, idx, u.Entries[i-1].Index)
+		case i == 0 && v.first == 0:
+			v.first, v.next = idx, idx
+		case i == 0 && idx != v.next:
+			return fmt.Errorf("%w: partition %d: entry %d is not the next index %d", ErrInvalid, p, idx, v.next)
+		}
+		v.next++
+	}
+	l.undo = append(l.undo, pundo{p: p, v: l.pend[p], existed: ok})
+	l.pend[p] = v
+	return nil
+}
+
+// queueCompact validates and encodes a compaction. Called with mu held.
+func (l *Log) queueCompact(p, below uint64) error {
+	v, ok := l.pend[p]
+	if !ok && len(l.pend) >= l.opts.MaxPartitions {
+		return fmt.Errorf("%w: partition %d would be one more than MaxPartitions %d", ErrTooLarge, p, l.opts.MaxPartitions)
+	}
+	if below > v.first {
+		v.first = below
+		v.next = max(v.next, below)
+	}
+	l.pend[p] = v
+	l.cur.add(kindCompact, p, below, [2]uint64{below}, nil)
+	return nil
+}
+
+// flush is the flusher goroutine: it takes the current batch, writes and
+// syncs it, applies it to the index and tells its callers, until Close.
+func (l *Log) flush() {
+	defer close(l.done)
+	l.mu.Lock()
+	for {
+		for l.cur.count == 0 && !l.closing && l.err == nil {
+			l.wake.Wait()
+		}
+		if l.cur.count == 0 {
+			l.mu.Unlock()
+			return
+		}
+		b := l.cur
+		l.cur, l.spare = l.spare, nil
+		if l.space != nil {
+			close(l.space)
+			l.space = nil
+		}
+		err := l.err
+		l.mu.Unlock()
+
+		if err == nil {
+			if err = l.write(b); err != nil {
+				err = fmt.Errorf("%w: %v (the log refuses writes from now on; reopen it)", ErrFailed, err)
+			}
+		}
+
+		l.mu.Lock()
+		if err != nil && l.err == nil {
+			l.err = err
+		}
+		b.res.err = err
+		close(b.res.done)
+		b.reset()
+		l.spare = b
+	}
+}
+
+// write writes one batch at the end of the log, syncs it and applies it to
+// the index. Only the flusher calls it.
+func (l *Log) write(b *batch) error {
+	if l.off+int64(len(b.buf)) > l.active.size {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	putBatchHeader(b.buf, batchHeader{seq: l.nextSeq, length: uint32(len(b.buf) - batchHeaderSize), count: uint32(b.count)})
+	s := l.active
+	if _, err := s.f.WriteAt(b.buf, l.off); err != nil {
+		return err
+	}
+	if err := s.f.Sync(); err != nil {
+		return err
+	}
+	base := uint32(l.off)
+	l.off += int64(len(b.buf))
+	l.nextSeq++
+
+	l.idxMu.Lock()
+	defer l.idxMu.Unlock()
+	for _, o := range b.ops {
+		var err error
+		switch o.kind {
+		case kindEntry:
+			err = l.ix.applyEntry(o.partition, o.a, loc{seg: uint32(s.id), off: base + o.off, n: o.n})
+		case kindTruncate:
+			err = l.ix.applyTruncate(o.partition, o.a)
+		case kindCompact:
+			err = l.ix.applyCompact(o.partition, o.a)
+		case kindState:
+			r, _, derr := decodeRecord(b.buf[o.off : o.off+o.n])
+			err = derr
+			l.ix.applyState(o.partition, r.data)
+		}
+		if err != nil {
+			return fmt.Errorf("internal: applying a validated batch: %v", err)
+		}
+	}
+	return nil
+}
+
+// roll creates the next segment: header and snapshot batch written under a
+// temporary name, preallocated, synced, then renamed into place. Only the
+// flusher (and Open, before the flusher starts) calls it.
+func (l *Log) roll() error {
+	var id uint64 = 1
+	if l.active != nil {
+		id = l.active.id + 1
+	}
+	if id > 1<<32-1 {
+		return fmt.Errorf("%w: segment id %d exceeds 2^32-1", ErrTooLarge, id)
+	}
+	path := filepath.Join(l.dir, segmentName(id))
+	f, err := l.fs.OpenFile(path+".tmp", os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, segmentHeaderSize+batchHeaderSize, segmentHeaderSize+batchHeaderSize+64<<10)
+	putSegmentHeader(buf, id, l.nextSeq)
+	l.idxMu.RLock()
+	buf, count := l.ix.appendSnapshot(buf)
+	l.idxMu.RUnlock()
+	putBatchHeader(buf[segmentHeaderSize:], batchHeader{
+		flags: flagSnapshot, seq: l.nextSeq,
+		length: uint32(len(buf) - segmentHeaderSize - batchHeaderSize), count: uint32(count),
+	})
+	err = f.Preallocate(l.opts.SegmentBytes)
+	if err == nil {
+		_, err = f.WriteAt(buf, 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if err == nil {
+		err = l.fs.Rename(path+".tmp", path)
+	}
+	if err == nil {
+		err = l.fs.SyncDir(l.dir)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	s := &segment{id: id, path: path, f: f, size: l.opts.SegmentBytes}
+	l.idxMu.Lock()
+	l.ix.segs[id] = s
+	l.active = s
+	l.idxMu.Unlock()
+	l.off = int64(len(buf))
+	l.nextSeq++
+	return nil
+}
+
+// gc closes and deletes every segment but the newest that holds no retained
+// entry. A deletion lost in a crash is harmless: the segment is read again
+// at recovery and the next segment's snapshot supersedes it.
+func (l *Log) gc() error {
+	l.idxMu.Lock()
+	var dead []*segment
+	for id, s := range l.ix.segs {
+		if s != l.active && s.live == 0 {
+			dead = append(dead, s)
+			delete(l.ix.segs, id)
+		}
+	}
+	l.idxMu.Unlock()
+	sort.Slice(dead, func(i, j int) bool { return dead[i].id < dead[j].id })
+	var first error
+	for _, s := range dead {
+		s.f.Close()
+		if err := l.fs.Remove(s.path); err != nil && first == nil {
+			first = fmt.Errorf("clog: deleting segment %s: %w", s.path, err)
+		}
+	}
+	return first
+}
+
+// Entries returns the partition's entries [lo, hi), fewer if their Data
+// exceeds maxBytes in total (0: no limit; at least one entry is returned).
+// Every record is checked against its checksum; the returned Data share one
+// new buffer and belong to the caller.
+func (l *Log) Entries(partition, lo, hi, maxBytes uint64) ([]Entry, error) {
+	if lo > hi {
+		return nil, fmt.Errorf("%w: partition %d: entries [%d, %d): lo is above hi", ErrInvalid, partition, lo, hi)
+	}
+	l.idxMu.RLock()
+	defer l.idxMu.RUnlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if lo == hi {
+		return nil, nil
+	}
+	ps := l.ix.parts[partition]
+	switch {
+	case ps == nil || ps.first == 0:
+		return nil, fmt.Errorf("%w: partition %d has no entries", ErrUnavailable, partition)
+	case lo < ps.first:
+		return nil, fmt.Errorf("%w: partition %d: entry %d is below the first retained index %d", ErrCompacted, partition, lo, ps.first)
+	case hi > ps.next():
+		return nil, fmt.Errorf("%w: partition %d: entries up to %d asked, the last is %d", ErrUnavailable, partition, hi-1, ps.next()-1)
+	}
+	locs := ps.locs[lo-ps.first : hi-ps.first]
+	total, data := 0, uint64(0)
+	for i, lc := range locs {
+		d := uint64(lc.n) - recordHeaderSize - entryFixed
+		if i > 0 && maxBytes > 0 && data+d > maxBytes {
+			locs = locs[:i]
+			break
+		}
+		data += d
+		total += int(lc.n)
+	}
+	buf := make([]byte, total)
+	out := make([]Entry, 0, len(locs))
+	// Read runs of adjacent records with one ReadAt each.
+	for i, pos := 0, 0; i < len(locs); {
+		j, n := i+1, int(locs[i].n)
+		for j < len(locs) && locs[j].seg == locs[i].seg && locs[j].off == locs[j-1].off+locs[j-1].n {
+			n += int(locs[j].n)
+			j++
+		}
+		s := l.ix.segs[uint64(locs[i].seg)]
+		if s == nil {
+			return nil, fmt.Errorf("%w: partition %d: segment %d of entry %d is gone", ErrCorruption, partition, locs[i].seg, lo+uint64(i))
+		}
+		if _, err := s.f.ReadAt(buf[pos:pos+n], int64(locs[i].off)); err != nil {
+			return nil, fmt.Errorf("clog: reading %s at offset %d: %w", s.path, locs[i].off, err)
+		}
+		for ; i < j; i++ {
+			r, sz, err := decodeRecord(buf[pos : pos+int(locs[i].n)])
+			want := lo + uint64(i)
+			if err == nil && (r.kind != kindEntry || r.partition != partition || r.a != want || sz != int(locs[i].n)) {
+				err = fmt.Errorf("record is kind %d partition %d index %d, want an entry of partition %d index %d",
+					r.kind, r.partition, r.a, partition, want)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s offset %d: %v", ErrCorruption, s.path, locs[i].off, err)
+			}
+			out = append(out, Entry{Index: r.a, Ballot: r.b, Data: r.data[:len(r.data):len(r.data)]})
+			pos += sz
+		}
+	}
+	return out, nil
+}
+
+// State returns a copy of the partition's durable hard state and whether it
+// has one.
+func (l *Log) State(partition uint64) ([]byte, bool) {
+	l.idxMu.RLock()
+	defer l.idxMu.RUnlock()
+	ps := l.ix.parts[partition]
+	if ps == nil || !ps.hasState {
+		return nil, false
+	}
+	return append([]byte{}, ps.state...), true
+}
+
+// Range returns the first and last durable retained entry of the partition.
+// When it retains none, ok is false and first is the index the next entry
+// must have (0: any; e.g. after a Compact beyond the last entry), with last
+// = first-1.
+func (l *Log) Range(partition uint64) (first, last uint64, ok bool) {
+	l.idxMu.RLock()
+	defer l.idxMu.RUnlock()
+	ps := l.ix.parts[partition]
+	if ps == nil || ps.first == 0 {
+		return 0, 0, false
+	}
+	return ps.first, ps.next() - 1, len(ps.locs) > 0
+}
+
+// Partitions returns the partitions the log holds, ascending.
+func (l *Log) Partitions() []uint64 {
+	l.idxMu.RLock()
+	defer l.idxMu.RUnlock()
+	ids := make([]uint64, 0, len(l.ix.parts))
+	for p := range l.ix.parts {
+		ids = append(ids, p)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// Close writes what is queued, stops the flusher and closes the files.
+// Saves after Close return ErrClosed. Close returns the log's failure, if it
+// failed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closing {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closing = true
+	if l.space != nil {
+		close(l.space)
+		l.space = nil
+	}
+	l.wake.Broadcast()
+	l.mu.Unlock()
+	<-l.done
+
+	l.idxMu.Lock()
+	defer l.idxMu.Unlock()
+	l.closed = true
+	var first error
+	for _, s := range l.ix.segs {
+		if err := s.f.Close(); err != nil && first == nil {
+			first = fmt.Errorf("clog: closing %s: %w", s.path, err)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
+	return first
+}

@@ -1,0 +1,590 @@
+package clog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testOptions are small limits so segments roll often.
+func testOptions(fs FS) Options {
+	return Options{
+		FS:             fs,
+		SegmentBytes:   64 << 10,
+		MaxBatchBytes:  16 << 10,
+		MaxRecordBytes: 4 << 10,
+		MaxStateBytes:  64,
+		MaxPartitions:  64,
+	}
+}
+
+func mustOpen(t testing.TB, dir string, opts Options) *Log {
+	t.Helper()
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return l
+}
+
+func mustClose(t testing.TB, l *Log) {
+	t.Helper()
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// payload is the deterministic data of (partition, index, ballot).
+func payload(p, i, b uint64, n int) []byte {
+	d := make([]byte, n)
+	s := p*1_000_003 + i*7919 + b*104729
+	for k := range d {
+		s = s*6364136223846793005 + 1442695040888963407
+		d[k] = byte(s >> 56)
+	}
+	return d
+}
+
+func entries(p, lo, hi, ballot uint64, n int) []Entry {
+	var es []Entry
+	for i := lo; i < hi; i++ {
+		es = append(es, Entry{Index: i, Ballot: ballot, Data: payload(p, i, ballot, n)})
+	}
+	return es
+}
+
+// checkRange asserts that the partition retains exactly [lo, hi).
+func checkRange(t testing.TB, l *Log, p, lo, hi uint64) {
+	t.Helper()
+	first, last, ok := l.Range(p)
+	if !ok || first != lo || last != hi-1 {
+		t.Fatalf("partition %d: Range = %d, %d, %v; want %d, %d, true", p, first, last, ok, lo, hi-1)
+	}
+}
+
+// checkEntries asserts that the partition's entries [lo, hi) are there
+// with the payloads of ballot.
+func checkEntries(t testing.TB, l *Log, p, lo, hi, ballot uint64, n int) {
+	t.Helper()
+	es, err := l.Entries(p, lo, hi, 0)
+	if err != nil {
+		t.Fatalf("partition %d: Entries(%d, %d): %v", p, lo, hi, err)
+	}
+	if len(es) != int(hi-lo) {
+		t.Fatalf("partition %d: %d entries, want %d", p, len(es), hi-lo)
+	}
+	for k, e := range es {
+		i := lo + uint64(k)
+		if e.Index != i || e.Ballot != ballot || !bytes.Equal(e.Data, payload(p, i, ballot, n)) {
+			t.Fatalf("partition %d: entry %d = {%d %d %x...}, want index %d ballot %d", p, k, e.Index, e.Ballot, e.Data[:min(4, len(e.Data))], i, ballot)
+		}
+	}
+}
+
+func TestSaveReadReopen(t *testing.T) {
+	for _, name := range []string{"mem", "os"} {
+		t.Run(name, func(t *testing.T) {
+			var fs FS = NewMemFS()
+			dir := "/log"
+			if name == "os" {
+				fs, dir = OSFS{}, t.TempDir()
+			}
+			opts := testOptions(fs)
+			l := mustOpen(t, dir, opts)
+			ctx := context.Background()
+			// Enough entries to roll several segments.
+			for i := uint64(1); i <= 600; i += 10 {
+				err := l.Save(ctx,
+					Update{Partition: 1, Entries: entries(1, i, i+10, 1, 100), State: []byte(fmt.Sprintf("s1-%d", i))},
+					Update{Partition: 2, Entries: entries(2, i+5, i+15, 3, 200)})
+				if err != nil {
+					t.Fatalf("Save: %v", err)
+				}
+			}
+			checkEntries(t, l, 1, 1, 601, 1, 100)
+			checkRange(t, l, 1, 1, 601)
+			checkEntries(t, l, 2, 6, 606, 3, 200)
+			checkRange(t, l, 2, 6, 606)
+			if st, ok := l.State(1); !ok || string(st) != "s1-591" {
+				t.Fatalf("State(1) = %q, %v; want s1-591", st, ok)
+			}
+			if _, ok := l.State(2); ok {
+				t.Fatalf("State(2) exists, want none")
+			}
+			if got := l.Partitions(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+				t.Fatalf("Partitions = %v, want [1 2]", got)
+			}
+			segs, _ := fs.ReadDir(dir)
+			if len(segs) < 4 {
+				t.Fatalf("%d segment files, want several: %v", len(segs), segs)
+			}
+			mustClose(t, l)
+
+			l = mustOpen(t, dir, opts)
+			defer mustClose(t, l)
+			checkEntries(t, l, 1, 1, 601, 1, 100)
+			checkRange(t, l, 1, 1, 601)
+			checkEntries(t, l, 2, 6, 606, 3, 200)
+			checkRange(t, l, 2, 6, 606)
+			if st, ok := l.State(1); !ok || string(st) != "s1-591" {
+				t.Fatalf("after reopen State(1) = %q, %v; want s1-591", st, ok)
+			}
+			// Appends continue after recovery.
+			if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 601, 602, 1, 100)}); err != nil {
+				t.Fatalf("Save after reopen: %v", err)
+			}
+			checkEntries(t, l, 1, 1, 602, 1, 100)
+			checkRange(t, l, 1, 1, 602)
+		})
+	}
+}
+
+func TestEntriesMaxBytes(t *testing.T) {
+	l := mustOpen(t, "/log", testOptions(NewMemFS()))
+	defer mustClose(t, l)
+	if err := l.Save(context.Background(), Update{Partition: 7, Entries: entries(7, 1, 11, 1, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		max  uint64
+		want int
+	}{{0, 10}, {1, 1}, {100, 1}, {199, 1}, {200, 2}, {350, 3}, {1000, 10}, {5000, 10}} {
+		es, err := l.Entries(7, 1, 11, tc.max)
+		if err != nil || len(es) != tc.want {
+			t.Errorf("Entries(maxBytes %d) = %d entries, %v; want %d", tc.max, len(es), err, tc.want)
+		}
+	}
+	if _, err := l.Entries(7, 0, 5, 0); !errors.Is(err, ErrCompacted) {
+		t.Errorf("Entries below first: %v, want ErrCompacted", err)
+	}
+	if _, err := l.Entries(7, 5, 12, 0); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Entries beyond last: %v, want ErrUnavailable", err)
+	}
+	if _, err := l.Entries(8, 1, 2, 0); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Entries of an unknown partition: %v, want ErrUnavailable", err)
+	}
+	if _, err := l.Entries(7, 5, 4, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Entries lo > hi: %v, want ErrInvalid", err)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	ctx := context.Background()
+	l := mustOpen(t, "/log", testOptions(NewMemFS()))
+	defer mustClose(t, l)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 5, 10, 1, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		u    []Update
+		want error
+	}{
+		{"gap", []Update{{Partition: 1, Entries: entries(1, 11, 12, 1, 10)}}, ErrInvalid},
+		{"overlap without truncate", []Update{{Partition: 1, Entries: entries(1, 9, 10, 1, 10)}}, ErrInvalid},
+		{"index 0", []Update{{Partition: 2, Entries: []Entry{{Index: 0}}}}, ErrInvalid},
+		{"not contiguous", []Update{{Partition: 2, Entries: []Entry{{Index: 1}, {Index: 3}}}}, ErrInvalid},
+		{"truncate below first", []Update{{Partition: 1, TruncateFrom: 4}}, ErrInvalid},
+		{"record too large", []Update{{Partition: 2, Entries: entries(2, 1, 2, 1, 5000)}}, ErrTooLarge},
+		{"state too large", []Update{{Partition: 2, State: make([]byte, 65)}}, ErrTooLarge},
+		{"batch too large", []Update{{Partition: 2, Entries: entries(2, 1, 10, 1, 3000)}}, ErrTooLarge},
+		// All or nothing: the valid first update is not applied either.
+		{"second update invalid", []Update{{Partition: 1, Entries: entries(1, 10, 11, 1, 10)}, {Partition: 1, Entries: entries(1, 20, 21, 1, 10)}}, ErrInvalid},
+	} {
+		if err := l.Save(ctx, tc.u...); !errors.Is(err, tc.want) {
+			t.Errorf("%s: Save = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := l.Compact(ctx, 1, 0); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Compact below 0 = %v, want ErrInvalid", err)
+	}
+	// Nothing of the rejected saves is there, and the log still works.
+	checkEntries(t, l, 1, 5, 10, 1, 10)
+	checkRange(t, l, 1, 5, 10)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 10, 11, 1, 10)}); err != nil {
+		t.Fatalf("valid Save after rejected ones: %v", err)
+	}
+	checkEntries(t, l, 1, 5, 11, 1, 10)
+	checkRange(t, l, 1, 5, 11)
+}
+
+func TestMaxPartitions(t *testing.T) {
+	opts := testOptions(NewMemFS())
+	opts.MaxPartitions = 3
+	l := mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	ctx := context.Background()
+	for p := uint64(1); p <= 3; p++ {
+		if err := l.Save(ctx, Update{Partition: p, State: []byte{1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Save(ctx, Update{Partition: 4, State: []byte{1}}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Save of a 4th partition = %v, want ErrTooLarge", err)
+	}
+	if err := l.Compact(ctx, 5, 10); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Compact of a 5th partition = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestTruncateSuffix(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	ctx := context.Background()
+	l := mustOpen(t, "/log", opts)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 11, 1, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	// Conflict at 6: entries 6..10 of ballot 1 are replaced by 6..7 of ballot 2.
+	if err := l.Save(ctx, Update{Partition: 1, TruncateFrom: 6, Entries: entries(1, 6, 8, 2, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		checkEntries(t, l, 1, 1, 6, 1, 50)
+		checkEntries(t, l, 1, 6, 8, 2, 50)
+		if f, la, _ := l.Range(1); f != 1 || la != 7 {
+			t.Fatalf("Range = %d, %d; want 1, 7", f, la)
+		}
+	}
+	check()
+	mustClose(t, l)
+	l = mustOpen(t, "/log", opts)
+	check()
+	// A truncation to nothing, then the partition restarts at the same index.
+	if err := l.Save(ctx, Update{Partition: 1, TruncateFrom: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if f, la, ok := l.Range(1); ok || f != 1 || la != 0 {
+		t.Fatalf("Range after truncating all = %d, %d, %v; want 1, 0, false", f, la, ok)
+	}
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 3, 50)}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkEntries(t, l, 1, 1, 3, 3, 50)
+	checkRange(t, l, 1, 1, 3)
+}
+
+func TestCompactDeletesSegments(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	ctx := context.Background()
+	l := mustOpen(t, "/log", opts)
+	// Two partitions interleaved over many segments; partition 2 also has a
+	// hard state that only an old segment holds.
+	if err := l.Save(ctx, Update{Partition: 2, State: []byte("promise-9")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 400; i += 4 {
+		if err := l.Save(ctx,
+			Update{Partition: 1, Entries: entries(1, i, i+4, 1, 300)},
+			Update{Partition: 2, Entries: entries(2, i, i+4, 1, 300)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := fs.ReadDir("/log")
+	if err := l.Compact(ctx, 1, 390); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := fs.ReadDir("/log"); len(after) != len(before) {
+		t.Fatalf("compacting only partition 1 deleted segments (%d -> %d); partition 2 still needs them", len(before), len(after))
+	}
+	if err := l.Compact(ctx, 2, 395); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := fs.ReadDir("/log")
+	if len(after) >= 3 || len(after) >= len(before) {
+		t.Fatalf("after compacting both partitions %d segments remain (of %d): %v", len(after), len(before), after)
+	}
+	check := func() {
+		t.Helper()
+		checkEntries(t, l, 1, 390, 401, 1, 300)
+		checkRange(t, l, 1, 390, 401)
+		checkEntries(t, l, 2, 395, 401, 1, 300)
+		checkRange(t, l, 2, 395, 401)
+		if st, ok := l.State(2); !ok || string(st) != "promise-9" {
+			t.Fatalf("State(2) = %q, %v; want promise-9 (restated by the snapshot)", st, ok)
+		}
+		if _, err := l.Entries(1, 389, 391, 0); !errors.Is(err, ErrCompacted) {
+			t.Fatalf("Entries below the compaction point: %v, want ErrCompacted", err)
+		}
+	}
+	check()
+	mustClose(t, l)
+	l = mustOpen(t, "/log", opts)
+	check()
+	// Compacting past the end installs a snapshot: the next index is below.
+	if err := l.Compact(ctx, 1, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if f, la, ok := l.Range(1); ok || f != 1000 || la != 999 {
+		t.Fatalf("Range after compacting past the end = %d, %d, %v; want 1000, 999, false", f, la, ok)
+	}
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 999, 1000, 1, 10)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("append below the snapshot = %v, want ErrInvalid", err)
+	}
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1000, 1002, 2, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkEntries(t, l, 1, 1000, 1002, 2, 10)
+	checkRange(t, l, 1, 1000, 1002)
+	// A partition that only ever had a compaction point.
+	if err := l.Compact(ctx, 9, 50); err != nil {
+		t.Fatal(err)
+	}
+	if f, _, ok := l.Range(9); ok || f != 50 {
+		t.Fatalf("Range(9) = %d, %v; want 50, false", f, ok)
+	}
+}
+
+// gateFS blocks the first Sync after arm until release is closed.
+type gateFS struct {
+	FS
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
+	f, err := g.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return gateFile{File: f, g: g}, nil
+}
+
+type gateFile struct {
+	File
+	g *gateFS
+}
+
+func (f gateFile) Sync() error {
+	if f.g.armed.CompareAndSwap(true, false) {
+		close(f.g.entered)
+		<-f.g.release
+	}
+	return f.File.Sync()
+}
+
+// waitFor waits until cond holds, failing the test after a deadline.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+// TestGroupCommit: Saves that arrive while a sync is in flight share the
+// next write and sync, and none returns before its batch is synced.
+func TestGroupCommit(t *testing.T) {
+	mem := NewMemFS()
+	g := &gateFS{FS: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := testOptions(g)
+	opts.SegmentBytes = 1 << 20
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	syncs0 := mem.Syncs()
+	g.armed.Store(true)
+	const writers = 16
+	var returned atomic.Int32
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	save := func(w int) {
+		errs[w] = l.Save(ctx, Update{Partition: uint64(w), Entries: entries(uint64(w), 1, 2, 1, 64)})
+		returned.Add(1)
+	}
+	wg.Go(func() { save(0) })
+	<-g.entered // the first batch is in its sync
+	for w := 1; w < writers; w++ {
+		wg.Go(func() { save(w) })
+	}
+	waitFor(t, "15 queued saves", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.cur.count == writers-1
+	})
+	if n := returned.Load(); n != 0 {
+		t.Fatalf("%d Saves returned before their sync completed", n)
+	}
+	close(g.release)
+	wg.Wait()
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: %v", w, err)
+		}
+	}
+	if syncs := mem.Syncs() - syncs0; syncs != 2 {
+		t.Fatalf("%d syncs for %d saves, want 2 (one for the first, one shared by the rest)", syncs, writers)
+	}
+	for w := range uint64(writers) {
+		checkEntries(t, l, w, 1, 2, 1, 64)
+	}
+	mustClose(t, l)
+}
+
+func TestConcurrentSaves(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	opts.SegmentBytes = 1 << 20
+	l := mustOpen(t, "/log", opts)
+	const writers, per = 16, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range uint64(writers) {
+		wg.Go(func() {
+			for i := uint64(1); i <= per; i++ {
+				if err := l.Save(context.Background(), Update{Partition: w, Entries: entries(w, i, i+1, 1, 64)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for w := range uint64(writers) {
+		checkEntries(t, l, w, 1, per+1, 1, 64)
+		checkRange(t, l, w, 1, per+1)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	for w := range uint64(writers) {
+		checkEntries(t, l, w, 1, per+1, 1, 64)
+		checkRange(t, l, w, 1, per+1)
+	}
+}
+
+// TestFailedSync: a failed fdatasync fails the batch and every later write,
+// and is never retried as if it had succeeded.
+func TestFailedSync(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	ctx := context.Background()
+	l := mustOpen(t, "/log", opts)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	eio := errors.New("input/output error")
+	fs.FailSyncs(eio)
+	err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 3, 4, 1, 10)})
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save with a failing sync = %v, want ErrFailed", err)
+	}
+	fs.FailSyncs(nil) // the disk "recovers": the log must still refuse
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 3, 4, 1, 10)}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save after a failed sync = %v, want ErrFailed", err)
+	}
+	if err := l.Compact(ctx, 1, 2); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Compact after a failed sync = %v, want ErrFailed", err)
+	}
+	// Reads serve what was durable; the failed batch is not visible.
+	checkEntries(t, l, 1, 1, 3, 1, 10)
+	checkRange(t, l, 1, 1, 3)
+	if err := l.Close(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Close of a failed log = %v, want ErrFailed", err)
+	}
+	// A power loss now tears the unsynced batch; recovery cuts it.
+	fs.Crash(rand.New(rand.NewPCG(1, 2)))
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkEntries(t, l, 1, 1, 3, 1, 10)
+	checkRange(t, l, 1, 1, 3)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 3, 4, 2, 10)}); err != nil {
+		t.Fatalf("Save after reopening: %v", err)
+	}
+	checkEntries(t, l, 1, 3, 4, 2, 10)
+	checkRange(t, l, 1, 1, 4)
+}
+
+// TestFailedSyncFailsQueued: callers queued behind a failed batch fail too.
+func TestFailedSyncFailsQueued(t *testing.T) {
+	fs := NewMemFS()
+	l := mustOpen(t, "/log", testOptions(fs))
+	fs.FailSyncs(errors.New("injected"))
+	var wg sync.WaitGroup
+	errs := make([]error, 32)
+	for w := range errs {
+		wg.Go(func() {
+			errs[w] = l.Save(context.Background(), Update{Partition: uint64(w), Entries: entries(uint64(w), 1, 2, 1, 10)})
+		})
+	}
+	wg.Wait()
+	for w, err := range errs {
+		if !errors.Is(err, ErrFailed) {
+			t.Errorf("writer %d: %v, want ErrFailed", w, err)
+		}
+	}
+	if ps := l.Partitions(); len(ps) != 0 {
+		t.Errorf("partitions %v visible after failed syncs", ps)
+	}
+	l.Close()
+}
+
+func TestCancelAndClose(t *testing.T) {
+	l := mustOpen(t, "/log", testOptions(NewMemFS()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := l.Save(ctx, Update{Partition: 1, State: []byte{1}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Save with a cancelled context = %v", err)
+	}
+	mustClose(t, l)
+	if err := l.Save(context.Background(), Update{Partition: 1, State: []byte{1}}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Save after Close = %v, want ErrClosed", err)
+	}
+	if _, err := l.Entries(1, 1, 2, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Entries after Close = %v, want ErrClosed", err)
+	}
+	if err := l.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Fatalf("DefaultOptions: %v", err)
+	}
+	for name, mut := range map[string]func(*Options){
+		"nil FS":             func(o *Options) { o.FS = nil },
+		"zero segment":       func(o *Options) { o.SegmentBytes = 0 },
+		"segment too small":  func(o *Options) { o.SegmentBytes = int64(o.MaxBatchBytes) },
+		"zero batch":         func(o *Options) { o.MaxBatchBytes = 0 },
+		"record over batch":  func(o *Options) { o.MaxRecordBytes = o.MaxBatchBytes },
+		"zero record":        func(o *Options) { o.MaxRecordBytes = 0 },
+		"zero state":         func(o *Options) { o.MaxStateBytes = 0 },
+		"state over record":  func(o *Options) { o.MaxStateBytes = o.MaxRecordBytes },
+		"zero partitions":    func(o *Options) { o.MaxPartitions = 0 },
+		"segment over limit": func(o *Options) { o.SegmentBytes = 1 << 40 },
+	} {
+		o := DefaultOptions()
+		mut(&o)
+		if err := o.Validate(); !errors.Is(err, ErrOptions) {
+			t.Errorf("%s: Validate = %v, want ErrOptions", name, err)
+		}
+		if _, err := Open(filepath.Join(t.TempDir(), "x"), o); !errors.Is(err, ErrOptions) {
+			t.Errorf("%s: Open = %v, want ErrOptions", name, err)
+		}
+	}
+}
