@@ -43,8 +43,10 @@ const (
 	// partition id and badger appends 8 bytes of version under its own 65000-byte
 	// key limit.
 	MaxKeyBytes = 32 << 10
-	// MaxValueBytes bounds a value, so that one entry never dominates a table.
-	MaxValueBytes = 16 << 20
+	// MaxValueBytes bounds a value, so that one entry never dominates a table
+	// and fits one badger write batch (15% of a badger memtable: the sstable
+	// requires memtables of at least 32 MiB).
+	MaxValueBytes = 4 << 20
 
 	// btreeDegree: 32 gives nodes of up to 63 slots of 40 bytes (2.5 KiB),
 	// about 4 levels for a million entries. Measured against 8 and 64 with

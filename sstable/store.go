@@ -1,0 +1,457 @@
+package sstable
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"obkv/memstore"
+)
+
+// Sentinel errors, wrapped with %w by the errors the package returns.
+var (
+	// ErrInvalidArgument: a reserved partition id, a bad option, a table that
+	// does not fit the checkpoint it is dumped under.
+	ErrInvalidArgument = errors.New("sstable: invalid argument")
+	// ErrCorruption: a checksum mismatch, a truncated or malformed snapshot
+	// stream or metadata record.
+	ErrCorruption = errors.New("sstable: corruption")
+	// ErrCheckpointRegress: a checkpoint below the partition's current one.
+	ErrCheckpointRegress = errors.New("sstable: checkpoint goes back")
+	// ErrSafePointRegress: a safe point below the current one.
+	ErrSafePointRegress = errors.New("sstable: safe point goes back")
+	// ErrVersionTooOld: a read below the safe point or the partition's floor,
+	// where versions may be gone.
+	ErrVersionTooOld = errors.New("sstable: version too old")
+	// ErrNoCheckpoint: the partition has no checkpoint (nothing to export).
+	ErrNoCheckpoint = errors.New("sstable: no checkpoint")
+	// ErrImporting: the partition is being imported and is not readable.
+	ErrImporting = errors.New("sstable: partition is being imported")
+)
+
+// Checkpoint is what a partition's sstable covers: every log entry up to
+// Index, every version up to Version. The caller may truncate its log up to
+// Index once Dump returns.
+type Checkpoint struct {
+	Index   uint64
+	Version uint64
+}
+
+type partState struct {
+	floor     uint64
+	importing bool
+}
+
+// Store is the server's sstable. It is safe for concurrent use.
+type Store struct {
+	db *badger.DB
+
+	// metaMu serialises metadata writes: checkpoints, markers, the safe point.
+	metaMu sync.Mutex
+
+	mu sync.RWMutex
+	// safePoint is guarded by mu. Invariant: never decreases; durable before
+	// badger's discard ts is set to it.
+	safePoint uint64
+	// parts is guarded by mu: per partition read floor and import state.
+	parts map[uint64]partState
+
+	// hookAfterDataSync, when set (tests only), runs after a dump's data is
+	// durable and before its checkpoint is written; an error stands for a crash
+	// there.
+	hookAfterDataSync func() error
+}
+
+// Open opens (or creates) the store in opts.Dir: it replays badger's WALs,
+// loads the safe point and the partitions' floors, and drops every partition
+// an interrupted import or drop left behind. Restart = Open, then Checkpoints.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	db, err := badger.OpenManaged(opts.badger())
+	if err != nil {
+		return nil, fmt.Errorf("sstable open %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, parts: make(map[uint64]partState)}
+	if err := s.recover(ctx); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return s, nil
+}
+
+func (s *Store) recover(ctx context.Context) error {
+	raw, ok, err := s.readMeta(metaKey(metaSafePoint, 0))
+	if err != nil {
+		return err
+	}
+	if ok {
+		sp, err := decodeUint64("safe point", raw)
+		if err != nil {
+			return err
+		}
+		s.safePoint = sp
+		s.db.SetDiscardTs(sp)
+	}
+	var pending []uint64
+	if err := s.scanMeta(metaImport, func(p uint64, _ []byte) error {
+		pending = append(pending, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range pending {
+		// An import or drop was interrupted: whatever it left is not a
+		// consistent partition.
+		if err := s.DropPartition(ctx, p); err != nil {
+			return fmt.Errorf("sstable open: dropping partition %d left by an interrupted import or drop: %w", p, err)
+		}
+	}
+	return s.scanMeta(metaCheckpoint, func(p uint64, raw []byte) error {
+		rec, err := decodeCheckpoint(raw)
+		if err != nil {
+			return fmt.Errorf("sstable open: partition %d: %w", p, err)
+		}
+		s.parts[p] = partState{floor: rec.Floor}
+		return nil
+	})
+}
+
+// Close flushes and closes badger.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sstable close: %w", err)
+	}
+	return nil
+}
+
+// Get reads key of partition from the sstable alone (no memstore) at version.
+func (s *Store) Get(partition uint64, key []byte, version uint64) (value []byte, found bool, err error) {
+	if err := s.readable("get", partition, version); err != nil {
+		return nil, false, err
+	}
+	return s.get(partition, key, version)
+}
+
+func (s *Store) get(partition uint64, key []byte, version uint64) ([]byte, bool, error) {
+	txn := s.db.NewTransactionAt(version, false)
+	defer txn.Discard()
+	item, err := txn.Get(dataKey(partition, key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sstable get partition %d key %q at version %d: %w", partition, key, version, err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("sstable get partition %d key %q at version %d: %w", partition, key, version, err)
+	}
+	return v, true, nil
+}
+
+// readable refuses a read the store cannot answer exactly.
+func (s *Store) readable(op string, partition, version uint64) error {
+	if err := checkPartition(op, partition); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	sp, st := s.safePoint, s.parts[partition]
+	s.mu.RUnlock()
+	switch {
+	case st.importing:
+		return fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
+	case version < sp:
+		return fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
+			op, partition, version, sp, ErrVersionTooOld)
+	case version < st.floor:
+		return fmt.Errorf("sstable %s partition %d at version %d: below the partition's floor %d (the snapshot it was rebuilt from): %w",
+			op, partition, version, st.floor, ErrVersionTooOld)
+	}
+	return nil
+}
+
+// Dump writes every version of the frozen table t of partition at its own
+// commit version, makes it durable, then records cp as the partition's
+// checkpoint (see "Dump and checkpoint protocol" in the package doc). Every
+// version of t must be <= cp.Version, and cp must not be below the
+// partition's current checkpoint. Remove t from the partition's reads only
+// after Dump returns nil. On error the checkpoint is unchanged; the data may
+// be partly written, which a later Dump of the same entries overwrites
+// identically.
+func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, cp Checkpoint) error {
+	if err := checkPartition("dump", partition); err != nil {
+		return err
+	}
+	if !t.Frozen() {
+		return fmt.Errorf("sstable dump partition %d: %w", partition, memstore.ErrNotFrozen)
+	}
+	if _, hi, ok := t.VersionRange(); ok && hi > cp.Version {
+		return fmt.Errorf("sstable dump partition %d: table holds version %d, above the checkpoint version %d: %w",
+			partition, hi, cp.Version, ErrInvalidArgument)
+	}
+	if err := s.checkAdvance(partition, cp); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	importing := s.parts[partition].importing
+	s.mu.RUnlock()
+	if importing {
+		return fmt.Errorf("sstable dump partition %d: %w", partition, ErrImporting)
+	}
+
+	wb := s.db.NewManagedWriteBatch()
+	defer wb.Cancel()
+	n := 0
+	err := t.ForEach(func(e memstore.Entry) error {
+		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		k := dataKey(partition, e.Key)
+		if e.Tombstone {
+			return wb.DeleteAt(k, e.Version)
+		}
+		// e.Value aliases the frozen table, which never changes.
+		return wb.SetEntryAt(badger.NewEntry(k, e.Value), e.Version)
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err == nil {
+		err = s.db.Sync()
+	}
+	if err == nil && s.hookAfterDataSync != nil {
+		err = s.hookAfterDataSync()
+	}
+	if err != nil {
+		return fmt.Errorf("sstable dump partition %d (%d entries, checkpoint index %d version %d): %w",
+			partition, t.Len(), cp.Index, cp.Version, err)
+	}
+	// The data is durable: only now may the checkpoint say so.
+	return s.setCheckpoint(partition, checkpointRecord{Checkpoint: cp})
+}
+
+// checkAdvance refuses a checkpoint below the partition's current one.
+func (s *Store) checkAdvance(partition uint64, cp Checkpoint) error {
+	cur, ok, err := s.checkpoint(partition)
+	if err != nil || !ok {
+		return err
+	}
+	if cp.Index < cur.Index || cp.Version < cur.Version {
+		return fmt.Errorf("sstable checkpoint partition %d: index %d version %d: below the current index %d version %d: %w",
+			partition, cp.Index, cp.Version, cur.Index, cur.Version, ErrCheckpointRegress)
+	}
+	return nil
+}
+
+func (s *Store) setCheckpoint(partition uint64, rec checkpointRecord) error {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	// Checked again under metaMu: two dumps of one partition must not race
+	// a checkpoint back.
+	if err := s.checkAdvance(partition, rec.Checkpoint); err != nil {
+		return err
+	}
+	return s.writeMetaLocked(metaKey(metaCheckpoint, partition), rec.encode())
+}
+
+// Checkpoint returns the partition's durable checkpoint; ok is false when it
+// has none.
+func (s *Store) Checkpoint(partition uint64) (index, version uint64, ok bool, err error) {
+	if err := checkPartition("checkpoint", partition); err != nil {
+		return 0, 0, false, err
+	}
+	cp, ok, err := s.checkpoint(partition)
+	return cp.Index, cp.Version, ok, err
+}
+
+func (s *Store) checkpoint(partition uint64) (Checkpoint, bool, error) {
+	raw, ok, err := s.readMeta(metaKey(metaCheckpoint, partition))
+	if err != nil || !ok {
+		return Checkpoint{}, false, err
+	}
+	rec, err := decodeCheckpoint(raw)
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("sstable checkpoint partition %d: %w", partition, err)
+	}
+	return rec.Checkpoint, true, nil
+}
+
+// Checkpoints returns the checkpoint of every partition that has one: what a
+// restarting server reads to know where each partition's log replay starts.
+func (s *Store) Checkpoints() (map[uint64]Checkpoint, error) {
+	out := make(map[uint64]Checkpoint)
+	err := s.scanMeta(metaCheckpoint, func(p uint64, raw []byte) error {
+		rec, err := decodeCheckpoint(raw)
+		if err != nil {
+			return fmt.Errorf("sstable checkpoints: partition %d: %w", p, err)
+		}
+		out[p] = rec.Checkpoint
+		return nil
+	})
+	return out, err
+}
+
+// SetSafePoint lets badger discard, at its next compactions, every version
+// below version that a newer version at or below it shadows (and tombstones
+// at or below it). Reads below the safe point are refused from now on. The
+// safe point is durable before badger learns it. A safe point below the
+// current one is refused with ErrSafePointRegress.
+func (s *Store) SetSafePoint(ctx context.Context, version uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	s.mu.RLock()
+	cur := s.safePoint
+	s.mu.RUnlock()
+	if version < cur {
+		return fmt.Errorf("sstable safe point %d: below the current safe point %d: %w", version, cur, ErrSafePointRegress)
+	}
+	if err := s.writeMetaLocked(metaKey(metaSafePoint, 0), encodeUint64(version)); err != nil {
+		return err
+	}
+	// Refuse reads below it before any version below it can go.
+	s.mu.Lock()
+	s.safePoint = version
+	s.mu.Unlock()
+	s.db.SetDiscardTs(version)
+	return nil
+}
+
+// SafePoint returns the current safe point.
+func (s *Store) SafePoint() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.safePoint
+}
+
+// DropPartition removes the partition's data and checkpoint. It is crash
+// safe: a marker makes Open finish an interrupted drop, and the checkpoint
+// goes before the data so it is never visible without it.
+func (s *Store) DropPartition(ctx context.Context, partition uint64) error {
+	if err := checkPartition("drop", partition); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	if err := s.writeMetaLocked(metaKey(metaImport, partition), encodeUint64(0)); err != nil {
+		return err
+	}
+	if err := s.dropLocked(partition); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.parts, partition)
+	s.mu.Unlock()
+	return s.writeMetaLocked(metaKey(metaImport, partition), nil)
+}
+
+// dropLocked deletes the checkpoint, then the data. Caller holds metaMu.
+func (s *Store) dropLocked(partition uint64) error {
+	if err := s.writeMetaLocked(metaKey(metaCheckpoint, partition), nil); err != nil {
+		return err
+	}
+	if err := s.db.DropPrefix(partitionPrefix(partition)); err != nil {
+		return fmt.Errorf("sstable drop partition %d: %w", partition, err)
+	}
+	return nil
+}
+
+// readMeta reads the newest live version of a metadata key.
+func (s *Store) readMeta(key []byte) ([]byte, bool, error) {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sstable metadata %x: %w", key, err)
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("sstable metadata %x: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// scanMeta calls fn with the partition and value of every live metadata key
+// of a kind.
+func (s *Store) scanMeta(kind byte, fn func(partition uint64, value []byte) error) error {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	defer txn.Discard()
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = metaKey(kind, 0)[:9]
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		k := item.Key()
+		if len(k) != 17 {
+			return fmt.Errorf("sstable metadata key %x: %d bytes, want 17: %w", k, len(k), ErrCorruption)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("sstable metadata %x: %w", k, err)
+		}
+		if err := fn(binary.BigEndian.Uint64(k[9:]), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeMetaLocked writes (or, for a nil value, deletes) a metadata key at
+// one version above its newest one, deleted or not, and syncs. Caller holds
+// metaMu.
+func (s *Store) writeMetaLocked(key, value []byte) error {
+	txn := s.db.NewTransactionAt(math.MaxUint64, false)
+	opts := badger.DefaultIteratorOptions
+	opts.AllVersions = true
+	opts.PrefetchValues = false
+	opts.Prefix = key
+	it := txn.NewIterator(opts)
+	var newest uint64
+	if it.Seek(key); it.Valid() {
+		newest = it.Item().Version()
+	}
+	it.Close()
+	txn.Discard()
+
+	if value == nil && newest == 0 {
+		return nil // nothing to delete
+	}
+	wb := s.db.NewManagedWriteBatch()
+	defer wb.Cancel()
+	var err error
+	if value == nil {
+		err = wb.DeleteAt(key, newest+1)
+	} else {
+		err = wb.SetEntryAt(badger.NewEntry(key, value), newest+1)
+	}
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err == nil {
+		err = s.db.Sync()
+	}
+	if err != nil {
+		return fmt.Errorf("sstable metadata %x write: %w", key, err)
+	}
+	return nil
+}
