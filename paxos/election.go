@@ -1,0 +1,179 @@
+package paxos
+
+// Election is lease-based and priority-ordered, after OceanBase's election: a voter grants one
+// lease at a time, and the grant is also the Paxos phase-1 promise on the candidate's ballot, so
+// a candidate that gathers a majority of grants both leads and has run phase 1 (its reconfirm
+// then re-proposes the log suffix the majority reported). Priority decides who asks first
+// (RankStaggerTicks per step down) and whom a leader hands leadership back to (leader.go).
+
+// candidate is the state of a replica asking for a lease.
+type candidate struct {
+	ballot   Ballot
+	deadline uint64
+	grants   map[ID]grantInfo
+	rejects  map[ID]bool
+}
+
+// grantInfo is what a granter reported about its log (Paxos phase 1b).
+type grantInfo struct {
+	last       uint64
+	lastBallot Ballot
+	first      uint64
+	commit     uint64
+	floor      uint64
+	// tick is the candidate's tick when it sent the request this grant answers.
+	tick uint64
+}
+
+// standDelay is how long a FULL voter waits after a lease runs out before it asks: lower
+// priority waits longer, plus seeded jitter.
+func (n *Node) standDelay() uint64 {
+	var steps uint64
+	if !n.prio.Healthy {
+		steps += 10
+	}
+	if !n.prio.Designated {
+		steps++
+	}
+	steps += uint64(min(n.prio.ZoneRank, 8))
+	return steps*n.cfg.RankStaggerTicks + n.rand.intn(n.cfg.ElectionJitterTicks)
+}
+
+// scheduleCampaign sets when to stand if no lease is held by then.
+func (n *Node) scheduleCampaign(from uint64) {
+	n.campaignAt = max(from, n.grant.until) + n.standDelay()
+}
+
+// campaign asks every voter for a lease under a new ballot. transferFrom is the ballot of the
+// leader handing over, when transfer is set.
+func (n *Node) campaign(transfer bool, transferFrom Ballot) {
+	b := Ballot{Round: max(n.hs.Promised.Round, n.ballot.Round, n.seenRound) + 1, Node: n.id}
+	n.role = Candidate
+	n.lead = nil
+	n.ballot = b
+	n.leader = None
+	n.promise(b)
+	n.grant = grant{holder: n.id, ballot: b, until: n.now + n.cfg.LeaseTicks}
+	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, grants: map[ID]grantInfo{}, rejects: map[ID]bool{}}
+	n.cand.grants[n.id] = grantInfo{last: n.log.last(), lastBallot: n.log.lastBallot(), first: n.log.first(),
+		commit: n.log.commit, floor: n.hs.ClosedFloor, tick: n.now}
+	for _, v := range n.log.conf.current().Voters() {
+		if v == n.id {
+			continue
+		}
+		n.send(Message{Type: MsgLease, To: v, Ballot: b, Index: n.log.last(), LogBallot: n.log.lastBallot(),
+			Priority: n.prio, Transfer: transfer, Promised: transferFrom, Tick: n.now})
+	}
+	n.maybeWin()
+}
+
+// onLease is the voter's side: grant a lease and promise, or refuse.
+func (n *Node) onLease(m Message) {
+	refuse := func() {
+		n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Tick: m.Tick})
+	}
+	conf := n.log.conf.current()
+	if !n.isVoter() || !conf.IsVoter(m.From) {
+		refuse() // listeners never grant; a removed replica cannot disrupt the group
+		return
+	}
+	again := n.grant.holder == m.From && n.grant.ballot == m.Ballot // retransmission
+	if !again {
+		if !n.hs.Promised.Less(m.Ballot) {
+			refuse()
+			return
+		}
+		if n.role == Candidate && m.Priority.Better(n.prio) && n.cand.ballot.Less(m.Ballot) {
+			// A better replica is asking: stand aside rather than split the vote.
+			n.giveUp()
+		}
+		held := n.now < n.grant.until && n.grant.holder != m.From
+		handedOver := m.Transfer && n.grant.ballot == m.Promised
+		if held && !handedOver && n.cfg.Mutation != MutationDoubleLease {
+			refuse() // one lease at a time (DESIGN.md invariant 2)
+			return
+		}
+		if n.now < n.noGrantUntil && n.cfg.Mutation != MutationDoubleLease {
+			refuse() // restarted: a grant made before the crash may still hold
+			return
+		}
+		if me, _ := n.me(); me.Type == Full && m.Index+n.cfg.ElectionLagEntries < n.log.last() {
+			refuse() // log-progress gate: this voter can do better itself
+			return
+		}
+	}
+	if n.role != Follower && n.ballot != m.Ballot {
+		n.becomeFollower(n.ballot, None)
+	}
+	n.promise(m.Ballot)
+	n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks}
+	n.scheduleCampaign(n.now)
+	n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Index: n.log.last(), LogBallot: n.log.lastBallot(),
+		First: n.log.first(), Commit: n.log.commit, ClosedFloor: n.hs.ClosedFloor, Tick: m.Tick, Priority: n.prio})
+}
+
+func (n *Node) onLeaseResp(m Message) {
+	if m.Reject && n.hs.Promised.Less(m.Promised) {
+		// Someone asked with a higher ballot: remember it so the next campaign goes above it.
+		n.seenRound = max(n.seenRound, m.Promised.Round)
+	}
+	if n.role != Candidate || m.Ballot != n.cand.ballot {
+		if n.role == Leader && m.Ballot == n.ballot && !m.Reject {
+			n.lead.noteGrant(m, n) // a late grant still renews the lease from its send tick
+		}
+		return
+	}
+	if m.Reject {
+		n.cand.rejects[m.From] = true
+		voters := n.log.conf.current().Voters()
+		possible := 0
+		for _, v := range voters {
+			if !n.cand.rejects[v] {
+				possible++
+			}
+		}
+		if possible < n.log.conf.current().Quorum() {
+			n.giveUp()
+		}
+		return
+	}
+	n.cand.grants[m.From] = grantInfo{last: m.Index, lastBallot: m.LogBallot, first: m.First, commit: m.Commit, floor: m.ClosedFloor, tick: m.Tick}
+	n.maybeWin()
+}
+
+func (n *Node) maybeWin() {
+	conf := n.log.conf.current()
+	got := 0
+	for _, v := range conf.Voters() {
+		if _, ok := n.cand.grants[v]; ok {
+			got++
+		}
+	}
+	if got >= conf.Quorum() {
+		n.becomeLeader()
+	}
+}
+
+// giveUp abandons a campaign that cannot win: the grants are released so another candidate can
+// gather them, and this replica stands again later.
+func (n *Node) giveUp() {
+	n.releaseCampaign()
+	n.role = Follower
+	n.cand = nil
+	n.scheduleCampaign(n.now + n.cfg.CampaignTicks/2)
+}
+
+func (n *Node) releaseCampaign() {
+	if n.cand == nil {
+		return
+	}
+	b := n.cand.ballot
+	for v := range n.cand.grants {
+		if v != n.id {
+			n.send(Message{Type: MsgLeaseRelease, To: v, Ballot: b})
+		}
+	}
+	if n.grant.holder == n.id && n.grant.ballot == b {
+		n.grant.until = n.now
+	}
+}

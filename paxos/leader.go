@@ -1,0 +1,699 @@
+package paxos
+
+import (
+	"fmt"
+	"slices"
+)
+
+// leader is the state of a replica that gathered a majority of leases.
+type leader struct {
+	prs map[ID]*progress
+	ids []ID // sorted keys of prs, for deterministic iteration
+	// selfTick is when the leader last renewed its own grant.
+	selfTick uint64
+	// reconfirm: fetchFrom/fetchTo name the voter whose log suffix is being copied; barrier is
+	// the index of the barrier entry. The leader serves once the barrier is chosen.
+	fetchFrom   ID
+	fetchTo     uint64
+	barrier     uint64
+	reconfirmed bool
+	// floor: proposals must carry versions above it (closed versions of earlier leaders).
+	floor          uint64
+	proposedClosed Closed
+	lastVersion    uint64
+	transferTo     ID
+	transferEnd    uint64
+	lastHeartbeat  uint64
+	// dirty: entries were proposed since the last Ready; Ready sends them (batching).
+	dirty bool
+	// replicating: reconfirm reconciled the log; only then may it be sent under this ballot.
+	replicating bool
+}
+
+// Proposal is one command for the log, stamped with its commit version.
+type Proposal struct {
+	Version uint64
+	Data    []byte
+}
+
+func (l *leader) minVersion() uint64 { return max(l.floor, l.proposedClosed.Version, l.lastVersion) }
+
+// leaseEnd is the first tick at which the leader's lease no longer holds: measured from the
+// quorum-th newest send tick its voters acknowledged, minus the drift bound.
+func (l *leader) leaseEnd(n *Node) uint64 {
+	conf := n.log.conf.current()
+	var ticks [16]uint64
+	ts := ticks[:0]
+	for _, v := range conf.Voters() {
+		if v == n.id {
+			ts = append(ts, l.selfTick)
+		} else if pr := l.prs[v]; pr != nil {
+			ts = append(ts, pr.ackTick)
+		} else {
+			ts = append(ts, 0)
+		}
+	}
+	q := conf.Quorum()
+	if len(ts) < q {
+		return 0
+	}
+	slices.Sort(ts)
+	t := ts[len(ts)-q]
+	if t == 0 && n.now > n.cfg.LeaseTicks {
+		return 0
+	}
+	return t + n.cfg.LeaseTicks - n.cfg.MaxDriftTicks
+}
+
+func (l *leader) noteGrant(m Message, n *Node) {
+	if pr := l.prs[m.From]; pr != nil && m.Tick > pr.ackTick {
+		pr.ackTick = m.Tick
+	}
+}
+
+// becomeLeader runs when a majority granted the lease: phase 1 is done; reconfirm re-proposes
+// the most advanced log suffix the majority reported.
+func (n *Node) becomeLeader() {
+	c := n.cand
+	n.role = Leader
+	n.cand = nil
+	n.leader = n.id
+	l := &leader{selfTick: c.grants[n.id].tick}
+	n.lead = l
+	best, bestID := c.grants[n.id], n.id
+	floor := n.hs.ClosedFloor
+	for _, id := range sortedIDs(c.grants) {
+		g := c.grants[id]
+		floor = max(floor, g.floor)
+		if best.lastBallot.Less(g.lastBallot) || (best.lastBallot == g.lastBallot && g.last > best.last) {
+			best, bestID = g, id
+		}
+	}
+	if n.cfg.Mutation == MutationClosedGoesBack {
+		floor = 0
+	}
+	l.floor = floor
+	n.syncProgress()
+	for id, g := range c.grants {
+		if pr := l.prs[id]; pr != nil {
+			pr.ackTick = g.tick
+			pr.lastResp = n.now
+		}
+	}
+	if n.cfg.Mutation == MutationSkipReconfirm {
+		l.reconfirmed = true
+		l.replicating = true
+		l.dirty = true
+		return
+	}
+	if bestID != n.id {
+		l.fetchFrom, l.fetchTo = bestID, best.last
+		n.sendFetch()
+		return
+	}
+	n.finishReconfirm()
+}
+
+func (n *Node) sendFetch() {
+	l := n.lead
+	n.send(Message{Type: MsgFetch, To: l.fetchFrom, Ballot: n.ballot, Index: n.log.commit + 1, Hint: l.fetchTo})
+}
+
+// onFetch serves a new leader's reconfirm with this voter's entries.
+func (n *Node) onFetch(m Message) {
+	if m.Ballot.Less(n.hs.Promised) {
+		n.send(Message{Type: MsgFetchResp, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised})
+		return
+	}
+	if m.Index <= n.log.offset {
+		meta := n.snapshotMeta()
+		n.send(Message{Type: MsgFetchResp, To: m.From, Ballot: m.Ballot, Reject: true, Snapshot: &meta})
+		return
+	}
+	es := n.log.slice(m.Index, m.Hint, n.cfg.MaxMsgEntries, n.cfg.MaxMsgBytes)
+	n.send(Message{Type: MsgFetchResp, To: m.From, Ballot: m.Ballot, Index: m.Index - 1, Entries: es})
+}
+
+func (n *Node) onFetchResp(m Message) {
+	l := n.lead
+	if n.role != Leader || l.reconfirmed || m.Ballot != n.ballot || m.From != l.fetchFrom {
+		return
+	}
+	if m.Reject {
+		// The voter holding the newest suffix compacted what we lack, or moved on to a higher
+		// ballot: we cannot reconfirm. Step down (releasing the leases) and catch up first.
+		if m.Snapshot != nil && m.Snapshot.Index > n.log.commit && n.pendingSnap < m.Snapshot.Index {
+			n.pendingSnap = m.Snapshot.Index
+			n.snapFetch = &SnapshotFetch{From: m.From, Meta: *m.Snapshot}
+		}
+		n.abdicate()
+		return
+	}
+	if m.Index != n.log.commit || len(m.Entries) == 0 {
+		n.sendFetch() // stale or empty answer: ask again from where we are
+		return
+	}
+	n.log.appendAt(m.Entries)
+	last := m.Entries[len(m.Entries)-1].Index
+	if last < l.fetchTo {
+		// Keep the fetched prefix; ask for the rest. commit does not move, so the next
+		// request restarts from commit+1 but the entries already copied match and are skipped.
+		n.send(Message{Type: MsgFetch, To: l.fetchFrom, Ballot: n.ballot, Index: last + 1, Hint: l.fetchTo})
+		return
+	}
+	n.finishReconfirm()
+}
+
+// abdicate stops leading without waiting for the lease: the grants this replica gathered are
+// released so others can be granted at once (it never served under them, or it handed over).
+func (n *Node) abdicate() {
+	l := n.lead
+	for _, id := range l.ids {
+		if n.log.conf.current().IsVoter(id) {
+			n.send(Message{Type: MsgLeaseRelease, To: id, Ballot: n.ballot})
+		}
+	}
+	if n.grant.holder == n.id {
+		n.grant.until = n.now
+	}
+	n.becomeFollower(n.ballot, None)
+	n.scheduleCampaign(n.now + n.cfg.CampaignTicks)
+}
+
+// finishReconfirm re-proposes the log suffix above the commit point under this leader's
+// ballot and appends a barrier; when the barrier is chosen, so is everything before it.
+func (n *Node) finishReconfirm() {
+	l := n.lead
+	if l.fetchFrom != None && l.fetchTo+1 > n.log.commit {
+		n.log.truncateFrom(l.fetchTo + 1)
+	}
+	l.fetchFrom = None
+	n.log.rewrite(n.ballot)
+	n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
+	l.barrier = n.log.last()
+	l.replicating = true
+	for _, e := range n.log.entries {
+		l.lastVersion = max(l.lastVersion, e.Version)
+	}
+	if l.floor > 0 {
+		l.proposedClosed = Closed{Version: l.floor, Index: l.barrier}
+		if n.hs.ClosedFloor < l.floor {
+			n.hs.ClosedFloor = l.floor
+		}
+	}
+	n.syncProgress()
+	for _, id := range l.ids {
+		l.prs[id].reset(n.log.commit + 1)
+	}
+	l.dirty = true
+	n.maybeCommit() // a single-voter group chooses at once
+}
+
+// syncProgress makes the leader's progress map match the current membership.
+func (n *Node) syncProgress() {
+	l := n.lead
+	conf := n.log.conf.current()
+	if l.prs == nil {
+		l.prs = map[ID]*progress{}
+	}
+	for id := range l.prs {
+		if _, ok := conf.Member(id); !ok || id == n.id {
+			delete(l.prs, id)
+		}
+	}
+	for _, m := range conf.Members {
+		if m.ID != n.id && l.prs[m.ID] == nil {
+			l.prs[m.ID] = &progress{next: n.log.last() + 1, probing: true, lastResp: n.now}
+		}
+	}
+	l.ids = sortedIDs(l.prs)
+}
+
+// fedByLeader reports whether the leader sends entries to member m itself: voters, and
+// listeners without a live upstream.
+func (n *Node) fedByLeader(m Member) bool {
+	if m.Type != ReadOnly || m.Upstream == None || m.Upstream == n.id {
+		return true
+	}
+	up := n.lead.prs[m.Upstream]
+	return up == nil || n.now > up.lastResp+n.cfg.LeaseTicks
+}
+
+// limitFor is the highest index a peer may be sent: voters get the whole log, listeners only
+// chosen entries.
+func (n *Node) limitFor(m Member) uint64 {
+	if m.Type == ReadOnly && n.cfg.Mutation != MutationReadOnlyQuorum {
+		return n.log.commit
+	}
+	return n.log.last()
+}
+
+func (n *Node) bcastAppend() {
+	if !n.lead.replicating {
+		return
+	}
+	conf := n.log.conf.current()
+	for _, id := range n.lead.ids {
+		m, _ := conf.Member(id)
+		if n.fedByLeader(m) {
+			n.sendAppend(id, n.lead.prs[id], n.limitFor(m))
+		}
+	}
+}
+
+// sendAppend sends pr's peer what it lacks up to limit, as far as the window allows.
+func (n *Node) sendAppend(to ID, pr *progress, limit uint64) {
+	for {
+		if pr.next <= n.log.offset {
+			if pr.snapSentAt == 0 || n.now >= pr.snapSentAt+n.cfg.LeaseTicks {
+				meta := n.snapshotMeta()
+				n.send(Message{Type: MsgSnapshot, To: to, Ballot: n.ballot, Snapshot: &meta})
+				pr.snapSentAt = max(n.now, 1)
+			}
+			return
+		}
+		if pr.next > limit || pr.full(&n.cfg) || (pr.probing && len(pr.inflight) > 0) {
+			return
+		}
+		es := n.log.slice(pr.next, limit, n.cfg.MaxMsgEntries, n.cfg.MaxMsgBytes)
+		prev, _ := n.log.ballotAt(pr.next - 1)
+		var bytes uint64
+		for i := range es {
+			bytes += es[i].size()
+		}
+		n.send(Message{Type: MsgAccept, To: to, Ballot: n.ballot, Index: pr.next - 1, LogBallot: prev, Entries: es,
+			Commit: n.log.commit, Tick: n.now, Closed: n.closed, ClosedFloor: n.floorToSend()})
+		pr.sent(es[len(es)-1].Index, bytes)
+	}
+}
+
+// sendEmptyAccept probes or heartbeats a listener.
+func (n *Node) sendEmptyAccept(to ID, pr *progress) {
+	prev, ok := n.log.ballotAt(pr.next - 1)
+	if !ok {
+		return
+	}
+	n.send(Message{Type: MsgAccept, To: to, Ballot: n.ballot, Index: pr.next - 1, LogBallot: prev,
+		Commit: n.log.commit, Tick: n.now, Closed: n.closed})
+}
+
+func (n *Node) floorToSend() uint64 {
+	if n.role == Leader {
+		return n.lead.proposedClosed.Version
+	}
+	return 0
+}
+
+func (n *Node) snapshotMeta() SnapshotMeta {
+	return SnapshotMeta{Index: n.log.offset, Ballot: n.log.offsetBallot, Version: n.log.offsetVersion,
+		Membership: n.log.conf.base.clone(), Closed: n.closed}
+}
+
+func (n *Node) tickLeader() {
+	l := n.lead
+	if n.now >= l.leaseEnd(n) {
+		// Lost the lease (a majority stopped renewing): stop serving at once.
+		n.becomeFollower(n.ballot, None)
+		n.scheduleCampaign(n.now)
+		return
+	}
+	if l.transferTo != None && n.now >= l.transferEnd {
+		l.transferTo = None // the target did not catch up in time: serve again
+	}
+	if n.now-l.lastHeartbeat >= n.cfg.HeartbeatTicks {
+		n.heartbeat()
+		if l.fetchFrom != None {
+			n.sendFetch()
+		}
+		n.maybeTransferBack()
+	}
+}
+
+// heartbeat renews the lease with every voter and feeds listeners.
+func (n *Node) heartbeat() {
+	l := n.lead
+	l.lastHeartbeat = n.now
+	n.grant = grant{holder: n.id, ballot: n.ballot, until: n.now + n.cfg.LeaseTicks}
+	l.selfTick = n.now
+	conf := n.log.conf.current()
+	for _, id := range l.ids {
+		pr := l.prs[id]
+		m, _ := conf.Member(id)
+		n.unstall(pr)
+		if m.Type.IsVoter() {
+			n.send(Message{Type: MsgHeartbeat, To: id, Ballot: n.ballot, Commit: min(n.log.commit, pr.match),
+				Tick: n.now, Closed: n.closed, ClosedFloor: l.proposedClosed.Version})
+		} else if n.fedByLeader(m) && len(pr.inflight) == 0 && pr.next > n.limitFor(m) {
+			n.sendEmptyAccept(id, pr)
+		}
+		if l.replicating && n.fedByLeader(m) {
+			n.sendAppend(id, pr, n.limitFor(m))
+		}
+	}
+}
+
+// unstall resets a window that has not moved for two heartbeats (its messages were lost).
+func (n *Node) unstall(pr *progress) {
+	if len(pr.inflight) > 0 && n.now >= pr.lastAcceptResp+2*n.cfg.HeartbeatTicks && n.now >= pr.lastResp {
+		pr.reset(pr.match + 1)
+		pr.lastAcceptResp = n.now
+	}
+}
+
+// onAcceptResp handles acknowledgements at the leader or at a replica feeding listeners.
+func (n *Node) onAcceptResp(m Message) {
+	if m.Reject && n.ballot.Less(m.Promised) && n.role == Leader && m.Ballot == n.ballot {
+		n.becomeFollower(n.ballot, None) // a higher ballot exists: we are deposed
+		n.seenRound = max(n.seenRound, m.Promised.Round)
+		n.scheduleCampaign(n.now)
+		return
+	}
+	if n.role != Leader {
+		n.onFeedResp(m)
+		return
+	}
+	if m.Ballot != n.ballot {
+		return
+	}
+	pr := n.lead.prs[m.From]
+	if pr == nil {
+		return
+	}
+	n.noteResp(pr, m)
+	if m.Type == MsgAcceptResp || m.Type == MsgHeartbeatResp {
+		n.maybeCommit()
+		n.maybePublishClosed()
+		n.maybeTransfer()
+	}
+}
+
+// noteResp updates pr from an answer and sends more if the window opened.
+func (n *Node) noteResp(pr *progress, m Message) {
+	pr.lastResp = n.now
+	pr.prio = m.Priority
+	if m.Tick > pr.ackTick {
+		pr.ackTick = m.Tick
+	}
+	pr.floor = max(pr.floor, m.ClosedFloor)
+	conf := n.log.conf.current()
+	member, _ := conf.Member(m.From)
+	limit := n.log.commit
+	if n.role == Leader {
+		limit = n.limitFor(member)
+	}
+	switch {
+	case m.Type == MsgHeartbeatResp:
+		if pr.probing && len(pr.inflight) == 0 && (n.role != Leader || n.lead.replicating) {
+			n.sendAppend(m.From, pr, limit)
+		}
+		return
+	case m.Reject:
+		if m.Index < pr.match {
+			return // stale
+		}
+		pr.reset(min(m.Index, m.Hint+1))
+		pr.lastAcceptResp = n.now
+	default:
+		pr.lastAcceptResp = n.now
+		if m.Index > pr.match {
+			pr.match = m.Index
+			pr.probing = false
+		} else if pr.probing && m.Index == pr.match {
+			pr.probing = false
+		}
+		pr.acked(pr.match)
+		if pr.next <= pr.match {
+			pr.next = pr.match + 1
+		}
+		if pr.match >= n.log.offset {
+			pr.snapSentAt = 0
+		}
+	}
+	if n.role != Leader || (n.lead.replicating && n.fedByLeader(member)) {
+		n.sendAppend(m.From, pr, limit)
+	}
+}
+
+// maybeCommit chooses the highest index a majority of voters has persisted, if this leader
+// accepted it under its own ballot (earlier-ballot entries are chosen through it).
+func (n *Node) maybeCommit() {
+	l := n.lead
+	conf := n.log.conf.current()
+	var buf [16]uint64
+	ms := buf[:0]
+	self := n.log.stable
+	if n.cfg.Mutation == MutationAckBeforePersist {
+		self = n.log.last()
+	}
+	for _, m := range conf.Members {
+		counted := m.Type.IsVoter() || n.cfg.Mutation == MutationReadOnlyQuorum
+		switch {
+		case !counted:
+		case m.ID == n.id:
+			ms = append(ms, self)
+		case l.prs[m.ID] != nil:
+			ms = append(ms, l.prs[m.ID].match)
+		default:
+			ms = append(ms, 0)
+		}
+	}
+	q := conf.Quorum()
+	if len(ms) < q {
+		return
+	}
+	slices.Sort(ms)
+	idx := ms[len(ms)-q]
+	if idx <= n.log.commit {
+		return
+	}
+	if b, ok := n.log.ballotAt(idx); !ok || b != n.ballot {
+		return
+	}
+	n.setCommit(idx)
+	if !l.reconfirmed && n.log.commit >= l.barrier {
+		l.reconfirmed = true
+	}
+	// Listeners only take chosen entries: the commit point moving is news for them.
+	for _, id := range l.ids {
+		if m, _ := conf.Member(id); m.Type == ReadOnly && n.fedByLeader(m) {
+			n.sendAppend(id, l.prs[id], n.limitFor(m))
+		}
+	}
+}
+
+// maybePublishClosed publishes the proposed closed version once a majority of voters persisted
+// it as their floor, so any later leader learns it in its lease majority.
+func (n *Node) maybePublishClosed() {
+	l := n.lead
+	p := l.proposedClosed
+	if p.Version <= n.closed.Version || !l.reconfirmed {
+		return
+	}
+	conf := n.log.conf.current()
+	got := 0
+	for _, v := range conf.Voters() {
+		if v == n.id {
+			if n.persistedHS.ClosedFloor >= p.Version {
+				got++
+			}
+		} else if pr := l.prs[v]; pr != nil && pr.floor >= p.Version {
+			got++
+		}
+	}
+	if got >= conf.Quorum() {
+		n.learnClosed(p)
+		n.heartbeat()
+	}
+}
+
+// Propose appends commands to the log. It returns the index of the first; the rest follow in
+// order. Only a serving leader accepts, and every version must be above Status().MinVersion and
+// ascending.
+func (n *Node) Propose(ps ...Proposal) (uint64, error) {
+	if err := n.canPropose(); err != nil {
+		return 0, err
+	}
+	l := n.lead
+	if n.log.last()-n.log.commit+uint64(len(ps)) > n.cfg.MaxUncommittedEntries {
+		return 0, fmt.Errorf("%w: %d waiting, limit %d", ErrBusy, n.log.last()-n.log.commit, n.cfg.MaxUncommittedEntries)
+	}
+	prev := l.minVersion()
+	for _, p := range ps {
+		if p.Version <= prev {
+			return 0, fmt.Errorf("%w: version %d must be above %d", ErrVersionClosed, p.Version, prev)
+		}
+		prev = p.Version
+	}
+	first := n.log.last() + 1
+	for i, p := range ps {
+		n.log.entries = append(n.log.entries, Entry{Index: first + uint64(i), Ballot: n.ballot, Type: EntryNormal, Version: p.Version, Data: p.Data})
+	}
+	if len(ps) > 0 {
+		l.lastVersion = prev
+		l.dirty = true
+		if len(l.ids) == 0 || n.cfg.Mutation == MutationAckBeforePersist {
+			n.maybeCommit()
+		}
+	}
+	return first, nil
+}
+
+func (n *Node) canPropose() error {
+	if n.role != Leader {
+		return fmt.Errorf("%w: replica %d is %s (leader %d)", ErrNotLeader, n.id, n.role, n.leader)
+	}
+	if !n.lead.reconfirmed {
+		return fmt.Errorf("%w: replica %d is still reconfirming", ErrNotReady, n.id)
+	}
+	if !n.Serving() {
+		return fmt.Errorf("%w: replica %d lease expired", ErrNotLeader, n.id)
+	}
+	if n.lead.transferTo != None {
+		return fmt.Errorf("%w: to replica %d", ErrTransferring, n.lead.transferTo)
+	}
+	return nil
+}
+
+// ProposeConfChange proposes one membership change. Only one may be in the log unchosen.
+func (n *Node) ProposeConfChange(cc ConfChange) (uint64, error) {
+	if err := n.canPropose(); err != nil {
+		return 0, err
+	}
+	if p := n.log.conf.pendingIndex(); p > n.log.commit {
+		return 0, fmt.Errorf("%w: the change at index %d is not chosen yet: one change at a time", ErrConfChange, p)
+	}
+	if cc.ID == n.id && (cc.Type == ConfRemove || cc.Type == ConfSetType) {
+		return 0, fmt.Errorf("%w: replica %d leads: transfer leadership before changing it", ErrConfChange, n.id)
+	}
+	if _, err := applyConfChange(n.log.conf.current(), cc); err != nil {
+		return 0, err
+	}
+	e := Entry{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryConfChange, Data: EncodeConfChange(cc)}
+	n.log.appendAt([]Entry{e})
+	n.syncProgress()
+	n.lead.dirty = true
+	return e.Index, nil
+}
+
+// TransferLeader hands leadership to a FULL voter: proposals stop, the target is brought up to
+// date, then told to campaign at once; the voters let it take over the lease.
+func (n *Node) TransferLeader(to ID) error {
+	if n.role != Leader || !n.lead.reconfirmed {
+		return fmt.Errorf("%w: replica %d cannot transfer leadership", ErrNotLeader, n.id)
+	}
+	if to == n.id {
+		return nil
+	}
+	m, ok := n.log.conf.current().Member(to)
+	if !ok || m.Type != Full {
+		return fmt.Errorf("paxos: transfer leadership to replica %d: it is not a FULL member (%s)", to, n.log.conf.current())
+	}
+	n.lead.transferTo = to
+	n.lead.transferEnd = n.now + n.cfg.TransferTicks
+	n.maybeTransfer()
+	return nil
+}
+
+func (n *Node) maybeTransfer() {
+	if n.role != Leader {
+		return
+	}
+	l := n.lead
+	if l.transferTo == None {
+		return
+	}
+	pr := l.prs[l.transferTo]
+	if pr == nil {
+		l.transferTo = None
+		return
+	}
+	if pr.match == n.log.last() && n.log.stable == n.log.last() {
+		to := l.transferTo
+		n.send(Message{Type: MsgTimeoutNow, To: to, Ballot: n.ballot, Commit: n.log.commit})
+		// Stop serving now; keep the grants: the voters release them to the target because it
+		// names our ballot.
+		n.becomeFollower(n.ballot, None)
+		n.scheduleCampaign(n.now + n.cfg.CampaignTicks)
+		return
+	}
+	n.sendAppend(l.transferTo, pr, n.log.last())
+}
+
+// maybeTransferBack hands leadership to a healthier or higher-priority FULL voter that is
+// caught up and answering (as OceanBase switches leaders back to the primary zone).
+func (n *Node) maybeTransferBack() {
+	l := n.lead
+	if !l.reconfirmed || l.transferTo != None {
+		return
+	}
+	conf := n.log.conf.current()
+	best, bestPrio := None, n.prio
+	for _, id := range l.ids {
+		m, _ := conf.Member(id)
+		pr := l.prs[id]
+		if m.Type != Full || !pr.prio.Healthy || n.now > pr.lastResp+n.cfg.HeartbeatTicks*2 ||
+			pr.match+n.cfg.ElectionLagEntries < n.log.last() {
+			continue
+		}
+		if pr.prio.Better(bestPrio) {
+			best, bestPrio = id, pr.prio
+		}
+	}
+	if best != None {
+		_ = n.TransferLeader(best)
+	}
+}
+
+// ReadIndex asks for a commit point that makes a read linearizable. On the serving leader the
+// answer is immediate (its lease proves no other leader exists); a follower asks the leader. The
+// answer arrives in Ready.ReadStates.
+func (n *Node) ReadIndex(requestID uint64) error {
+	if n.Serving() {
+		n.readStates = append(n.readStates, ReadState{RequestID: requestID, Index: n.log.commit})
+		return nil
+	}
+	if n.role == Leader {
+		return fmt.Errorf("%w: replica %d is still reconfirming", ErrNotReady, n.id)
+	}
+	if n.leader == None {
+		return fmt.Errorf("%w: replica %d knows no leader", ErrNotLeader, n.id)
+	}
+	n.send(Message{Type: MsgReadIndex, To: n.leader, Ballot: n.ballot, RequestID: requestID})
+	return nil
+}
+
+func (n *Node) onReadIndex(m Message) {
+	if n.Serving() {
+		n.send(Message{Type: MsgReadIndexResp, To: m.From, Ballot: n.ballot, RequestID: m.RequestID, Index: n.log.commit})
+		return
+	}
+	n.send(Message{Type: MsgReadIndexResp, To: m.From, Ballot: n.ballot, RequestID: m.RequestID, Reject: true})
+}
+
+// CloseVersion promises that no entry proposed from now on carries a version at or below v.
+// The promise is persisted by a majority of voters before it is published to followers and
+// listeners (Ready.Closed), so closed versions never go back across leader changes.
+func (n *Node) CloseVersion(v uint64) error {
+	if n.role != Leader || !n.lead.reconfirmed {
+		return fmt.Errorf("%w: replica %d cannot close versions", ErrNotLeader, n.id)
+	}
+	l := n.lead
+	if v <= l.proposedClosed.Version {
+		return nil
+	}
+	l.proposedClosed = Closed{Version: v, Index: n.log.last()}
+	if n.hs.ClosedFloor < v {
+		n.hs.ClosedFloor = v
+	}
+	n.heartbeat()
+	return nil
+}
+
+func sortedIDs[V any](m map[ID]V) []ID {
+	ids := make([]ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,404 @@
+package paxos
+
+import "fmt"
+
+// Boot is the state a replica recovers from its durable log and storage.
+type Boot struct {
+	// HardState is the last persisted hard state (zero for a new replica).
+	HardState HardState
+	// Snapshot is the checkpoint the log was compacted to. For a new group it is Index 0 with the
+	// initial membership; a replica added later starts with an empty membership and learns it
+	// from the leader.
+	Snapshot SnapshotMeta
+	// Entries are the persisted entries after Snapshot.Index, contiguous and ascending.
+	Entries []Entry
+	// Applied is the highest index the driver's state machine already reflects.
+	// Invariant: Snapshot.Index <= Applied <= last entry.
+	Applied uint64
+}
+
+// SoftState is volatile state the driver may want to act on when it changes.
+type SoftState struct {
+	Role    Role
+	Leader  ID
+	Ballot  Ballot
+	Serving bool
+}
+
+// SnapshotFetch asks the driver to fetch the data of a snapshot from a replica, install it, and
+// then call InstallSnapshot with Meta.
+type SnapshotFetch struct {
+	From ID
+	Meta SnapshotMeta
+}
+
+// Ready is the output of the state machine. The driver handles it in field order and then calls
+// Advance with it:
+//  1. persist HardState (if not zero) and Entries, durably (fdatasync). If Entries[0].Index is
+//     at or below what the driver has stored, it first discards its entries from that index on;
+//  2. only then send Messages (they may acknowledge what step 1 persisted);
+//  3. apply Committed in order; they are chosen and persisted;
+//  4. answer ReadStates once applied through their Index; act on Snapshot, Soft and Closed.
+//
+// The slices belong to the Node and are valid until Advance.
+type Ready struct {
+	HardState  HardState
+	Entries    []Entry
+	Messages   []Message
+	Committed  []Entry
+	ReadStates []ReadState
+	Snapshot   *SnapshotFetch
+	Soft       *SoftState
+	// Closed is the newest closed version this replica knows, when it changed.
+	Closed *Closed
+}
+
+// grant is a voter's lease and promise to one replica.
+type grant struct {
+	holder ID
+	ballot Ballot
+	// until is the first tick at which the grant no longer holds.
+	until uint64
+}
+
+// Node is one replica of one Paxos group: a pure, deterministic state machine. It is not safe
+// for concurrent use; the driver serializes calls.
+type Node struct {
+	cfg  Config
+	id   ID
+	rand rng
+	// now is the local clock in ticks. It only moves forward.
+	now uint64
+
+	hs     HardState
+	lastHS HardState // last handed out in a Ready
+	// persistedHS is the hard state the driver confirmed durable.
+	persistedHS HardState
+	log         plog
+	prio        Priority
+
+	role   Role
+	ballot Ballot // leadership ballot this replica follows or holds
+	leader ID
+	// seenRound is the highest ballot round refused to us; the next campaign goes above it.
+	seenRound uint64
+
+	grant grant
+	// noGrantUntil keeps a restarted voter from granting until any lease it granted before the
+	// crash has run out (it does not remember it).
+	noGrantUntil uint64
+	// campaignAt is when a FULL voter stands if no lease is held by then.
+	campaignAt uint64
+
+	cand *candidate
+	lead *leader
+	// feeds are the cascaded READONLY replicas this replica feeds while it is not the leader.
+	feeds map[ID]*progress
+
+	// closed is the newest published closed version this replica knows.
+	// Invariant: closed.Version never decreases.
+	closed Closed
+
+	msgs       []Message
+	readStates []ReadState
+	snapFetch  *SnapshotFetch
+	lastSoft   SoftState
+	lastClosed Closed
+	// pendingSnap is the snapshot meta being fetched (dedupes requests).
+	pendingSnap uint64
+}
+
+// New returns a replica recovered from boot.
+func New(cfg Config, boot Boot) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: cfg.ID, rand: rng{s: cfg.Seed}, prio: Priority{Healthy: true}}
+	snap := boot.Snapshot
+	n.log = plog{offset: snap.Index, offsetBallot: snap.Ballot, offsetVersion: snap.Version}
+	n.log.conf.base = snap.Membership.clone()
+	for i, e := range boot.Entries {
+		if e.Index != snap.Index+1+uint64(i) {
+			return nil, fmt.Errorf("%w: entry %d of the recovered log has index %d, want %d", ErrBadBoot, i, e.Index, snap.Index+1+uint64(i))
+		}
+	}
+	n.log.entries = append([]Entry(nil), boot.Entries...)
+	n.log.conf.onAppend(n.log.entries)
+	n.log.stable = n.log.last()
+	if boot.Applied < snap.Index || boot.Applied > n.log.last() {
+		return nil, fmt.Errorf("%w: applied index %d outside the log [%d,%d]", ErrBadBoot, boot.Applied, snap.Index, n.log.last())
+	}
+	n.log.applied = boot.Applied
+	n.log.commit = max(boot.Applied, min(boot.HardState.Commit, n.log.last()))
+	n.hs = boot.HardState
+	n.hs.Commit = n.log.commit
+	n.lastHS, n.persistedHS = n.hs, n.hs
+	n.closed = snap.Closed
+	n.lastClosed = n.closed
+	if !n.hs.Promised.IsZero() {
+		n.noGrantUntil = cfg.LeaseTicks
+	}
+	n.ballot = n.hs.Promised
+	n.scheduleCampaign(n.noGrantUntil)
+	return n, nil
+}
+
+// Tick advances the local clock by one tick.
+func (n *Node) Tick() {
+	n.now++
+	switch n.role {
+	case Leader:
+		n.tickLeader()
+	case Candidate:
+		if n.now >= n.cand.deadline {
+			n.giveUp()
+		}
+	}
+	if n.role == Follower {
+		if n.now%n.cfg.HeartbeatTicks == 0 {
+			n.tickFeeds()
+		}
+		if n.canStand() && n.now >= n.campaignAt && n.now >= n.grant.until && n.now >= n.noGrantUntil {
+			n.campaign(false, Ballot{})
+		}
+	}
+}
+
+// SetPriority sets this replica's election priority (driver's view of health, designation and
+// zone rank). A leader learns followers' priorities from their acknowledgements.
+func (n *Node) SetPriority(p Priority) { n.prio = p }
+
+// Step handles one message. A malformed message is refused with ErrBadMessage and changes
+// nothing; a stale, duplicated or misdirected one is ignored.
+func (n *Node) Step(m Message) error {
+	if err := n.validate(m); err != nil {
+		return err
+	}
+	switch m.Type {
+	case MsgLease:
+		n.onLease(m)
+	case MsgLeaseResp:
+		n.onLeaseResp(m)
+	case MsgLeaseRelease:
+		if n.grant.holder == m.From && n.grant.ballot == m.Ballot && n.grant.until > n.now {
+			n.grant.until = n.now
+			n.scheduleCampaign(n.now)
+		}
+	case MsgFetch:
+		n.onFetch(m)
+	case MsgFetchResp:
+		n.onFetchResp(m)
+	case MsgAccept, MsgHeartbeat:
+		n.onAccept(m)
+	case MsgAcceptResp, MsgHeartbeatResp:
+		n.onAcceptResp(m)
+	case MsgSnapshot:
+		n.onSnapshot(m)
+	case MsgReadIndex:
+		n.onReadIndex(m)
+	case MsgReadIndexResp:
+		n.readStates = append(n.readStates, ReadState{RequestID: m.RequestID, Index: m.Index, Rejected: m.Reject})
+	case MsgTimeoutNow:
+		if n.canStand() && !m.Ballot.Less(n.hs.Promised) && n.role != Leader {
+			n.campaign(true, m.Ballot)
+		}
+	}
+	return nil
+}
+
+func (n *Node) validate(m Message) error {
+	if m.To != n.id {
+		return fmt.Errorf("%w: %s: addressed to %d, this is %d", ErrBadMessage, m.Type, m.To, n.id)
+	}
+	if m.From == None || m.From == n.id {
+		return fmt.Errorf("%w: %s: sender %d is not a peer", ErrBadMessage, m.Type, m.From)
+	}
+	if m.Type == 0 || m.Type >= msgTypeCount {
+		return fmt.Errorf("%w: type %d is unknown", ErrBadMessage, m.Type)
+	}
+	for i, e := range m.Entries {
+		if e.Index != m.Index+1+uint64(i) {
+			return fmt.Errorf("%w: %s: entry %d has index %d, want %d", ErrBadMessage, m.Type, i, e.Index, m.Index+1+uint64(i))
+		}
+	}
+	if m.Type == MsgSnapshot && m.Snapshot == nil {
+		return fmt.Errorf("%w: snapshot message without a snapshot", ErrBadMessage)
+	}
+	return nil
+}
+
+func (n *Node) me() (Member, bool) { return n.log.conf.current().Member(n.id) }
+
+func (n *Node) isVoter() bool {
+	m, ok := n.me()
+	return ok && m.Type.IsVoter()
+}
+
+// canStand reports whether this replica may campaign: only FULL voters lead.
+func (n *Node) canStand() bool {
+	m, ok := n.me()
+	if !ok {
+		return false
+	}
+	return m.Type == Full || (m.Type == LogOnly && n.cfg.Mutation == MutationLogOnlyLeads)
+}
+
+func (n *Node) send(m Message) {
+	m.From = n.id
+	n.msgs = append(n.msgs, m)
+}
+
+// Serving reports whether this replica is the leader, has finished reconfirm and holds a valid
+// lease: only then may it accept writes and serve strong reads locally.
+func (n *Node) Serving() bool {
+	return n.role == Leader && n.lead.reconfirmed && n.now < n.lead.leaseEnd(n)
+}
+
+// Status returns a copy of the replica's volatile state.
+func (n *Node) Status() Status {
+	s := Status{
+		ID: n.id, Role: n.role, Ballot: n.ballot, Leader: n.leader, Serving: n.Serving(),
+		Promised: n.hs.Promised, First: n.log.first(), Last: n.log.last(), Commit: n.log.commit,
+		Applied: n.log.applied, Closed: n.closed, Config: n.log.conf.current().clone(), Tick: n.now,
+	}
+	if me, ok := n.me(); ok {
+		s.Type = me.Type
+	}
+	if n.role == Leader {
+		s.LeaseEnd = n.lead.leaseEnd(n)
+		s.MinVersion = n.lead.minVersion()
+	}
+	return s
+}
+
+func (n *Node) soft() SoftState {
+	return SoftState{Role: n.role, Leader: n.leader, Ballot: n.ballot, Serving: n.Serving()}
+}
+
+// HasReady reports whether Ready has anything to hand out.
+func (n *Node) HasReady() bool {
+	if n.role == Leader && n.lead.dirty {
+		return true
+	}
+	return n.hs != n.lastHS || len(n.log.unstable()) > 0 || len(n.msgs) > 0 || len(n.log.toApply()) > 0 ||
+		len(n.readStates) > 0 || n.snapFetch != nil || n.soft() != n.lastSoft || n.closed != n.lastClosed
+}
+
+// Ready returns what the driver must persist, send and apply. Call Advance after handling it.
+func (n *Node) Ready() Ready {
+	if n.role == Leader && n.lead.dirty {
+		n.lead.dirty = false
+		n.bcastAppend()
+	}
+	var rd Ready
+	if n.hs != n.lastHS {
+		rd.HardState = n.hs
+		n.lastHS = n.hs
+	}
+	rd.Entries = n.log.unstable()
+	rd.Messages = n.msgs
+	rd.Committed = n.log.toApply()
+	rd.ReadStates = n.readStates
+	if n.snapFetch != nil {
+		rd.Snapshot = n.snapFetch
+		n.snapFetch = nil
+	}
+	if s := n.soft(); s != n.lastSoft {
+		rd.Soft = &s
+		n.lastSoft = s
+	}
+	if n.closed != n.lastClosed {
+		c := n.closed
+		rd.Closed = &c
+		n.lastClosed = c
+	}
+	return rd
+}
+
+// Advance tells the Node the driver finished handling rd.
+func (n *Node) Advance(rd Ready) {
+	if !rd.HardState.IsZero() {
+		n.persistedHS = rd.HardState
+	}
+	if len(rd.Entries) > 0 && rd.Entries[0].Index <= n.log.stable+1 {
+		for _, e := range rd.Entries {
+			if e.Index <= n.log.stable {
+				continue
+			}
+			if b, ok := n.log.ballotAt(e.Index); !ok || b != e.Ballot || e.Index != n.log.stable+1 {
+				break
+			}
+			n.log.stable = e.Index
+		}
+	}
+	if k := len(rd.Committed); k > 0 {
+		if last := rd.Committed[k-1].Index; last > n.log.applied {
+			n.log.applied = last
+		}
+	}
+	n.msgs = append(n.msgs[:0], n.msgs[len(rd.Messages):]...)
+	n.readStates = append(n.readStates[:0], n.readStates[len(rd.ReadStates):]...)
+	if n.role == Leader {
+		n.maybeCommit()
+		n.maybePublishClosed()
+		n.maybeTransfer()
+	}
+}
+
+// Compact drops log entries at and below index after the driver durably checkpointed its state
+// through it. Index must not be above the applied index.
+func (n *Node) Compact(index uint64) error {
+	if index > n.log.applied {
+		return fmt.Errorf("paxos: compact to %d: above the applied index %d", index, n.log.applied)
+	}
+	n.log.compact(index)
+	return nil
+}
+
+// InstallSnapshot tells the Node the driver installed the data of meta (fetched after a Ready
+// asked for it). The log restarts after meta.Index.
+func (n *Node) InstallSnapshot(meta SnapshotMeta) {
+	n.pendingSnap = 0
+	if meta.Index <= n.log.commit {
+		return
+	}
+	n.log = plog{offset: meta.Index, offsetBallot: meta.Ballot, offsetVersion: meta.Version,
+		commit: meta.Index, applied: meta.Index, stable: meta.Index}
+	n.log.conf.base = meta.Membership.clone()
+	n.hs.Commit = meta.Index
+	n.learnClosed(meta.Closed)
+	if n.leader != None {
+		n.send(Message{Type: MsgAcceptResp, To: n.leader, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor})
+	}
+}
+
+func (n *Node) learnClosed(c Closed) {
+	if c.Version > n.closed.Version {
+		n.closed = c
+	}
+}
+
+func (n *Node) setCommit(c uint64) {
+	if c > n.log.commit {
+		n.log.commit = c
+		n.hs.Commit = c
+	}
+}
+
+// becomeFollower follows ballot b led by leader (None when unknown).
+func (n *Node) becomeFollower(b Ballot, leader ID) {
+	if n.role == Candidate && n.cand.ballot != b {
+		n.releaseCampaign()
+	}
+	n.role = Follower
+	n.cand = nil
+	n.lead = nil
+	n.ballot = b
+	n.leader = leader
+}
+
+func (n *Node) promise(b Ballot) {
+	if n.hs.Promised.Less(b) {
+		n.hs.Promised = b
+	}
+}

@@ -1,0 +1,58 @@
+package paxos
+
+// progress is what a leader (or a replica feeding cascaded listeners) knows about one peer.
+type progress struct {
+	// Invariant: match < next.
+	match, next uint64
+	// probing: the peer's log position is unknown; send one message at a time until it answers.
+	probing bool
+	// inflight is the sliding window: the last index and bytes of each unacknowledged MsgAccept.
+	// Invariant: len(inflight) <= MaxInflightMsgs; inflightBytes is their sum.
+	inflight      []inflightMsg
+	inflightBytes uint64
+	// ackTick is the newest send tick the peer echoed under the current ballot (lease accounting).
+	ackTick uint64
+	// lastResp and lastAcceptResp are local ticks of the newest response of any kind and of the
+	// newest MsgAcceptResp.
+	lastResp, lastAcceptResp uint64
+	prio                     Priority
+	// floor is the highest closed-version floor the peer acknowledged as persisted.
+	floor uint64
+	// snapSentAt is the tick a snapshot was last offered; 0 when none is outstanding.
+	snapSentAt uint64
+}
+
+type inflightMsg struct {
+	last  uint64
+	bytes uint64
+}
+
+func (p *progress) full(cfg *Config) bool {
+	return uint64(len(p.inflight)) >= cfg.MaxInflightMsgs || p.inflightBytes >= cfg.MaxInflightBytes
+}
+
+func (p *progress) sent(last, bytes uint64) {
+	p.inflight = append(p.inflight, inflightMsg{last: last, bytes: bytes})
+	p.inflightBytes += bytes
+	p.next = last + 1
+}
+
+// acked frees the window through index.
+func (p *progress) acked(index uint64) {
+	k := 0
+	for k < len(p.inflight) && p.inflight[k].last <= index {
+		p.inflightBytes -= p.inflight[k].bytes
+		k++
+	}
+	if k > 0 {
+		p.inflight = append(p.inflight[:0], p.inflight[k:]...)
+	}
+}
+
+// reset forgets the window and probes from next.
+func (p *progress) reset(next uint64) {
+	p.inflight = p.inflight[:0]
+	p.inflightBytes = 0
+	p.next = max(next, p.match+1)
+	p.probing = true
+}

@@ -1,0 +1,149 @@
+package paxos
+
+// Phase 2 on the accepting side: voters accept under the highest ballot they promised;
+// READONLY listeners take chosen entries from whoever feeds them.
+
+func (n *Node) onAccept(m Message) {
+	voter := n.isVoter() || n.role == Leader
+	respType := MsgAcceptResp
+	if m.Type == MsgHeartbeat {
+		respType = MsgHeartbeatResp
+	}
+	var echo uint64
+	if voter {
+		if m.Ballot.Less(n.hs.Promised) {
+			// A deposed leader: tell it which ballot it is behind.
+			n.send(Message{Type: respType, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Index: m.Index})
+			return
+		}
+		if n.role != Follower || n.ballot != m.Ballot || n.leader != m.From {
+			n.becomeFollower(m.Ballot, m.From)
+		}
+		// Renew the lease unless another replica holds a valid grant from us (then the
+		// sender's ballot is higher but its lease is not ours to extend yet).
+		if n.grant.holder == m.From || n.now >= n.grant.until {
+			n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks}
+			n.scheduleCampaign(n.now)
+			echo = m.Tick
+		}
+		if m.ClosedFloor > n.hs.ClosedFloor {
+			n.hs.ClosedFloor = m.ClosedFloor
+		}
+	} else if n.ballot.Less(m.Ballot) {
+		// A listener (or a replica that does not know yet it was added) takes entries from
+		// whoever feeds it; what it is sent below its commit point is chosen.
+		n.ballot, n.leader = m.Ballot, m.From
+	}
+	// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
+	n.promise(m.Ballot)
+	n.learnClosed(m.Closed)
+	reply := Message{Type: respType, To: m.From, Ballot: m.Ballot, Tick: echo, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor}
+	if m.Type == MsgHeartbeat {
+		n.setCommit(min(m.Commit, n.log.last()))
+		reply.Index = n.log.last()
+		n.send(reply)
+		n.feedAll()
+		return
+	}
+	if m.Index < n.log.offset {
+		// Already compacted here: those entries are chosen and applied. Skip to what is new.
+		skip := n.log.offset - m.Index
+		if skip >= uint64(len(m.Entries)) {
+			reply.Index = n.log.offset
+			n.send(reply)
+			return
+		}
+		m.LogBallot = m.Entries[skip-1].Ballot
+		m.Entries = m.Entries[skip:]
+		m.Index = n.log.offset
+	}
+	if m.Index > n.log.last() || !n.log.matches(m.Index, m.LogBallot) {
+		reply.Reject, reply.Index, reply.Hint = true, m.Index, min(m.Index-1, n.log.last())
+		n.send(reply)
+		return
+	}
+	n.log.appendAt(m.Entries)
+	lastNew := m.Index + uint64(len(m.Entries))
+	n.setCommit(min(m.Commit, lastNew))
+	reply.Index, reply.Hint = lastNew, n.log.last()
+	n.send(reply)
+	n.feedAll()
+}
+
+func (n *Node) onSnapshot(m Message) {
+	if n.isVoter() {
+		if m.Ballot.Less(n.hs.Promised) {
+			return
+		}
+		if n.role != Follower || n.ballot != m.Ballot {
+			n.becomeFollower(m.Ballot, m.From)
+		}
+		n.leader = m.From
+		n.promise(m.Ballot)
+	}
+	meta := *m.Snapshot
+	if meta.Index <= n.log.commit {
+		// Nothing to install: tell the sender where we are.
+		n.send(Message{Type: MsgAcceptResp, To: m.From, Ballot: m.Ballot, Index: n.log.commit, Hint: n.log.last(), Priority: n.prio})
+		return
+	}
+	if n.pendingSnap >= meta.Index {
+		return
+	}
+	n.pendingSnap = meta.Index
+	n.snapFetch = &SnapshotFetch{From: m.From, Meta: meta}
+}
+
+// feedAll pushes chosen entries to the cascaded listeners this replica feeds.
+func (n *Node) feedAll() {
+	if n.role == Leader {
+		return
+	}
+	n.syncFeeds()
+	for _, id := range sortedIDs(n.feeds) {
+		n.sendAppend(id, n.feeds[id], n.log.commit)
+	}
+}
+
+// tickFeeds sends a heartbeat (an empty MsgAccept) to each fed listener that has nothing in
+// flight, and resets a window that stopped moving.
+func (n *Node) tickFeeds() {
+	n.syncFeeds()
+	for _, id := range sortedIDs(n.feeds) {
+		pr := n.feeds[id]
+		n.unstall(pr)
+		if len(pr.inflight) == 0 && pr.next > n.log.commit {
+			n.sendEmptyAccept(id, pr)
+		}
+		n.sendAppend(id, pr, n.log.commit)
+	}
+}
+
+// syncFeeds makes feeds match the READONLY members whose upstream is this replica.
+func (n *Node) syncFeeds() {
+	conf := n.log.conf.current()
+	for id := range n.feeds {
+		if m, ok := conf.Member(id); !ok || m.Type != ReadOnly || m.Upstream != n.id {
+			delete(n.feeds, id)
+		}
+	}
+	for _, m := range conf.Members {
+		if m.Type == ReadOnly && m.Upstream == n.id && m.ID != n.id {
+			if n.feeds == nil {
+				n.feeds = map[ID]*progress{}
+			}
+			if n.feeds[m.ID] == nil {
+				n.feeds[m.ID] = &progress{next: n.log.commit + 1, probing: true}
+			}
+		}
+	}
+}
+
+// onFeedResp handles a fed listener's answer while this replica is not the leader.
+func (n *Node) onFeedResp(m Message) {
+	pr := n.feeds[m.From]
+	if pr == nil {
+		return
+	}
+	n.noteResp(pr, m)
+}
