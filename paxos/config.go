@@ -63,7 +63,7 @@ func DefaultConfig(id ID) Config {
 		HeartbeatTicks:        5,
 		CampaignTicks:         20,
 		RankStaggerTicks:      4,
-		ElectionJitterTicks:   6,
+		ElectionJitterTicks:   3,
 		TransferTicks:         100,
 		ElectionLagEntries:    10000,
 		MaxMsgEntries:         512,

@@ -41,6 +41,7 @@ func (n *Node) standDelay() uint64 {
 
 // scheduleCampaign sets when to stand if no lease is held by then.
 func (n *Node) scheduleCampaign(from uint64) {
+	n.campaignBase = from
 	n.campaignAt = max(from, n.grant.until) + n.standDelay()
 }
 
@@ -52,8 +53,8 @@ func (n *Node) campaign(transfer bool, transferFrom Ballot) {
 	n.lead = nil
 	n.ballot = b
 	n.leader = None
+	n.grant = grant{holder: n.id, ballot: b, until: n.now + n.cfg.LeaseTicks, prevPromised: n.hs.Promised}
 	n.promise(b)
-	n.grant = grant{holder: n.id, ballot: b, until: n.now + n.cfg.LeaseTicks}
 	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, grants: map[ID]grantInfo{}, rejects: map[ID]bool{}}
 	n.cand.grants[n.id] = grantInfo{last: n.log.last(), lastBallot: n.log.lastBallot(), first: n.log.first(),
 		commit: n.log.commit, floor: n.hs.ClosedFloor, tick: n.now}
@@ -105,8 +106,12 @@ func (n *Node) onLease(m Message) {
 	if n.role != Follower && n.ballot != m.Ballot {
 		n.becomeFollower(n.ballot, None)
 	}
+	if !again {
+		n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks, prevPromised: n.hs.Promised}
+	} else {
+		n.grant.until = n.now + n.cfg.LeaseTicks
+	}
 	n.promise(m.Ballot)
-	n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks}
 	n.scheduleCampaign(n.now)
 	n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Index: n.log.last(), LogBallot: n.log.lastBallot(),
 		First: n.log.first(), Commit: n.log.commit, ClosedFloor: n.hs.ClosedFloor, Tick: m.Tick, Priority: n.prio})
@@ -174,6 +179,6 @@ func (n *Node) releaseCampaign() {
 		}
 	}
 	if n.grant.holder == n.id && n.grant.ballot == b {
-		n.grant.until = n.now
+		n.releaseGrant()
 	}
 }

@@ -44,6 +44,11 @@ func newHarness(members []Member, mutate func(*Config)) *harness {
 		h.disks[m.ID] = &disk{snap: SnapshotMeta{Membership: conf}}
 		h.start(m.ID)
 	}
+	// By default a lower ID is a higher priority (replica 1 in the first primary_zone level,
+	// replica 2 in the next, ...); scenarios override it with `prio`.
+	for _, m := range members {
+		h.nodes[m.ID].SetPriority(Priority{Healthy: true, ZoneRank: uint32(m.ID - 1)})
+	}
 	return h
 }
 
@@ -53,8 +58,8 @@ func testConfig(id ID) Config {
 	c.MaxDriftTicks = 1
 	c.HeartbeatTicks = 2
 	c.CampaignTicks = 6
-	c.RankStaggerTicks = 2
-	c.ElectionJitterTicks = 5
+	c.RankStaggerTicks = 3
+	c.ElectionJitterTicks = 3
 	c.TransferTicks = 20
 	c.ElectionLagEntries = 1000
 	c.Seed = uint64(id)
@@ -74,8 +79,18 @@ func (h *harness) start(id ID) {
 	if err != nil {
 		panic(err)
 	}
+	if old := h.nodes[id]; old != nil {
+		n.SetPriority(old.prio) // priority is the driver's: it survives a restart
+	}
 	h.nodes[id] = n
-	h.applied[id] = nil
+	// The state machine restarts from its durable checkpoint (here: everything applied).
+	var kept []Entry
+	for _, e := range h.applied[id] {
+		if e.Index <= d.applied {
+			kept = append(kept, e)
+		}
+	}
+	h.applied[id] = kept
 	delete(h.down, id)
 }
 
@@ -159,6 +174,16 @@ func (h *harness) tick(n int) {
 			}
 		}
 		h.deliver(1 << 20)
+		// DESIGN.md invariant 2, checked at every tick of every scenario.
+		serving := 0
+		for _, id := range h.ids() {
+			if !h.down[id] && h.nodes[id].Serving() {
+				serving++
+			}
+		}
+		if serving > 1 {
+			panic("two replicas serve at once:\n" + h.status())
+		}
 	}
 }
 
@@ -255,6 +280,9 @@ func (h *harness) logOf(id ID) string {
 			s += ":" + string(e.Data)
 		}
 		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "(empty)"
 	}
 	return strings.Join(parts, " ")
 }

@@ -142,8 +142,8 @@ func (n *Node) onFetchResp(m Message) {
 	if m.Reject {
 		// The voter holding the newest suffix compacted what we lack, or moved on to a higher
 		// ballot: we cannot reconfirm. Step down (releasing the leases) and catch up first.
-		if m.Snapshot != nil && m.Snapshot.Index > n.log.commit && n.pendingSnap < m.Snapshot.Index {
-			n.pendingSnap = m.Snapshot.Index
+		if m.Snapshot != nil && m.Snapshot.Index > n.log.commit && n.pendingSnap <= m.Snapshot.Index {
+			n.pendingSnap, n.snapFrom = m.Snapshot.Index+1, m.From
 			n.snapFetch = &SnapshotFetch{From: m.From, Meta: *m.Snapshot}
 		}
 		n.abdicate()
@@ -173,8 +173,8 @@ func (n *Node) abdicate() {
 			n.send(Message{Type: MsgLeaseRelease, To: id, Ballot: n.ballot})
 		}
 	}
-	if n.grant.holder == n.id {
-		n.grant.until = n.now
+	if n.grant.holder == n.id && n.grant.ballot == n.ballot {
+		n.releaseGrant()
 	}
 	n.becomeFollower(n.ballot, None)
 	n.scheduleCampaign(n.now + n.cfg.CampaignTicks)
@@ -272,7 +272,16 @@ func (n *Node) sendAppend(to ID, pr *progress, limit uint64) {
 			}
 			return
 		}
-		if pr.next > limit || pr.full(&n.cfg) || (pr.probing && len(pr.inflight) > 0) {
+		if pr.probing && len(pr.inflight) > 0 || pr.full(&n.cfg) {
+			return
+		}
+		if pr.next > limit {
+			if pr.probing {
+				// Nothing new to send, but the peer's position is unknown: probe with an
+				// empty MsgAccept at next-1.
+				n.sendEmptyAccept(to, pr)
+				pr.sent(pr.next-1, 0)
+			}
 			return
 		}
 		es := n.log.slice(pr.next, limit, n.cfg.MaxMsgEntries, n.cfg.MaxMsgBytes)
@@ -362,10 +371,11 @@ func (n *Node) unstall(pr *progress) {
 
 // onAcceptResp handles acknowledgements at the leader or at a replica feeding listeners.
 func (n *Node) onAcceptResp(m Message) {
-	if m.Reject && n.ballot.Less(m.Promised) && n.role == Leader && m.Ballot == n.ballot {
-		n.becomeFollower(n.ballot, None) // a higher ballot exists: we are deposed
+	if m.Reject && n.ballot.Less(m.Promised) {
+		// This voter promised a higher ballot. The leader does not step down for it: if that
+		// ballot won a majority, this leader's lease stops being renewed and runs out; if it did
+		// not, its candidate releases the promise. Remember the round for the next campaign.
 		n.seenRound = max(n.seenRound, m.Promised.Round)
-		n.scheduleCampaign(n.now)
 		return
 	}
 	if n.role != Leader {
@@ -407,6 +417,11 @@ func (n *Node) noteResp(pr *progress, m Message) {
 			n.sendAppend(m.From, pr, limit)
 		}
 		return
+	case m.Reject && m.WantSnapshot:
+		pr.reset(0)
+		pr.next = n.log.offset // sendAppend offers the snapshot of the compacted point
+		pr.snapSentAt = 0
+		pr.lastAcceptResp = n.now
 	case m.Reject:
 		if m.Index < pr.match {
 			return // stale

@@ -99,6 +99,9 @@ type Message struct {
 	Closed      Closed
 	Snapshot    *SnapshotMeta
 	RequestID   uint64
+	// WantSnapshot, in a rejecting MsgAcceptResp, says the responder knows no membership yet
+	// (a replica just added to the group): send it the snapshot of the compacted point first.
+	WantSnapshot bool
 }
 
 func (m Message) String() string {

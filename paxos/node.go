@@ -57,6 +57,8 @@ type Ready struct {
 type grant struct {
 	holder ID
 	ballot Ballot
+	// prevPromised is the promise before this grant; a released grant restores it (below).
+	prevPromised Ballot
 	// until is the first tick at which the grant no longer holds.
 	until uint64
 }
@@ -87,8 +89,9 @@ type Node struct {
 	// noGrantUntil keeps a restarted voter from granting until any lease it granted before the
 	// crash has run out (it does not remember it).
 	noGrantUntil uint64
-	// campaignAt is when a FULL voter stands if no lease is held by then.
-	campaignAt uint64
+	// campaignAt is when a FULL voter stands if no lease is held by then; campaignBase is the
+	// tick it was computed from.
+	campaignAt, campaignBase uint64
 
 	cand *candidate
 	lead *leader
@@ -104,8 +107,10 @@ type Node struct {
 	snapFetch  *SnapshotFetch
 	lastSoft   SoftState
 	lastClosed Closed
-	// pendingSnap is the snapshot meta being fetched (dedupes requests).
+	// pendingSnap is 1 + the index of the snapshot being fetched, 0 when none (dedupes
+	// requests); snapFrom is the replica that offered it and hears when it is installed.
 	pendingSnap uint64
+	snapFrom    ID
 }
 
 // New returns a replica recovered from boot.
@@ -166,7 +171,12 @@ func (n *Node) Tick() {
 
 // SetPriority sets this replica's election priority (driver's view of health, designation and
 // zone rank). A leader learns followers' priorities from their acknowledgements.
-func (n *Node) SetPriority(p Priority) { n.prio = p }
+func (n *Node) SetPriority(p Priority) {
+	if p != n.prio {
+		n.prio = p
+		n.scheduleCampaign(n.campaignBase)
+	}
+}
 
 // Step handles one message. A malformed message is refused with ErrBadMessage and changes
 // nothing; a stale, duplicated or misdirected one is ignored.
@@ -180,9 +190,8 @@ func (n *Node) Step(m Message) error {
 	case MsgLeaseResp:
 		n.onLeaseResp(m)
 	case MsgLeaseRelease:
-		if n.grant.holder == m.From && n.grant.ballot == m.Ballot && n.grant.until > n.now {
-			n.grant.until = n.now
-			n.scheduleCampaign(n.now)
+		if n.grant.holder == m.From && n.grant.ballot == m.Ballot {
+			n.releaseGrant()
 		}
 	case MsgFetch:
 		n.onFetch(m)
@@ -359,7 +368,9 @@ func (n *Node) Compact(index uint64) error {
 // asked for it). The log restarts after meta.Index.
 func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	n.pendingSnap = 0
-	if meta.Index <= n.log.commit {
+	defer func() { n.snapFrom = None }()
+	fresh := len(n.log.conf.base.Members) == 0 && n.log.offset == 0
+	if meta.Index <= n.log.commit && !fresh {
 		return
 	}
 	n.log = plog{offset: meta.Index, offsetBallot: meta.Ballot, offsetVersion: meta.Version,
@@ -367,8 +378,8 @@ func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	n.log.conf.base = meta.Membership.clone()
 	n.hs.Commit = meta.Index
 	n.learnClosed(meta.Closed)
-	if n.leader != None {
-		n.send(Message{Type: MsgAcceptResp, To: n.leader, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor})
+	if to := n.snapFrom; to != None && to != n.id {
+		n.send(Message{Type: MsgAcceptResp, To: to, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor})
 	}
 }
 
@@ -395,6 +406,20 @@ func (n *Node) becomeFollower(b Ballot, leader ID) {
 	n.lead = nil
 	n.ballot = b
 	n.leader = leader
+}
+
+// releaseGrant ends the current grant early because its holder gave its ballot up before
+// proposing anything under it. The promise made for that ballot is withdrawn too: a promise
+// protects only the proposer of that ballot, which will never use it, and keeping it would make
+// this voter refuse the leader that did win.
+func (n *Node) releaseGrant() {
+	if n.grant.until > n.now {
+		n.grant.until = n.now
+		n.scheduleCampaign(n.now)
+	}
+	if n.hs.Promised == n.grant.ballot {
+		n.hs.Promised = n.grant.prevPromised
+	}
 }
 
 func (n *Node) promise(b Ballot) {

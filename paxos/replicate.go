@@ -57,6 +57,12 @@ func (n *Node) onAccept(m Message) {
 		m.Entries = m.Entries[skip:]
 		m.Index = n.log.offset
 	}
+	if len(n.log.conf.base.Members) == 0 && n.log.offset == 0 {
+		// A new replica: it cannot interpret the log without the membership it starts from.
+		reply.Reject, reply.Index, reply.WantSnapshot = true, m.Index, true
+		n.send(reply)
+		return
+	}
 	if m.Index > n.log.last() || !n.log.matches(m.Index, m.LogBallot) {
 		reply.Reject, reply.Index, reply.Hint = true, m.Index, min(m.Index-1, n.log.last())
 		n.send(reply)
@@ -82,15 +88,15 @@ func (n *Node) onSnapshot(m Message) {
 		n.promise(m.Ballot)
 	}
 	meta := *m.Snapshot
-	if meta.Index <= n.log.commit {
+	if meta.Index <= n.log.commit && !(len(n.log.conf.base.Members) == 0 && n.log.offset == 0) {
 		// Nothing to install: tell the sender where we are.
 		n.send(Message{Type: MsgAcceptResp, To: m.From, Ballot: m.Ballot, Index: n.log.commit, Hint: n.log.last(), Priority: n.prio})
 		return
 	}
-	if n.pendingSnap >= meta.Index {
+	if n.pendingSnap > meta.Index {
 		return
 	}
-	n.pendingSnap = meta.Index
+	n.pendingSnap, n.snapFrom = meta.Index+1, m.From
 	n.snapFetch = &SnapshotFetch{From: m.From, Meta: meta}
 }
 
