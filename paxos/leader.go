@@ -44,7 +44,11 @@ func (l *leader) leaseEnd(n *Node) uint64 {
 	conf := n.log.conf.current()
 	var ticks [16]uint64
 	ts := ticks[:0]
-	for _, v := range conf.Voters() {
+	for _, x := range conf.Members {
+		v := x.ID
+		if !x.Type.IsVoter() {
+			continue
+		}
 		if v == n.id {
 			ts = append(ts, l.selfTick)
 		} else if pr := l.prs[v]; pr != nil {

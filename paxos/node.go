@@ -313,13 +313,14 @@ func (n *Node) Ready() Ready {
 		n.snapFetch = nil
 	}
 	if s := n.soft(); s != n.lastSoft {
-		rd.Soft = &s
 		n.lastSoft = s
+		rd.Soft = new(SoftState) // allocated only on a change: Ready stays allocation-free
+		*rd.Soft = s
 	}
 	if n.closed != n.lastClosed {
-		c := n.closed
-		rd.Closed = &c
-		n.lastClosed = c
+		n.lastClosed = n.closed
+		rd.Closed = new(Closed)
+		*rd.Closed = n.closed
 	}
 	return rd
 }

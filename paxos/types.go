@@ -159,7 +159,15 @@ func (m Membership) IsVoter(id ID) bool {
 }
 
 // Quorum is the number of voters that make a majority.
-func (m Membership) Quorum() int { return len(m.Voters())/2 + 1 }
+func (m Membership) Quorum() int {
+	voters := 0
+	for _, x := range m.Members {
+		if x.Type.IsVoter() {
+			voters++
+		}
+	}
+	return voters/2 + 1
+}
 
 func (m Membership) clone() Membership {
 	return Membership{Members: append([]Member(nil), m.Members...)}
