@@ -63,8 +63,8 @@ func (l *leader) leaseEnd(n *Node) uint64 {
 	}
 	slices.Sort(ts)
 	t := ts[len(ts)-q]
-	if t == 0 && n.now > n.cfg.LeaseTicks {
-		return 0
+	if t == 0 {
+		return 0 // a majority never acknowledged
 	}
 	return t + n.cfg.LeaseTicks - n.cfg.MaxDriftTicks
 }

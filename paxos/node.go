@@ -118,7 +118,8 @@ func New(cfg Config, boot Boot) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, id: cfg.ID, rand: rng{s: cfg.Seed}, prio: Priority{Healthy: true}}
+	// The clock starts at 1 so that tick 0 can mean "never" (no acknowledgement, no grant).
+	n := &Node{cfg: cfg, id: cfg.ID, rand: rng{s: cfg.Seed}, prio: Priority{Healthy: true}, now: 1}
 	snap := boot.Snapshot
 	n.log = plog{offset: snap.Index, offsetBallot: snap.Ballot, offsetVersion: snap.Version}
 	n.log.conf.base = snap.Membership.clone()
@@ -141,7 +142,7 @@ func New(cfg Config, boot Boot) (*Node, error) {
 	n.closed = snap.Closed
 	n.lastClosed = n.closed
 	if !n.hs.Promised.IsZero() {
-		n.noGrantUntil = cfg.LeaseTicks
+		n.noGrantUntil = n.now + cfg.LeaseTicks
 	}
 	n.ballot = n.hs.Promised
 	n.scheduleCampaign(n.noGrantUntil)
