@@ -260,15 +260,21 @@ func (s *Store) ImportSnapshot(ctx context.Context, partition uint64, r io.Reade
 	s.parts[partition] = partState{importing: true}
 	s.mu.Unlock()
 
+	// metaMu is held around the metadata steps only, not while the stream is
+	// read: a slow transfer must not hold up other partitions' checkpoints.
+	// The importing flag keeps Dump and DropPartition of this partition out.
 	s.metaMu.Lock()
-	defer s.metaMu.Unlock()
 	err = s.writeMetaLocked(metaKey(metaImport, partition), encodeUint64(info.Checkpoint.Index))
 	if err == nil {
 		err = s.dropLocked(partition)
 	}
+	s.metaMu.Unlock()
 	if err == nil {
 		err = s.importFrames(ctx, partition, br, &info)
 	}
+
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
 	if err == nil {
 		err = s.writeMetaLocked(metaKey(metaCheckpoint, partition),
 			checkpointRecord{Checkpoint: info.Checkpoint, Floor: info.Checkpoint.Version}.encode())

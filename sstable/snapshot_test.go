@@ -226,6 +226,11 @@ func TestImportInvisibleUntilDone(t *testing.T) {
 	if err := dst.Dump(context.Background(), 4, frozen(t, 0), Checkpoint{1, 1}); !errors.Is(err, ErrImporting) {
 		t.Fatalf("Dump during import: %v, want ErrImporting", err)
 	}
+	if err := dst.DropPartition(context.Background(), 4); !errors.Is(err, ErrImporting) {
+		t.Fatalf("DropPartition during import: %v, want ErrImporting", err)
+	}
+	// Other partitions' dumps and checkpoints proceed while the stream is stalled.
+	dump(t, dst, 5, frozen(t, 0, op{key: "other", value: "o", version: 1}), 1, 1)
 	close(r.release)
 	err := <-done
 	if err == nil || errors.Is(err, ErrCorruption) {

@@ -347,6 +347,12 @@ func (s *Store) DropPartition(ctx context.Context, partition uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.mu.RLock()
+	importing := s.parts[partition].importing
+	s.mu.RUnlock()
+	if importing {
+		return fmt.Errorf("sstable drop partition %d: %w", partition, ErrImporting)
+	}
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
 	if err := s.writeMetaLocked(metaKey(metaImport, partition), encodeUint64(0)); err != nil {
