@@ -53,7 +53,7 @@ func (n *Node) campaign(transfer bool, transferFrom Ballot) {
 	n.lead = nil
 	n.ballot = b
 	n.leader = None
-	n.grant = grant{holder: n.id, ballot: b, until: n.now + n.cfg.LeaseTicks, prevPromised: n.hs.Promised}
+	n.renewGrant(n.id, b)
 	n.promise(b)
 	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, grants: map[ID]grantInfo{}, rejects: map[ID]bool{}}
 	n.cand.grants[n.id] = grantInfo{last: n.log.last(), lastBallot: n.log.lastBallot(), first: n.log.first(),
@@ -106,11 +106,7 @@ func (n *Node) onLease(m Message) {
 	if n.role != Follower && n.ballot != m.Ballot {
 		n.becomeFollower(n.ballot, None)
 	}
-	if !again {
-		n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks, prevPromised: n.hs.Promised}
-	} else {
-		n.grant.until = n.now + n.cfg.LeaseTicks
-	}
+	n.renewGrant(m.From, m.Ballot)
 	n.promise(m.Ballot)
 	n.scheduleCampaign(n.now)
 	n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Index: n.log.last(), LogBallot: n.log.lastBallot(),

@@ -15,6 +15,7 @@ type leader struct {
 	// the index of the barrier entry. The leader serves once the barrier is chosen.
 	fetchFrom   ID
 	fetchTo     uint64
+	fetchNext   uint64 // next index to fetch
 	barrier     uint64
 	reconfirmed bool
 	// floor: proposals must carry versions above it (closed versions of earlier leaders).
@@ -111,7 +112,7 @@ func (n *Node) becomeLeader() {
 		return
 	}
 	if bestID != n.id {
-		l.fetchFrom, l.fetchTo = bestID, best.last
+		l.fetchFrom, l.fetchTo, l.fetchNext = bestID, best.last, n.log.commit+1
 		n.sendFetch()
 		return
 	}
@@ -120,7 +121,7 @@ func (n *Node) becomeLeader() {
 
 func (n *Node) sendFetch() {
 	l := n.lead
-	n.send(Message{Type: MsgFetch, To: l.fetchFrom, Ballot: n.ballot, Index: n.log.commit + 1, Hint: l.fetchTo})
+	n.send(Message{Type: MsgFetch, To: l.fetchFrom, Ballot: n.ballot, Index: l.fetchNext, Hint: l.fetchTo})
 }
 
 // onFetch serves a new leader's reconfirm with this voter's entries.
@@ -153,16 +154,13 @@ func (n *Node) onFetchResp(m Message) {
 		n.abdicate()
 		return
 	}
-	if m.Index != n.log.commit || len(m.Entries) == 0 {
-		n.sendFetch() // stale or empty answer: ask again from where we are
-		return
+	if m.Index+1 != l.fetchNext || len(m.Entries) == 0 {
+		return // a duplicate or stale page; the heartbeat tick asks again if it was lost
 	}
 	n.log.appendAt(m.Entries)
-	last := m.Entries[len(m.Entries)-1].Index
-	if last < l.fetchTo {
-		// Keep the fetched prefix; ask for the rest. commit does not move, so the next
-		// request restarts from commit+1 but the entries already copied match and are skipped.
-		n.send(Message{Type: MsgFetch, To: l.fetchFrom, Ballot: n.ballot, Index: last + 1, Hint: l.fetchTo})
+	l.fetchNext = m.Entries[len(m.Entries)-1].Index + 1
+	if l.fetchNext <= l.fetchTo {
+		n.sendFetch() // the next page
 		return
 	}
 	n.finishReconfirm()
@@ -346,7 +344,7 @@ func (n *Node) tickLeader() {
 func (n *Node) heartbeat() {
 	l := n.lead
 	l.lastHeartbeat = n.now
-	n.grant = grant{holder: n.id, ballot: n.ballot, until: n.now + n.cfg.LeaseTicks}
+	n.renewGrant(n.id, n.ballot)
 	l.selfTick = n.now
 	conf := n.log.conf.current()
 	for _, id := range l.ids {

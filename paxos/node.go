@@ -410,6 +410,16 @@ func (n *Node) becomeFollower(b Ballot, leader ID) {
 	n.leader = leader
 }
 
+// renewGrant grants (or extends) the lease of holder under ballot b. Call it before promising b,
+// so that a new grant records the promise to restore if it is released.
+func (n *Node) renewGrant(holder ID, b Ballot) {
+	if n.grant.holder == holder && n.grant.ballot == b {
+		n.grant.until = n.now + n.cfg.LeaseTicks
+		return
+	}
+	n.grant = grant{holder: holder, ballot: b, until: n.now + n.cfg.LeaseTicks, prevPromised: n.hs.Promised}
+}
+
 // releaseGrant ends the current grant early because its holder gave its ballot up before
 // proposing anything under it. The promise made for that ballot is withdrawn too: a promise
 // protects only the proposer of that ballot, which will never use it, and keeping it would make

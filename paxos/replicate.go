@@ -22,7 +22,7 @@ func (n *Node) onAccept(m Message) {
 		// Renew the lease unless another replica holds a valid grant from us (then the
 		// sender's ballot is higher but its lease is not ours to extend yet).
 		if n.grant.holder == m.From || n.now >= n.grant.until {
-			n.grant = grant{holder: m.From, ballot: m.Ballot, until: n.now + n.cfg.LeaseTicks}
+			n.renewGrant(m.From, m.Ballot)
 			n.scheduleCampaign(n.now)
 			echo = m.Tick
 		}

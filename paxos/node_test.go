@@ -1,0 +1,185 @@
+package paxos
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func threeFull() []Member {
+	return []Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}
+}
+
+// Reconfirm copies a long suffix from the voter that holds it, one MaxMsgEntries page at a time.
+func TestReconfirmFetchesInPages(t *testing.T) {
+	h := newHarness(threeFull(), func(c *Config) { c.MaxMsgEntries = 2 })
+	h.nodes[2].SetPriority(Priority{Healthy: true, ZoneRank: 5})
+	h.nodes[3].SetPriority(Priority{Healthy: true, ZoneRank: 1})
+	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
+		t.Fatalf("replica 1 did not lead:\n%s", h.status())
+	}
+	h.cut[[2]ID{1, 3}] = true
+	h.cut[[2]ID{2, 1}] = true // 2 accepts, but 1 never hears: nothing is chosen
+	var want []string
+	for i := 0; i < 7; i++ {
+		d := fmt.Sprintf("w%d", i)
+		want = append(want, d)
+		if _, err := h.propose(1, d); err != nil {
+			t.Fatal(err)
+		}
+		h.deliver(1 << 20)
+	}
+	h.crash(1)
+	h.heal()
+	var trace strings.Builder
+	h.trace = &trace
+	if !h.tickUntil(200, func() bool { return h.leader() == 3 }) {
+		t.Fatalf("replica 3 did not lead:\n%s", h.status())
+	}
+	h.trace = nil
+	h.tick(4)
+	if got := h.appliedData(3); got != strings.Join(want, ",") {
+		t.Fatalf("replica 3 applied %q, want %q", got, strings.Join(want, ","))
+	}
+	if pages := strings.Count(trace.String(), "Fetch b="); pages < 4 {
+		t.Fatalf("want at least 4 pages of 2 entries fetched, trace:\n%s", trace.String())
+	}
+}
+
+// A released grant withdraws exactly the promise made for it: the voter goes back to what it
+// had promised before, not to nothing.
+func TestReleaseRestoresPreviousPromise(t *testing.T) {
+	cfg := testConfig(2)
+	n, err := New(cfg, Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		n.Tick()
+	}
+	drain := func() []Message {
+		var out []Message
+		for n.HasReady() {
+			rd := n.Ready()
+			out = append(out, rd.Messages...)
+			n.Advance(rd)
+		}
+		return out
+	}
+	drain()
+	// Leader 1 under ballot 5.1 is followed; then candidate 3 asks under 6.3 after the grant ran out.
+	_ = n.Step(Message{Type: MsgHeartbeat, From: 1, To: 2, Ballot: Ballot{5, 1}, Tick: 1})
+	drain()
+	for i := uint64(0); i < cfg.LeaseTicks; i++ {
+		n.Tick()
+	}
+	drain()
+	_ = n.Step(Message{Type: MsgLease, From: 3, To: 2, Ballot: Ballot{6, 3}, Tick: 1})
+	out := drain()
+	if len(out) == 0 || out[len(out)-1].Type != MsgLeaseResp || out[len(out)-1].Reject {
+		t.Fatalf("want a grant, got %v", out)
+	}
+	if got := n.Status().Promised; got != (Ballot{6, 3}) {
+		t.Fatalf("promised %s, want 6.3", got)
+	}
+	_ = n.Step(Message{Type: MsgLeaseRelease, From: 3, To: 2, Ballot: Ballot{6, 3}})
+	if got := n.Status().Promised; got != (Ballot{5, 1}) {
+		t.Fatalf("after release promised %s, want the earlier 5.1", got)
+	}
+	// A release of a ballot it no longer holds changes nothing.
+	_ = n.Step(Message{Type: MsgLeaseRelease, From: 3, To: 2, Ballot: Ballot{6, 3}})
+	if got := n.Status().Promised; got != (Ballot{5, 1}) {
+		t.Fatalf("after a duplicate release promised %s, want 5.1", got)
+	}
+}
+
+func TestMalformedMessagesAreRefused(t *testing.T) {
+	n, err := New(testConfig(1), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.Status()
+	for _, m := range []Message{
+		{Type: MsgAccept, From: 2, To: 9},
+		{Type: MsgAccept, From: 0, To: 1},
+		{Type: MsgAccept, From: 1, To: 1},
+		{Type: 0, From: 2, To: 1},
+		{Type: 200, From: 2, To: 1},
+		{Type: MsgAccept, From: 2, To: 1, Index: 3, Entries: []Entry{{Index: 5}}},
+		{Type: MsgSnapshot, From: 2, To: 1},
+	} {
+		if err := n.Step(m); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("Step(%v) = %v, want ErrBadMessage", m, err)
+		}
+	}
+	if after := n.Status(); after.Promised != before.Promised || after.Last != before.Last || n.HasReady() {
+		t.Fatalf("a refused message changed state: %+v -> %+v", before, after)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"ok", func(*Config) {}, ""},
+		{"zero id", func(c *Config) { c.ID = 0 }, "ID is 0"},
+		{"zero lease", func(c *Config) { c.LeaseTicks = 0 }, "LeaseTicks is 0"},
+		{"drift above lease", func(c *Config) { c.MaxDriftTicks = 50 }, "MaxDriftTicks 50 must be below LeaseTicks 50"},
+		{"heartbeat too slow", func(c *Config) { c.HeartbeatTicks = 30 }, "HeartbeatTicks 30"},
+		{"unknown mutation", func(c *Config) { c.Mutation = 99 }, "Mutation 99"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig(1)
+			tc.mutate(&c)
+			err := c.Validate()
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want ErrInvalidConfig mentioning %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := ParseMutation("no-such"); err == nil {
+		t.Fatal("ParseMutation accepted an unknown name")
+	}
+	for _, m := range Mutations() {
+		if got, err := ParseMutation(m.String()); err != nil || got != m {
+			t.Fatalf("ParseMutation(%q) = %v, %v", m, got, err)
+		}
+	}
+}
+
+func TestBootRejectsInconsistentState(t *testing.T) {
+	conf := Membership{Members: threeFull()}
+	for _, tc := range []struct {
+		name string
+		boot Boot
+	}{
+		{"gap", Boot{Snapshot: SnapshotMeta{Membership: conf}, Entries: []Entry{{Index: 2}}}},
+		{"applied beyond log", Boot{Snapshot: SnapshotMeta{Membership: conf}, Entries: []Entry{{Index: 1}}, Applied: 3}},
+		{"applied below snapshot", Boot{Snapshot: SnapshotMeta{Index: 5, Membership: conf}, Applied: 2}},
+	} {
+		if _, err := New(testConfig(1), tc.boot); !errors.Is(err, ErrBadBoot) {
+			t.Errorf("%s: New = %v, want ErrBadBoot", tc.name, err)
+		}
+	}
+}
+
+// The membership codec round-trips and refuses bytes of the wrong size.
+func TestConfChangeCodec(t *testing.T) {
+	cc := ConfChange{Type: ConfAdd, ID: 7, Replica: ReadOnly, Upstream: 3}
+	got, err := DecodeConfChange(EncodeConfChange(cc))
+	if err != nil || got != cc {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if _, err := DecodeConfChange([]byte{1, 2}); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("short bytes: %v", err)
+	}
+}
