@@ -158,6 +158,13 @@ func (n *Node) onFetchResp(m Message) {
 		return // a duplicate or stale page; the heartbeat tick asks again if it was lost
 	}
 	n.log.appendAt(m.Entries)
+	if !n.canStand() {
+		// The fetched suffix holds a membership change that made this replica LOGONLY or
+		// READONLY (or removed it) after it stood as FULL: it may not lead (DESIGN.md
+		// invariant 3). Step down and let a FULL voter reconfirm the same suffix.
+		n.abdicate()
+		return
+	}
 	l.fetchNext = m.Entries[len(m.Entries)-1].Index + 1
 	if l.fetchNext <= l.fetchTo {
 		n.sendFetch() // the next page
