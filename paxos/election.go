@@ -74,10 +74,14 @@ func (n *Node) onLease(m Message) {
 		n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Tick: m.Tick})
 	}
 	conf := n.log.conf.current()
-	if !n.isVoter() || !conf.IsVoter(m.From) {
-		refuse() // listeners never grant; a removed replica cannot disrupt the group
+	if !conf.IsVoter(m.From) {
+		refuse() // a removed replica cannot disrupt the group
 		return
 	}
+	// A replica that is not a voter in its own view still grants: candidates ask only the
+	// voters of their membership, so the candidate knows a change (READONLY to FULL) this
+	// replica has not received yet. Refusing would deadlock a group whose leader died right
+	// after appending that change (as raft lets learners vote). onAccept keeps the promise.
 	again := n.grant.holder == m.From && n.grant.ballot == m.Ballot // retransmission
 	if !again {
 		if !n.hs.Promised.Less(m.Ballot) {

@@ -29,10 +29,20 @@ func (n *Node) onAccept(m Message) {
 		if m.ClosedFloor > n.hs.ClosedFloor {
 			n.hs.ClosedFloor = m.ClosedFloor
 		}
-	} else if n.ballot.Less(m.Ballot) {
-		// A listener (or a replica that does not know yet it was added) takes entries from
-		// whoever feeds it; what it is sent below its commit point is chosen.
-		n.ballot, n.leader = m.Ballot, m.From
+	} else {
+		if n.ballot.Less(m.Ballot) {
+			// A listener (or a replica that does not know yet it was added) takes entries from
+			// whoever feeds it; what it is sent below its commit point is chosen.
+			n.ballot, n.leader = m.Ballot, m.From
+		}
+		if m.Ballot.Less(n.hs.Promised) {
+			// It promised a higher ballot (it granted a lease, see onLease): from a lower one
+			// it takes only what the sender says is chosen, so an acknowledgement never
+			// breaks the promise.
+			for len(m.Entries) > 0 && m.Entries[len(m.Entries)-1].Index > m.Commit {
+				m.Entries = m.Entries[:len(m.Entries)-1]
+			}
+		}
 	}
 	// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
 	n.promise(m.Ballot)
