@@ -385,6 +385,9 @@ func (n *Node) onAcceptResp(m Message) {
 		// ballot won a majority, this leader's lease stops being renewed and runs out; if it did
 		// not, its candidate releases the promise. Remember the round for the next campaign.
 		n.seenRound = max(n.seenRound, m.Promised.Round)
+		if n.role == Leader && m.Ballot == n.ballot {
+			n.noteStalePromise(m.From)
+		}
 		return
 	}
 	if n.role != Leader {
@@ -406,6 +409,28 @@ func (n *Node) onAcceptResp(m Message) {
 	}
 }
 
+// noteStalePromise handles a peer that refuses this leader because it promised a higher ballot p. A
+// candidate of p either wins (then this lease stops being renewed and runs out) or gives up and
+// releases its grants within CampaignTicks. A peer still refusing a lease after that holds an
+// orphaned promise: its candidate never learned of the grant (the grant was lost), nobody will
+// release it, and the peer refuses this leader forever (no longer replicating, voting or
+// listening; it stands itself in between, which only changes the ballot it refuses with). Run
+// the election again above it: the voters holding this leader's lease grant the new ballot at
+// once, and the peer takes it.
+func (n *Node) noteStalePromise(from ID) {
+	pr := n.lead.prs[from]
+	if pr == nil {
+		return
+	}
+	if pr.refusingSince == 0 {
+		pr.refusingSince = n.now
+		return
+	}
+	if n.now >= pr.refusingSince+n.cfg.CampaignTicks+n.cfg.LeaseTicks {
+		n.campaign(false, Ballot{})
+	}
+}
+
 // noteResp updates pr from an answer and sends more if the window opened.
 func (n *Node) noteResp(pr *progress, m Message) {
 	pr.lastResp = n.now
@@ -414,6 +439,9 @@ func (n *Node) noteResp(pr *progress, m Message) {
 		pr.ackTick = m.Tick
 	}
 	pr.floor = max(pr.floor, m.ClosedFloor)
+	if !m.Reject {
+		pr.refusingSince = 0
+	}
 	conf := n.log.conf.current()
 	member, _ := conf.Member(m.From)
 	limit := n.log.commit

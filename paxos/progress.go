@@ -20,6 +20,10 @@ type progress struct {
 	floor uint64
 	// snapSentAt is the tick a snapshot was last offered; 0 when none is outstanding.
 	snapSentAt uint64
+	// refusingSince is the tick since which the peer has refused the leader for a higher
+	// promise without answering it once in between; 0 when it is not refusing
+	// (see noteStalePromise).
+	refusingSince uint64
 }
 
 type inflightMsg struct {

@@ -89,6 +89,9 @@ func (n *Node) onAccept(m Message) {
 func (n *Node) onSnapshot(m Message) {
 	if n.isVoter() {
 		if m.Ballot.Less(n.hs.Promised) {
+			// Refuse out loud, as onAccept does: a leader that is refused for long enough
+			// re-runs its election above an orphaned promise (noteStalePromise).
+			n.send(Message{Type: MsgAcceptResp, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Index: n.log.commit, Hint: n.log.last()})
 			return
 		}
 		if n.role != Follower || n.ballot != m.Ballot {
