@@ -826,6 +826,9 @@ type traceRing struct {
 
 const traceLen = 120
 
+// traceAll, set by tests from SIM_TRACE, prints every event as it happens (replays only).
+var traceAll = false
+
 type traceEvent struct {
 	step uint64
 	msg  *paxos.Message
@@ -838,10 +841,19 @@ func (t *traceRing) add(e traceEvent) {
 	t.n = min(t.n+1, traceLen)
 }
 
-func (t *traceRing) addMsg(step uint64, m paxos.Message) { t.add(traceEvent{step: step, msg: &m}) }
+func (t *traceRing) addMsg(step uint64, m paxos.Message) {
+	if traceAll {
+		fmt.Printf("  %6d deliver %s\n", step, m)
+	}
+	t.add(traceEvent{step: step, msg: &m})
+}
 
 func (s *Sim) tracef(format string, args ...any) {
-	s.trace.add(traceEvent{step: s.now, text: fmt.Sprintf(format, args...)})
+	text := fmt.Sprintf(format, args...)
+	if traceAll {
+		fmt.Printf("  %6d %s\n", s.now, text)
+	}
+	s.trace.add(traceEvent{step: s.now, text: text})
 }
 
 func (t *traceRing) String() string {

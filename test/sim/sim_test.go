@@ -104,6 +104,7 @@ func TestSimulate(t *testing.T) {
 	if os.Getenv("SIM_SEED") != "" {
 		opts.Seed = envUint(t, "SIM_SEED", 0)
 		opts.HistoryDir = os.TempDir()
+		traceAll = os.Getenv("SIM_TRACE") != ""
 		r := Run(opts)
 		t.Logf("seed %d topology %s: %s", r.Seed, r.Topology, r.Profile)
 		t.Logf("stats: %+v", r.Stats)
