@@ -367,7 +367,10 @@ func (n *Node) Compact(index uint64) error {
 }
 
 // InstallSnapshot tells the Node the driver installed the data of meta (fetched after a Ready
-// asked for it). The log restarts after meta.Index.
+// asked for it). The log restarts after meta.Index. If the log already holds the snapshot's last
+// entry (same index and ballot), the entries after it are kept, as raft's InstallSnapshot does:
+// they may have been acknowledged, and the leader counts them toward a commit. The driver keeps
+// its persisted entries after meta.Index in that case (Status().Last tells which case it was).
 func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	n.pendingSnap = 0
 	defer func() { n.snapFrom = None }()
@@ -375,9 +378,15 @@ func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	if meta.Index <= n.log.commit && !fresh {
 		return
 	}
-	n.log = plog{offset: meta.Index, offsetBallot: meta.Ballot, offsetVersion: meta.Version,
-		commit: meta.Index, applied: meta.Index, stable: meta.Index}
-	n.log.conf.base = meta.Membership.clone()
+	if b, ok := n.log.ballotAt(meta.Index); ok && !fresh && meta.Index > n.log.offset && b == meta.Ballot {
+		n.log.compact(meta.Index)
+		n.log.commit, n.log.applied = meta.Index, meta.Index
+		n.log.stable = max(n.log.stable, meta.Index)
+	} else {
+		n.log = plog{offset: meta.Index, offsetBallot: meta.Ballot, offsetVersion: meta.Version,
+			commit: meta.Index, applied: meta.Index, stable: meta.Index}
+		n.log.conf.base = meta.Membership.clone()
+	}
 	n.hs.Commit = meta.Index
 	n.learnClosed(meta.Closed)
 	if to := n.snapFrom; to != None && to != n.id {
