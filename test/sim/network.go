@@ -33,34 +33,27 @@ func (q *envelopes) Pop() any {
 	return e
 }
 
-// partitionKind is how the zones are split.
-type partitionKind uint8
-
-const (
-	noPartition partitionKind = iota
-	// splitPartition cuts both ways between side A and the rest (majority/minority, or the
-	// leader's zone isolated).
-	splitPartition
-	// oneWayPartition drops messages from side A to the rest; the other direction flows.
-	oneWayPartition
-)
-
-// partition is the current cut of the network by zone (every replica is in its own zone, so a
-// zone set is a replica set).
+// partition is the current cut of the network by zone. Every replica is in its own zone, so a
+// zone set is a replica set; cut holds the directed (from, to) pairs whose messages are dropped.
 type partition struct {
-	kind partitionKind
-	a    map[paxos.ID]bool
+	cut  map[[2]paxos.ID]bool
 	desc string
 }
 
-func (p partition) cuts(from, to paxos.ID) bool {
-	switch p.kind {
-	case splitPartition:
-		return p.a[from] != p.a[to]
-	case oneWayPartition:
-		return p.a[from] && !p.a[to]
+func (p partition) cuts(from, to paxos.ID) bool { return p.cut[[2]paxos.ID{from, to}] }
+
+// cutOneWay drops every message from a zone of a to a zone of b.
+func (p *partition) cutOneWay(a, b []paxos.ID) {
+	if p.cut == nil {
+		p.cut = map[[2]paxos.ID]bool{}
 	}
-	return false
+	for _, x := range a {
+		for _, y := range b {
+			if x != y {
+				p.cut[[2]paxos.ID{x, y}] = true
+			}
+		}
+	}
 }
 
 // netFaults are the network fault rates of one seed (chosen from it).

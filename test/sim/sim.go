@@ -188,7 +188,7 @@ func New(opts Options) *Sim {
 	}
 	s.profile = profile{
 		crashEvery:      []uint64{0, 150, 400}[rg.IntN(3)],
-		partitionEvery:  []uint64{0, 120, 300}[rg.IntN(3)],
+		partitionEvery:  []uint64{0, 60, 150, 300}[rg.IntN(4)],
 		confChanges:     rg.IntN(2) == 0,
 		transfers:       rg.IntN(2) == 0,
 		checkpointEvery: []uint64{40, 120}[rg.IntN(2)],
@@ -272,8 +272,10 @@ func (s *Sim) fail(err error) {
 	}
 }
 
-// after drains a replica's Ready after any call into it, then checks what the call changed.
+// after checks what a call into a replica changed (before anything of it is persisted: a commit
+// must already be durable on a majority of voters), then drains its Ready.
 func (s *Sim) after(sn *simNode) {
+	s.observe(sn)
 	for i := 0; sn.up && s.err == nil && sn.n.HasReady(); i++ {
 		if i > 1000 {
 			s.fail(fmt.Errorf("replica %d: Ready keeps coming after 1000 rounds", sn.id))
@@ -602,11 +604,13 @@ func (s *Sim) fetchSnapshot(sn *simNode) {
 	}
 	meta.Membership = cloneConf(meta.Membership)
 	sn.fetch = nil
+	before := sn.n.Status()
 	sn.n.InstallSnapshot(meta)
-	if st := sn.n.Status(); st.First == meta.Index+1 && st.Last == meta.Index {
-		// The node restarted its log at the snapshot: install the data (durably, before the
-		// next Ready acknowledges it).
-		sn.disk.install(meta, src.disk.kv)
+	if st := sn.n.Status(); st.First == meta.Index+1 && st.Applied == meta.Index && (before.Applied < meta.Index || before.First == 1 && len(before.Config.Members) == 0) {
+		// The node restarted its log at the snapshot (keeping the entries after it when it
+		// held the snapshot's last entry): install the data durably, before the next Ready
+		// acknowledges it.
+		sn.disk.install(meta, src.disk.kv, st.Last > meta.Index)
 		sn.sm = src.disk.kv.clone()
 		if err := s.chk.Installed(sn.id, meta.Index); err != nil {
 			s.fail(err)
@@ -661,7 +665,8 @@ func (s *Sim) faultStep() {
 }
 
 // repartition picks a new cut of the zones: healed, majority/minority, the leader's zone
-// isolated, or a one-way cut.
+// isolated, one zone cut off one way (in or out), or a single one-way link (a zone that stops
+// hearing the leader but still hears, and is heard by, the others).
 func (s *Sim) repartition() {
 	s.stats.Partitions++
 	var zones []paxos.ID
@@ -670,40 +675,61 @@ func (s *Sim) repartition() {
 			zones = append(zones, id)
 		}
 	}
-	leader := s.servingLeader()
-	p := partition{a: map[paxos.ID]bool{}}
-	switch k := s.rng.IntN(10); {
-	case k < 3:
-		p = partition{desc: "healed"}
-	case k < 6:
-		p.kind = splitPartition
-		minority := s.rng.Perm(len(zones))[:(len(zones)-1)/2+s.rng.IntN(2)]
-		for _, i := range minority {
-			p.a[zones[i]] = true
-		}
-		p.desc = "split"
-	case k < 8 && leader != nil:
-		p.kind = splitPartition
-		p.a[leader.id] = true
-		p.desc = "leader's zone isolated"
-	default:
-		p.kind = oneWayPartition
-		z := zones[s.rng.IntN(len(zones))]
-		if leader != nil && s.rng.IntN(2) == 0 {
-			z = leader.id
-		}
-		if s.rng.IntN(2) == 0 {
-			p.a[z] = true
-			p.desc = "one-way out"
-		} else {
-			for _, o := range zones {
-				p.a[o] = o != z
+	var leader paxos.ID
+	if l := s.servingLeader(); l != nil {
+		leader = l.id
+	}
+	var p partition
+	z := zones[s.rng.IntN(len(zones))]
+	if leader != paxos.None && s.rng.IntN(2) == 0 {
+		z = leader
+	}
+	rest := func(in []paxos.ID) []paxos.ID {
+		var out []paxos.ID
+		for _, x := range zones {
+			if !slices.Contains(in, x) {
+				out = append(out, x)
 			}
-			p.desc = "one-way in"
 		}
+		return out
+	}
+	switch k := s.rng.IntN(14); {
+	case k < 3:
+		p.desc = "healed"
+	case k < 6:
+		perm := s.rng.Perm(len(zones))
+		var minority []paxos.ID
+		for _, i := range perm[:(len(zones)-1)/2+s.rng.IntN(2)] {
+			minority = append(minority, zones[i])
+		}
+		p.cutOneWay(minority, rest(minority))
+		p.cutOneWay(rest(minority), minority)
+		p.desc = fmt.Sprintf("split %v | %v", minority, rest(minority))
+	case k < 8 && leader != paxos.None:
+		p.cutOneWay([]paxos.ID{leader}, rest([]paxos.ID{leader}))
+		p.cutOneWay(rest([]paxos.ID{leader}), []paxos.ID{leader})
+		p.desc = fmt.Sprintf("leader's zone %d isolated", leader)
+	case k < 9:
+		p.cutOneWay([]paxos.ID{z}, rest([]paxos.ID{z}))
+		p.desc = fmt.Sprintf("zone %d cannot send", z)
+	case k < 10:
+		p.cutOneWay(rest([]paxos.ID{z}), []paxos.ID{z})
+		p.desc = fmt.Sprintf("zone %d cannot receive", z)
+	default:
+		from := z
+		if leader != paxos.None {
+			from = leader
+		}
+		others := rest([]paxos.ID{from})
+		if len(others) == 0 {
+			break
+		}
+		to := others[s.rng.IntN(len(others))]
+		p.cutOneWay([]paxos.ID{from}, []paxos.ID{to})
+		p.desc = fmt.Sprintf("link %d->%d cut", from, to)
 	}
 	s.net.part = p
-	s.tracef("partition: %s %v", p.desc, sortedKeys(p.a))
+	s.tracef("partition: %s", p.desc)
 }
 
 // servingLeader returns a live replica that serves as leader, or nil.

@@ -206,9 +206,15 @@ func (d *disk) checkpoint(kv *kvState, closed paxos.Closed) {
 	d.kv = kv.clone()
 }
 
-// install replaces everything with a snapshot fetched from another replica.
-func (d *disk) install(meta paxos.SnapshotMeta, kv *kvState) {
-	d.entries = nil
+// install replaces the checkpoint with a snapshot fetched from another replica. keepSuffix: the
+// node kept its log after meta.Index (it held the snapshot's last entry), so the persisted
+// entries after it stay; otherwise the log restarts empty.
+func (d *disk) install(meta paxos.SnapshotMeta, kv *kvState, keepSuffix bool) {
+	if keepSuffix && d.last() > meta.Index && meta.Index >= d.snap.Index {
+		d.entries = append([]paxos.Entry(nil), d.entries[meta.Index-d.snap.Index:]...)
+	} else {
+		d.entries = nil
+	}
 	d.snap = meta
 	d.snap.Membership = cloneConf(meta.Membership)
 	d.kv = kv.clone()
