@@ -5,12 +5,22 @@ package paxos
 
 func (n *Node) onAccept(m Message) {
 	voter := n.isVoter() || n.role == Leader
+	// A ballot names its leader: a message from another replica is a cascade feed (a replica
+	// feeding its READONLY listeners), which carries only chosen entries and speaks for no
+	// leader. A voter gets one when its feeder has not learned yet that it became a voter
+	// (READONLY to FULL): it takes the chosen entries but neither follows, promises nor grants
+	// a lease for it, which would make it refuse the real candidates.
+	fedVoter := voter && m.From != m.Ballot.Node
 	respType := MsgAcceptResp
 	if m.Type == MsgHeartbeat {
 		respType = MsgHeartbeatResp
 	}
 	var echo uint64
-	if voter {
+	if fedVoter {
+		for len(m.Entries) > 0 && m.Entries[len(m.Entries)-1].Index > m.Commit {
+			m.Entries = m.Entries[:len(m.Entries)-1]
+		}
+	} else if voter {
 		if m.Ballot.Less(n.hs.Promised) {
 			// A deposed leader: tell it which ballot it is behind.
 			n.send(Message{Type: respType, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Index: m.Index})
@@ -44,8 +54,10 @@ func (n *Node) onAccept(m Message) {
 			}
 		}
 	}
-	// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
-	n.promise(m.Ballot)
+	if !fedVoter {
+		// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
+		n.promise(m.Ballot)
+	}
 	n.learnClosed(m.Closed)
 	reply := Message{Type: respType, To: m.From, Ballot: m.Ballot, Tick: echo, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor}
 	if m.Type == MsgHeartbeat {
@@ -87,7 +99,7 @@ func (n *Node) onAccept(m Message) {
 }
 
 func (n *Node) onSnapshot(m Message) {
-	if n.isVoter() {
+	if n.isVoter() && m.From == m.Ballot.Node { // not a cascade feed (see onAccept)
 		if m.Ballot.Less(n.hs.Promised) {
 			// Refuse out loud, as onAccept does: a leader that is refused for long enough
 			// re-runs its election above an orphaned promise (noteStalePromise).
