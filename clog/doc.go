@@ -94,8 +94,9 @@
 // preallocated with fallocate(2) where the file system supports it (else the
 // file is extended with ftruncate, which reads as zeros too). We preallocate
 // rather than zero-fill because zero-filling writes the whole segment once
-// more; fallocate reserves the blocks so appends do not allocate, which was
-// measured to roughly double the durable append rate here.
+// more; fallocate reserves the blocks so an append does not allocate them
+// (the project measured ~40k durable appends/s with 16 writers on a growing
+// file, ~68k on a preallocated one).
 //
 // # Recovery
 //
