@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -519,6 +520,66 @@ func TestFailedSync(t *testing.T) {
 	checkRange(t, l, 1, 1, 4)
 }
 
+// TestFailedWrite: a short, failed write fails the log like a failed sync;
+// what it left behind is a torn tail at the next Open.
+func TestFailedWrite(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	ctx := context.Background()
+	l := mustOpen(t, "/log", opts)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	fs.FailWrites(errors.New("no space left on device"))
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 3, 9, 1, 100)}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save with a failing write = %v, want ErrFailed", err)
+	}
+	fs.FailWrites(nil)
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 3, 4, 1, 100)}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save after a failed write = %v, want ErrFailed", err)
+	}
+	l.Close()
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkRange(t, l, 1, 1, 3)
+	checkEntries(t, l, 1, 1, 3, 1, 100)
+}
+
+// TestFailedRoll: a failure while creating the next segment fails the log
+// and leaves only a temporary file, which Open removes.
+func TestFailedRoll(t *testing.T) {
+	fs := NewMemFS()
+	opts := testOptions(fs)
+	ctx := context.Background()
+	l := mustOpen(t, "/log", opts)
+	i := uint64(1)
+	for ; l.off < opts.SegmentBytes-12<<10; i += 4 {
+		if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+4, 1, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs.FailWrites(errors.New("injected"))
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+12, 1, 1000)}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Save that rolls into a failing write = %v, want ErrFailed", err)
+	}
+	l.Close()
+	names, _ := fs.ReadDir("/log")
+	if len(names) != 2 || !strings.HasSuffix(names[1], ".tmp") {
+		t.Fatalf("files after the failed roll: %v, want a segment and a .tmp", names)
+	}
+	fs.FailWrites(nil)
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkRange(t, l, 1, 1, i)
+	if names, _ := fs.ReadDir("/log"); len(names) != 1 {
+		t.Fatalf("files after Open: %v, want the segment only", names)
+	}
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+12, 1, 1000)}); err != nil {
+		t.Fatalf("Save that rolls after reopening: %v", err)
+	}
+	checkRange(t, l, 1, 1, i+12)
+}
+
 // TestFailedSyncFailsQueued: callers queued behind a failed batch fail too.
 func TestFailedSyncFailsQueued(t *testing.T) {
 	fs := NewMemFS()
@@ -612,4 +673,23 @@ func TestSaveAllocations(t *testing.T) {
 	if allocs > 2 {
 		t.Fatalf("Save of 10 entries: %.1f allocations, want at most 2 (the batch's result and channel)", allocs)
 	}
+}
+
+// TestCloseStopsFlusher: Close waits for queued saves and leaves no
+// goroutine behind.
+func TestCloseStopsFlusher(t *testing.T) {
+	before := runtime.NumGoroutine()
+	l := mustOpen(t, "/log", testOptions(NewMemFS()))
+	if n := runtime.NumGoroutine(); n < before+1 {
+		t.Fatalf("%d goroutines after Open, want at least %d (a flusher)", n, before+1)
+	}
+	var wg sync.WaitGroup
+	for w := range uint64(8) {
+		wg.Go(func() {
+			l.Save(context.Background(), Update{Partition: w, Entries: entries(w, 1, 2, 1, 10)})
+		})
+	}
+	wg.Wait()
+	mustClose(t, l)
+	waitFor(t, "the flusher to exit", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -17,11 +17,12 @@ import (
 // writes (Crash keeps a random subset of the unsynced sectors). It is safe
 // for concurrent use.
 type MemFS struct {
-	mu      sync.Mutex
-	files   map[string]*memNode
-	dirs    map[string]bool
-	syncErr error
-	syncs   int
+	mu       sync.Mutex
+	files    map[string]*memNode
+	dirs     map[string]bool
+	syncErr  error
+	writeErr error
+	syncs    int
 }
 
 var _ FS = (*MemFS)(nil)
@@ -47,6 +48,14 @@ func NewMemFS() *MemFS {
 func (m *MemFS) FailSyncs(err error) {
 	m.mu.Lock()
 	m.syncErr = err
+	m.mu.Unlock()
+}
+
+// FailWrites makes every later WriteAt write the first half of its bytes
+// (a short write) and fail with err (nil: succeed again).
+func (m *MemFS) FailWrites(err error) {
+	m.mu.Lock()
+	m.writeErr = err
 	m.mu.Unlock()
 }
 
@@ -227,11 +236,18 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, &os.PathError{Op: "write", Path: f.name, Err: errors.New("negative offset")}
 	}
+	werr := f.fs.writeErr
+	if werr != nil {
+		p = p[:len(p)/2]
+	}
 	if end := off + int64(len(p)); end > int64(len(f.n.data)) {
 		f.n.resize(end)
 	}
 	copy(f.n.data[off:], p)
 	f.n.dirty = append(f.n.dirty, memSpan{off: off, n: int64(len(p))})
+	if werr != nil {
+		return len(p), &os.PathError{Op: "write", Path: f.name, Err: werr}
+	}
 	return len(p), nil
 }
 
