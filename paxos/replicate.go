@@ -5,22 +5,23 @@ package paxos
 
 func (n *Node) onAccept(m Message) {
 	voter := n.isVoter() || n.role == Leader
-	// A ballot names its leader: a message from another replica is a cascade feed (a replica
-	// feeding its READONLY listeners), which carries only chosen entries and speaks for no
-	// leader. A voter gets one when its feeder has not learned yet that it became a voter
-	// (READONLY to FULL): it takes the chosen entries but neither follows, promises nor grants
-	// a lease for it, which would make it refuse the real candidates.
-	fedVoter := voter && m.From != m.Ballot.Node
 	respType := MsgAcceptResp
 	if m.Type == MsgHeartbeat {
 		respType = MsgHeartbeatResp
 	}
+	// A ballot names its leader: a message from another replica is a cascade feed (a replica
+	// feeding its READONLY listeners), which speaks for no leader. A voter gets one when its
+	// feeder has not learned yet that it became a voter (READONLY to FULL). It takes nothing
+	// from it: following, promising or granting for it would make it refuse the real
+	// candidates (sim seed 899), and writing the fed entries could truncate entries after them
+	// that it already acknowledged to the leader (a reconfirm may have re-accepted the chosen
+	// ones under another ballot). The leader feeds every voter itself.
+	if voter && m.From != m.Ballot.Node {
+		n.send(Message{Type: respType, To: m.From, Ballot: m.Ballot, Index: min(n.log.commit, n.log.last()), Hint: n.log.last()})
+		return
+	}
 	var echo uint64
-	if fedVoter {
-		for len(m.Entries) > 0 && m.Entries[len(m.Entries)-1].Index > m.Commit {
-			m.Entries = m.Entries[:len(m.Entries)-1]
-		}
-	} else if voter {
+	if voter {
 		if m.Ballot.Less(n.hs.Promised) {
 			// A deposed leader: tell it which ballot it is behind.
 			n.send(Message{Type: respType, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Index: m.Index})
@@ -54,10 +55,8 @@ func (n *Node) onAccept(m Message) {
 			}
 		}
 	}
-	if !fedVoter {
-		// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
-		n.promise(m.Ballot)
-	}
+	// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
+	n.promise(m.Ballot)
 	n.learnClosed(m.Closed)
 	reply := Message{Type: respType, To: m.From, Ballot: m.Ballot, Tick: echo, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor}
 	if m.Type == MsgHeartbeat {
