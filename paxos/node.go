@@ -35,7 +35,11 @@ type SnapshotFetch struct {
 // Ready is the output of the state machine. The driver handles it in field order and then calls
 // Advance with it:
 //  1. persist HardState (if not zero) and Entries, durably (fdatasync). If Entries[0].Index is
-//     at or below what the driver has stored, it first discards its entries from that index on;
+//     at or below what the driver has stored, it first discards its entries from that index on.
+//     A crash before the sync may keep any prefix of the new entries, but the discard must not
+//     become durable without the entries that replace what it discards: a stored entry at an
+//     index the crash did not reach must survive. Reconfirm re-persists entries a replica already
+//     acknowledged (under a new ballot); losing them there loses chosen values;
 //  2. only then send Messages (they may acknowledge what step 1 persisted);
 //  3. apply Committed in order; they are chosen and persisted;
 //  4. answer ReadStates once applied through their Index; act on Snapshot, Soft and Closed.
