@@ -342,8 +342,9 @@ func (s *Sim) handleReady(sn *simNode) {
 
 // persist writes a Ready's hard state and entries and syncs them. When a torn crash is armed,
 // the process dies between the write and the sync instead: the write is a record stream
-// (hard state first, then the entries) of which a random prefix survives; persist reports
-// false and nothing of the Ready is sent or applied.
+// (hard state first, then the entries) of which a random prefix survives, each surviving entry
+// replacing the stored one at its index (the stored entries after it survive too, as the Ready
+// contract demands); persist reports false and nothing of the Ready is sent or applied.
 func (s *Sim) persist(sn *simNode, rd paxos.Ready) bool {
 	if sn.tornNext && (!rd.HardState.IsZero() || len(rd.Entries) > 0) {
 		recs := len(rd.Entries)
@@ -358,7 +359,7 @@ func (s *Sim) persist(sn *simNode, rd paxos.Ready) bool {
 				keep--
 			}
 		}
-		if err := sn.disk.write(paxos.HardState{}, es[:keep]); err != nil {
+		if err := sn.disk.writeTorn(es[:keep]); err != nil {
 			s.fail(err)
 		}
 		s.stats.TornCrashes++

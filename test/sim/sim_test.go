@@ -129,6 +129,15 @@ func TestSimulate(t *testing.T) {
 			}
 		}
 	}
+	if failed > 0 {
+		var seeds []uint64
+		for _, r := range results {
+			if r.Err != nil {
+				seeds = append(seeds, r.Seed)
+			}
+		}
+		t.Logf("failing seeds: %v", seeds)
+	}
 	t.Logf("%d seeds, %d failed; totals: %+v", n, failed, total)
 }
 

@@ -195,6 +195,27 @@ func (d *disk) write(hs paxos.HardState, es []paxos.Entry) error {
 	return nil
 }
 
+// writeTorn is what a crash before the sync leaves of a write of es: a prefix of the new entries,
+// each replacing the stored entry at its index; stored entries after that prefix survive (the
+// Ready contract: a discard is never durable without the entries that replace it).
+func (d *disk) writeTorn(es []paxos.Entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	first := es[0].Index
+	if first <= d.snap.Index || first > d.last()+1 {
+		return fmt.Errorf("simulator: Ready entries start at %d, the disk holds (%d,%d]", first, d.snap.Index, d.last())
+	}
+	for _, e := range es {
+		if e.Index <= d.last() {
+			d.entries[e.Index-d.snap.Index-1] = e
+		} else {
+			d.entries = append(d.entries, e)
+		}
+	}
+	return nil
+}
+
 // checkpoint makes kv (the state through kv.index) durable and compacts the log to it.
 func (d *disk) checkpoint(kv *kvState, closed paxos.Closed) {
 	i := kv.index
