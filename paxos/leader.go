@@ -113,8 +113,14 @@ func (n *Node) becomeLeader() {
 	}
 	if bestID != n.id {
 		l.fetchFrom, l.fetchTo, l.fetchNext = bestID, best.last, n.log.commit+1
-		n.sendFetch()
-		return
+		if l.fetchNext <= l.fetchTo {
+			n.sendFetch()
+			return
+		}
+		// The best log ends at or below this leader's commit point: there is nothing to copy
+		// (asking for [commit+1, best.last] would get an empty page forever), and this
+		// leader's own entries above its commit point are not in the best log, so they were
+		// not chosen; finishReconfirm drops them.
 	}
 	n.finishReconfirm()
 }
@@ -193,8 +199,8 @@ func (n *Node) abdicate() {
 // ballot and appends a barrier; when the barrier is chosen, so is everything before it.
 func (n *Node) finishReconfirm() {
 	l := n.lead
-	if l.fetchFrom != None && l.fetchTo+1 > n.log.commit {
-		n.log.truncateFrom(l.fetchTo + 1)
+	if l.fetchFrom != None {
+		n.log.truncateFrom(max(l.fetchTo, n.log.commit) + 1)
 	}
 	l.fetchFrom = None
 	n.log.rewrite(n.ballot)
