@@ -132,7 +132,10 @@ func (ix *index) applyState(p uint64, state []byte) {
 // partition named keeps exactly its entries [first, next), which must all be
 // present by the end of recovery, and takes the snapshot's hard state;
 // partitions not named are dropped.
-func (ix *index) applySnapshot(metas []record) error {
+// maxRange bounds next-first of a meta record: no honest log retains more
+// entries than its files can hold, and the bound keeps a forged record from
+// making recovery allocate without limit.
+func (ix *index) applySnapshot(metas []record, maxRange uint64) error {
 	named := make(map[uint64]bool, len(metas))
 	for _, m := range metas {
 		p, first, next := m.partition, m.a, m.b
@@ -142,6 +145,9 @@ func (ix *index) applySnapshot(metas []record) error {
 		named[p] = true
 		if (first == 0 && next != 0) || next < first {
 			return fmt.Errorf("partition %d: meta range [%d, %d) is malformed", p, first, next)
+		}
+		if next-first > maxRange {
+			return fmt.Errorf("partition %d: meta range [%d, %d) holds more entries than the log's files can (%d)", p, first, next, maxRange)
 		}
 		// Entries the snapshot names but no earlier segment holds get a
 		// placeholder (segment 0): they were in segments deleted after a later

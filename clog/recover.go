@@ -104,6 +104,9 @@ type recovery struct {
 	offs    []int    // their offsets
 	lastID  uint64   // the previous segment, 0 if none
 	lastSeq uint64   // the seq of its last batch
+	// totalBytes is the size of the segment files read so far and of the
+	// one being read.
+	totalBytes uint64
 }
 
 func corrupt(path string, off int, format string, args ...any) error {
@@ -130,6 +133,7 @@ func (r *recovery) segment(id uint64, last bool) error {
 	if s.size > maxSegmentBytes {
 		return corrupt(path, 0, "file of %d bytes exceeds the format's limit %d", s.size, int64(maxSegmentBytes))
 	}
+	r.totalBytes += uint64(s.size)
 	if int64(cap(r.buf)) < s.size {
 		r.buf = make([]byte, s.size)
 	}
@@ -240,7 +244,7 @@ func (r *recovery) applyBatch(s *segment, snapshot bool) error {
 				return fmt.Errorf("record at offset %d: kind %d in a snapshot batch", r.offs[i], rec.kind)
 			}
 		}
-		return ix.applySnapshot(r.recs)
+		return ix.applySnapshot(r.recs, r.totalBytes/(recordHeaderSize+entryFixed))
 	}
 	for i, rec := range r.recs {
 		var err error
