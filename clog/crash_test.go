@@ -52,18 +52,25 @@ func TestCrashChild(t *testing.T) {
 		os.Exit(2)
 	}
 	fmt.Fprintln(os.Stdout, "ready")
+	// One write per line: lines of different goroutines do not interleave.
+	ack := func(format string, args ...any) {
+		os.Stdout.WriteString(fmt.Sprintf("ack "+format+"\n", args...))
+	}
 	var wg sync.WaitGroup
 	for w := range uint64(crashWriters) {
 		wg.Go(func() {
-			crashWriter(l, w, round, rand.New(rand.NewPCG(seed, w)))
+			c, err := newCrashWriter(l, w, round, rand.New(rand.NewPCG(seed, w)))
+			if err != nil {
+				crashFail("%v", err)
+			}
+			for {
+				if err := c.step(ack); err != nil {
+					crashFail("%v", err)
+				}
+			}
 		})
 	}
 	wg.Wait() // never: the parent kills the process
-}
-
-func ack(format string, args ...any) {
-	// One write per line: lines of different goroutines do not interleave.
-	os.Stdout.WriteString(fmt.Sprintf("ack "+format+"\n", args...))
 }
 
 func crashFail(format string, args ...any) {
@@ -71,64 +78,75 @@ func crashFail(format string, args ...any) {
 	os.Exit(3)
 }
 
-// crashWriter appends to its partitions forever. Ballots of round r start
-// at r*1e6 and grow at every truncation, so a later write at an index always
-// has a higher ballot.
-func crashWriter(l *Log, w, round uint64, rng *rand.Rand) {
-	ctx := context.Background()
-	ballot := round * 1_000_000
-	type pstate struct{ first, next, n uint64 }
-	var ps []*pstate
-	var ids []uint64
+// crashWriter appends to its partitions (those p with p % crashWriters ==
+// w). Ballots of round r start at r*1e6 and grow at every truncation, so a
+// later write at an index always has a higher ballot.
+type crashWriter struct {
+	l      *Log
+	rng    *rand.Rand
+	ballot uint64
+	ids    []uint64
+	ps     []*crashPart
+}
+
+type crashPart struct{ first, next, n uint64 }
+
+func newCrashWriter(l *Log, w, round uint64, rng *rand.Rand) (*crashWriter, error) {
+	c := &crashWriter{l: l, rng: rng, ballot: round * 1_000_000}
 	for p := w; p < crashPartitions; p += crashWriters {
 		first, last, ok := l.Range(p)
-		s := &pstate{first: first, next: last + 1}
+		s := &crashPart{first: first, next: last + 1}
 		if !ok && first == 0 {
 			s.first, s.next = 1, 1
 		}
 		if st, ok := l.State(p); ok {
 			if _, err := fmt.Sscanf(string(st), "n=%d", &s.n); err != nil {
-				crashFail("partition %d: state %q: %v", p, st, err)
+				return nil, fmt.Errorf("partition %d: state %q: %v", p, st, err)
 			}
 		}
-		ps, ids = append(ps, s), append(ids, p)
+		c.ps, c.ids = append(c.ps, s), append(c.ids, p)
 	}
-	for {
-		k := rng.IntN(len(ps))
-		p, s := ids[k], ps[k]
-		switch r := rng.IntN(100); {
-		case r < 5: // hard state
-			s.n++
-			if err := l.Save(ctx, Update{Partition: p, State: fmt.Appendf(nil, "n=%d", s.n)}); err != nil {
-				crashFail("Save state: %v", err)
-			}
-			ack("S %d %d", p, s.n)
-		case r < 10 && s.next > s.first: // compaction; the intent is printed first
-			below := s.first + rng.Uint64N(s.next-s.first+1)
-			ack("C %d %d", p, below)
-			if err := l.Compact(ctx, p, below); err != nil {
-				crashFail("Compact: %v", err)
-			}
-			s.first = max(s.first, below)
-		default: // append, after a conflict 10% of the time
-			lo, trunc := s.next, uint64(0)
-			if r < 20 && s.next > s.first {
-				ballot++
-				lo = s.next - min(s.next-s.first, 1+rng.Uint64N(5))
-				trunc = lo
-			}
-			n := 1 + rng.Uint64N(8)
-			var es []Entry
-			for i := lo; i < lo+n; i++ {
-				es = append(es, Entry{Index: i, Ballot: ballot, Data: payload(p, i, ballot, 16+rng.IntN(500))})
-			}
-			if err := l.Save(ctx, Update{Partition: p, TruncateFrom: trunc, Entries: es}); err != nil {
-				crashFail("Save: %v", err)
-			}
-			s.next = lo + n
-			ack("A %d %d %d %d", p, lo, lo+n, ballot)
+	return c, nil
+}
+
+// step does one random operation and acknowledges it once it is durable.
+func (c *crashWriter) step(ack func(format string, args ...any)) error {
+	ctx, rng := context.Background(), c.rng
+	k := rng.IntN(len(c.ps))
+	p, s := c.ids[k], c.ps[k]
+	switch r := rng.IntN(100); {
+	case r < 5: // hard state
+		if err := c.l.Save(ctx, Update{Partition: p, State: fmt.Appendf(nil, "n=%d", s.n+1)}); err != nil {
+			return err
 		}
+		s.n++
+		ack("S %d %d", p, s.n)
+	case r < 10 && s.next > s.first: // compaction; the intent is acknowledged first
+		below := s.first + rng.Uint64N(s.next-s.first+1)
+		ack("C %d %d", p, below)
+		if err := c.l.Compact(ctx, p, below); err != nil {
+			return err
+		}
+		s.first = max(s.first, below)
+	default: // append, after a conflict 10% of the time
+		lo, trunc := s.next, uint64(0)
+		if r < 20 && s.next > s.first {
+			c.ballot++
+			lo = s.next - min(s.next-s.first, 1+rng.Uint64N(5))
+			trunc = lo
+		}
+		n := 1 + rng.Uint64N(8)
+		var es []Entry
+		for i := lo; i < lo+n; i++ {
+			es = append(es, Entry{Index: i, Ballot: c.ballot, Data: payload(p, i, c.ballot, 16+rng.IntN(500))})
+		}
+		if err := c.l.Save(ctx, Update{Partition: p, TruncateFrom: trunc, Entries: es}); err != nil {
+			return err
+		}
+		s.next = lo + n
+		ack("A %d %d %d %d", p, lo, lo+n, c.ballot)
 	}
+	return nil
 }
 
 // crashModel is what the parent knows was acknowledged.
@@ -180,10 +198,10 @@ func (m *crashModel) apply(line string) error {
 }
 
 // check opens the log and verifies it against the model.
-func (m *crashModel) check(dir string) error {
-	l, err := Open(dir, crashOptions())
+func (m *crashModel) check(dir string, opts Options) error {
+	l, err := Open(dir, opts)
 	if err != nil {
-		return fmt.Errorf("Open after the kill: %w", err)
+		return fmt.Errorf("Open after the crash: %w", err)
 	}
 	defer l.Close()
 	for p := range uint64(crashPartitions) {
@@ -256,10 +274,7 @@ func TestCrash(t *testing.T) {
 	t.Logf("seed %d (CLOG_CRASH_SEED=%d reruns the same kill schedule; the kill moments still race the child)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	dir := t.TempDir()
-	m := &crashModel{}
-	for p := range m.entries {
-		m.entries[p] = map[uint64]uint64{}
-	}
+	m := newCrashModel()
 	start := time.Now()
 	for round := 1; round <= rounds; round++ {
 		if err := crashRound(t, dir, m, uint64(round), rng); err != nil {
@@ -336,5 +351,72 @@ func crashRound(t *testing.T, dir string, m *crashModel, round uint64, rng *rand
 			return err
 		}
 	}
-	return m.check(dir)
+	return m.check(dir, crashOptions())
+}
+
+func newCrashModel() *crashModel {
+	m := &crashModel{}
+	for p := range m.entries {
+		m.entries[p] = map[uint64]uint64{}
+	}
+	return m
+}
+
+// TestPowerLoss is the crash test in process and deterministic: on MemFS,
+// the writers run seeded random operations, then the power goes during a
+// batch (its sync fails and a random subset of its sectors reaches the
+// disk), the log is reopened and checked, and the next round continues.
+// CLOG_POWERLOSS_SEEDS=N runs N seeds (default 8).
+func TestPowerLoss(t *testing.T) {
+	seeds := uint64(8)
+	if s := os.Getenv("CLOG_POWERLOSS_SEEDS"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n < 1 {
+			t.Fatalf("CLOG_POWERLOSS_SEEDS=%q is not a positive number", s)
+		}
+		seeds = n
+	}
+	for seed := range seeds {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		fs := NewMemFS()
+		opts := crashOptions()
+		opts.FS = fs
+		opts.SegmentBytes = 512 << 10
+		opts.MaxBatchBytes = 64 << 10
+		m := newCrashModel()
+		ack := func(format string, args ...any) {
+			if err := m.apply(fmt.Sprintf("ack "+format, args...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for round := uint64(1); round <= 12; round++ {
+			l, err := Open("/log", opts)
+			if err != nil {
+				t.Fatalf("seed %d round %d: Open after a power loss: %v", seed, round, err)
+			}
+			var ws []*crashWriter
+			for w := range uint64(crashWriters) {
+				c, err := newCrashWriter(l, w, round, rand.New(rand.NewPCG(rng.Uint64(), w)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ws = append(ws, c)
+			}
+			for range rng.IntN(400) {
+				if err := ws[rng.IntN(len(ws))].step(ack); err != nil {
+					t.Fatalf("seed %d round %d: %v", seed, round, err)
+				}
+			}
+			fs.FailSyncs(errors.New("power lost"))
+			if err := ws[rng.IntN(len(ws))].step(ack); !errors.Is(err, ErrFailed) {
+				t.Fatalf("seed %d round %d: operation during the power loss = %v, want ErrFailed", seed, round, err)
+			}
+			l.Close()
+			fs.Crash(rng)
+			fs.FailSyncs(nil)
+			if err := m.check("/log", opts); err != nil {
+				t.Fatalf("seed %d round %d: %v", seed, round, err)
+			}
+		}
+	}
 }
