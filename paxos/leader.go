@@ -195,15 +195,21 @@ func (n *Node) abdicate() {
 	n.scheduleCampaign(n.now + n.cfg.CampaignTicks)
 }
 
-// finishReconfirm re-proposes the log suffix above the commit point under this leader's
-// ballot and appends a barrier; when the barrier is chosen, so is everything before it.
+// finishReconfirm re-proposes the log suffix above the commit point and appends a barrier under
+// this leader's ballot; when the barrier is chosen, so is everything before it.
+//
+// The suffix keeps the ballots its entries were accepted under (as raft keeps terms): only the
+// barrier carries the new ballot. Re-tagging the suffix with the new ballot would let a replica
+// holding only a prefix of it (a torn write, or an Accept whose successor was lost) present a
+// log whose last entry has the highest ballot yet lacks chosen entries; the next leader would
+// take that log as the best one and overwrite them. With the original ballots a log ends in
+// this ballot only once it holds the whole reconfirmed suffix.
 func (n *Node) finishReconfirm() {
 	l := n.lead
 	if l.fetchFrom != None {
 		n.log.truncateFrom(max(l.fetchTo, n.log.commit) + 1)
 	}
 	l.fetchFrom = None
-	n.log.rewrite(n.ballot)
 	n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
 	l.barrier = n.log.last()
 	l.replicating = true

@@ -139,21 +139,6 @@ func (l *plog) compact(i uint64) {
 	l.conf.compact(i)
 }
 
-// rewrite re-accepts every entry above commit under ballot b (reconfirm) and marks them
-// unstable so they are persisted again. The array is copied: unsent messages may point at it.
-func (l *plog) rewrite(b Ballot) {
-	if l.last() <= l.commit {
-		return
-	}
-	l.entries = append([]Entry(nil), l.entries...)
-	for i := l.commit + 1; i <= l.last(); i++ {
-		l.at(i).Ballot = b
-	}
-	if l.stable > l.commit {
-		l.stable = l.commit
-	}
-}
-
 // unstable returns the entries not yet confirmed persisted.
 func (l *plog) unstable() []Entry {
 	if l.stable >= l.last() {
