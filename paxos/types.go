@@ -87,9 +87,10 @@ func (t EntryType) String() string {
 // Entry is one slot of the replicated log.
 type Entry struct {
 	Index uint64
-	// Ballot is the ballot under which this replica accepted the entry. A new leader re-proposes
-	// every entry above its commit point under its own ballot (reconfirm), so the ballot of an
-	// entry can change while its value cannot once chosen.
+	// Ballot is the ballot of the leader that first proposed the entry. A new leader re-proposes
+	// every entry above its commit point (reconfirm) keeping their ballots; only its barrier
+	// carries its own ballot (see finishReconfirm). Replicas may still hold a chosen value under
+	// different ballots (a replica's stale entry at an index it has since learned is chosen).
 	Ballot Ballot
 	Type   EntryType
 	// Version is the commit version the leader stamped on the entry (0 for barriers and
