@@ -28,8 +28,8 @@
 // for a lease under a new ballot (MsgLease). A voter grants one lease at a time; the grant is also
 // its Paxos promise for the ballot and carries its log position and closed-version floor. With a
 // majority of grants the candidate leads: it copies the most advanced log suffix among its
-// granters (MsgFetch, "reconfirm"), re-proposes every entry above its commit point under its own
-// ballot, appends a barrier, and serves once the barrier is chosen. Phase 2 is a pipelined,
+// granters (MsgFetch, "reconfirm"), re-proposes every entry above its commit point, appends a
+// barrier under its own ballot, and serves once the barrier is chosen. Phase 2 is a pipelined,
 // batched sliding window per peer (MsgAccept); an entry is chosen when a majority of voters has
 // persisted it. Heartbeats renew the lease; the leader counts its lease from the moment it sent
 // each renewal, minus the drift bound, so it always ends before any granter's grant. A leader
