@@ -452,3 +452,8 @@ func (n *Node) promise(b Ballot) {
 		n.hs.Promised = b
 	}
 }
+
+// SnapshotMeta describes the log's compacted point: the index, ballot and version of the last
+// compacted entry and the membership in force there. A driver ships it with the data of its
+// checkpoint at that index.
+func (n *Node) SnapshotMeta() SnapshotMeta { return n.snapshotMeta() }

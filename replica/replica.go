@@ -1,0 +1,764 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"obkv/clog"
+	"obkv/memstore"
+	"obkv/paxos"
+	"obkv/sstable"
+)
+
+// Transport carries Paxos messages to the servers that host their targets. Send must not block
+// for long: it queues (and may drop under overload; Paxos retries).
+type Transport interface {
+	Send(partition uint64, msgs []paxos.Message)
+}
+
+// SnapshotSource fetches a partition's snapshot stream (as written by ExportSnapshot) from the
+// server hosting replica from.
+type SnapshotSource interface {
+	FetchSnapshot(ctx context.Context, partition uint64, from paxos.ID) (io.ReadCloser, error)
+}
+
+// Errors.
+var (
+	ErrClosed = errors.New("replica: closed")
+	// ErrNotLeader: the replica cannot take writes or strong reads; Leader names who can, when
+	// known.
+	ErrNotLeader = errors.New("replica: not leader")
+	// ErrOutcomeUnknown: the write was proposed but the caller stopped waiting before it was
+	// chosen or refused (deadline, leadership change). It may or may not be applied.
+	ErrOutcomeUnknown = errors.New("replica: write outcome unknown")
+	// ErrNotChosen: another entry was chosen where the write was proposed: it was not applied.
+	ErrNotChosen = errors.New("replica: write not chosen")
+	// ErrNoData: a LOGONLY replica keeps no data.
+	ErrNoData = errors.New("replica: LOGONLY replica keeps no data")
+)
+
+// Config configures one replica.
+type Config struct {
+	Partition uint64
+	Paxos     paxos.Config
+	Log       *clog.Log
+	// Store is nil for a LOGONLY replica.
+	Store     *sstable.Store
+	Transport Transport
+	Snapshots SnapshotSource
+	// Tick is the real duration of one Paxos tick.
+	Tick time.Duration
+	// MemstoreLimit is the size at which the active memstore is frozen and dumped.
+	MemstoreLimit int64
+	// CheckpointInterval bounds how long applied entries stay only in the memstore and log.
+	CheckpointInterval time.Duration
+	// ClosedInterval is how often a leader publishes a closed version.
+	ClosedInterval time.Duration
+	// Now is the wall clock for versions (hybrid logical clock); time.Now when nil.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Partition == 0:
+		return errors.New("replica: partition 0 is not valid")
+	case c.Log == nil:
+		return errors.New("replica: no log")
+	case c.Transport == nil:
+		return errors.New("replica: no transport")
+	case c.Tick <= 0:
+		return fmt.Errorf("replica: tick %v must be positive", c.Tick)
+	case c.MemstoreLimit <= 0:
+		return fmt.Errorf("replica: memstore limit %d must be positive", c.MemstoreLimit)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = time.Minute
+	}
+	if c.ClosedInterval <= 0 {
+		c.ClosedInterval = 50 * time.Millisecond
+	}
+	return c.Paxos.Validate()
+}
+
+// Status is a replica's state for tools and the root service.
+type Status struct {
+	Partition uint64
+	paxos.Status
+	// ReadableVersion is the version weak reads can be served at here (0: none yet).
+	ReadableVersion uint64
+	// MaxApplied is the highest version applied here.
+	MaxApplied uint64
+}
+
+// waiter is a proposal waiting to be applied.
+type waiter struct {
+	index, version uint64
+	done           chan error
+}
+
+// readWaiter is a ReadIndex request waiting for its index, then for applied to reach it.
+type readWaiter struct {
+	index uint64 // 0 until the ReadState arrives
+	done  chan error
+}
+
+// Replica drives one partition: the paxos Node, its log in the server's clog, its data in
+// memstores and the server's sstable, an apply loop, checkpoints and snapshot rebuilds.
+// Every Node call happens on the replica's own goroutine.
+type Replica struct {
+	cfg  Config
+	typ  paxos.ReplicaType
+	node *paxos.Node
+	log  *slog.Logger
+
+	inbox chan paxos.Message
+	reqs  chan func()
+	stop  chan struct{}
+	done  chan struct{}
+
+	start      time.Time
+	ticks      uint64
+	lastCkpt   time.Time
+	lastClosed time.Time
+	hlc        uint64
+	state      persistedState // last persisted
+
+	waiters  []waiter
+	reads    map[uint64]*readWaiter
+	nextRead uint64
+
+	// mu guards what readers use from other goroutines.
+	mu       sync.RWMutex
+	active   *memstore.Table
+	frozen   []*memstore.Table // newest first, not yet dumped
+	status   Status
+	snapMeta paxos.SnapshotMeta // matches the sstable checkpoint; guarded by snapMu
+	// snapMu is held for writing across a checkpoint (dump, compact) and for reading across an
+	// export, so an exported stream and its meta always describe the same point.
+	snapMu     sync.RWMutex
+	installing bool
+	closeOnce  sync.Once
+}
+
+// Open recovers the replica of cfg.Partition from the clog and sstable, or creates it with the
+// initial membership when the clog has no state for it. typ says what this replica is (a LOGONLY
+// replica keeps no memstore or sstable data).
+func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.ReplicaType) (*Replica, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if typ != paxos.LogOnly && cfg.Store == nil {
+		return nil, fmt.Errorf("replica %d: a %s replica needs an sstable store", cfg.Partition, typ)
+	}
+	r := &Replica{cfg: cfg, typ: typ, log: cfg.Logger.With("partition", cfg.Partition),
+		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 256),
+		stop: make(chan struct{}), done: make(chan struct{}), reads: map[uint64]*readWaiter{}}
+	boot := paxos.Boot{Snapshot: paxos.SnapshotMeta{Membership: initial}}
+	if raw, ok := cfg.Log.State(cfg.Partition); ok {
+		st, err := decodeState(raw)
+		if err != nil {
+			return nil, fmt.Errorf("replica %d: %w", cfg.Partition, err)
+		}
+		r.state = st
+		boot.HardState, boot.Snapshot = st.Hard, st.Snap
+		if st.Type != 0 {
+			r.typ = st.Type
+		}
+	}
+	if r.typ == paxos.LogOnly {
+		r.cfg.Store = nil
+	}
+	boot.Applied = boot.Snapshot.Index
+	var floor uint64
+	if r.cfg.Store != nil {
+		idx, ver, ok, err := r.cfg.Store.Checkpoint(cfg.Partition)
+		if err != nil {
+			return nil, fmt.Errorf("replica %d: checkpoint: %w", cfg.Partition, err)
+		}
+		if ok {
+			boot.Applied = max(boot.Applied, idx)
+			floor = ver
+		}
+	}
+	if first, last, ok := cfg.Log.Range(cfg.Partition); ok && last >= first {
+		if first != boot.Snapshot.Index+1 {
+			// The state record and the log disagree on the compacted point: trust the log's
+			// retained range only from just after the snapshot.
+			if first > boot.Snapshot.Index+1 {
+				return nil, fmt.Errorf("replica %d: log starts at %d but the snapshot is at %d", cfg.Partition, first, boot.Snapshot.Index)
+			}
+			first = boot.Snapshot.Index + 1
+		}
+		for lo := first; lo <= last; {
+			es, err := cfg.Log.Entries(cfg.Partition, lo, last+1, 64<<20)
+			if err != nil {
+				return nil, fmt.Errorf("replica %d: read log [%d,%d]: %w", cfg.Partition, lo, last, err)
+			}
+			if len(es) == 0 {
+				break
+			}
+			for _, e := range es {
+				boot.Entries = append(boot.Entries, paxosEntry(e))
+			}
+			lo = es[len(es)-1].Index + 1
+		}
+	}
+	if boot.Applied > boot.Snapshot.Index+uint64(len(boot.Entries)) {
+		boot.Applied = boot.Snapshot.Index + uint64(len(boot.Entries))
+	}
+	// Replay what the sstable does not hold yet: from the checkpoint on (Applied is what the
+	// data already reflects).
+	node, err := paxos.New(cfg.Paxos, boot)
+	if err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.Partition, err)
+	}
+	r.node = node
+	r.snapMeta = boot.Snapshot
+	if r.state.Type == 0 {
+		r.state.Type = r.typ
+	}
+	if r.cfg.Store != nil {
+		t, err := memstore.New(memstore.Config{LimitBytes: cfg.MemstoreLimit, FloorVersion: floor})
+		if err != nil {
+			return nil, err
+		}
+		r.active = t
+	}
+	r.hlc = floor
+	r.start = time.Now()
+	r.lastCkpt = r.start
+	r.status = Status{Partition: cfg.Partition, Status: node.Status()}
+	go r.run()
+	return r, nil
+}
+
+func paxosEntry(e clog.Entry) paxos.Entry {
+	var pe paxos.Entry
+	if err := decodeEntry(e.Data, &pe); err != nil {
+		// The clog checksums every record: bytes that do not decode were written by a bug.
+		panic(fmt.Sprintf("replica: entry %d does not decode: %v", e.Index, err))
+	}
+	pe.Index = e.Index
+	return pe
+}
+
+// Type returns the replica's type.
+func (r *Replica) Type() paxos.ReplicaType { return r.typ }
+
+// Partition returns the partition id.
+func (r *Replica) Partition() uint64 { return r.cfg.Partition }
+
+// Step queues a message from a peer. It never blocks: when the inbox is full the message is
+// dropped (Paxos tolerates loss).
+func (r *Replica) Step(m paxos.Message) {
+	select {
+	case r.inbox <- m:
+	default:
+	}
+}
+
+// Close stops the replica's goroutine and fails what is waiting on it.
+func (r *Replica) Close() {
+	r.closeOnce.Do(func() { close(r.stop) })
+	<-r.done
+}
+
+// do runs fn on the replica goroutine and waits for it.
+func (r *Replica) do(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	select {
+	case r.reqs <- func() { fn(); close(done) }:
+	case <-r.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-r.stop:
+		return ErrClosed
+	}
+}
+
+// Status returns the replica's latest status (refreshed on every loop iteration).
+func (r *Replica) Status() Status {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.status
+}
+
+// SetPriority sets the election priority the root service computed for this replica.
+func (r *Replica) SetPriority(ctx context.Context, p paxos.Priority) error {
+	return r.do(ctx, func() { r.node.SetPriority(p) })
+}
+
+// TransferLeader asks the (leader) replica to hand leadership to replica to.
+func (r *Replica) TransferLeader(ctx context.Context, to paxos.ID) error {
+	var err error
+	if e := r.do(ctx, func() { err = r.node.TransferLeader(to) }); e != nil {
+		return e
+	}
+	return err
+}
+
+// ProposeConfChange proposes a membership change and waits until it is applied here.
+func (r *Replica) ProposeConfChange(ctx context.Context, cc paxos.ConfChange) error {
+	ch := make(chan error, 1)
+	if err := r.do(ctx, func() {
+		r.catchUp()
+		idx, err := r.node.ProposeConfChange(cc)
+		if err != nil {
+			ch <- wrapNotLeader(err)
+			return
+		}
+		r.waiters = append(r.waiters, waiter{index: idx, done: ch})
+	}); err != nil {
+		return err
+	}
+	return r.wait(ctx, ch)
+}
+
+// Write proposes a batch and waits until it is applied on this replica. It returns the version
+// the batch was applied at. On ErrOutcomeUnknown the batch may or may not be applied.
+func (r *Replica) Write(ctx context.Context, b Batch) (uint64, error) {
+	if err := b.Validate(); err != nil {
+		return 0, err
+	}
+	data := b.Encode()
+	ch := make(chan error, 1)
+	var version uint64
+	if err := r.do(ctx, func() {
+		r.catchUp()
+		version = r.nextVersion()
+		idx, err := r.node.Propose(paxos.Proposal{Version: version, Data: data})
+		if err != nil {
+			ch <- wrapNotLeader(err)
+			return
+		}
+		r.waiters = append(r.waiters, waiter{index: idx, version: version, done: ch})
+	}); err != nil {
+		return 0, err
+	}
+	return version, r.wait(ctx, ch)
+}
+
+func (r *Replica) wait(ctx context.Context, ch chan error) error {
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
+	case <-r.stop:
+		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ErrClosed)
+	}
+}
+
+func wrapNotLeader(err error) error {
+	if errors.Is(err, paxos.ErrNotLeader) || errors.Is(err, paxos.ErrNotReady) || errors.Is(err, paxos.ErrTransferring) {
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	return err
+}
+
+// ReadIndex waits until this replica has applied everything chosen before the call
+// (linearizable): on the leader under its lease, on a follower by asking the leader.
+func (r *Replica) ReadIndex(ctx context.Context) error {
+	ch := make(chan error, 1)
+	if err := r.do(ctx, func() {
+		r.catchUp()
+		r.nextRead++
+		id := r.nextRead
+		if err := r.node.ReadIndex(id); err != nil {
+			ch <- wrapNotLeader(err)
+			return
+		}
+		r.reads[id] = &readWaiter{done: ch}
+	}); err != nil {
+		return err
+	}
+	return r.wait(ctx, ch)
+}
+
+// Get reads key at version from this replica's data (memstores over the sstable). The caller
+// decides whether the replica may serve it (ReadIndex for strong reads, ReadableVersion for
+// weak ones).
+func (r *Replica) Get(key []byte, version uint64) ([]byte, bool, error) {
+	v, err := r.view()
+	if err != nil {
+		return nil, false, err
+	}
+	return v.Get(key, version)
+}
+
+// Scan reads [start, end) at version, calling fn in key order until it returns false.
+func (r *Replica) Scan(ctx context.Context, start, end []byte, version uint64, fn func(k, v []byte) bool) error {
+	v, err := r.view()
+	if err != nil {
+		return err
+	}
+	return v.Scan(ctx, start, end, version, fn)
+}
+
+func (r *Replica) view() (*sstable.View, error) {
+	if r.cfg.Store == nil {
+		return nil, ErrNoData
+	}
+	r.mu.RLock()
+	tables := make([]*memstore.Table, 0, 1+len(r.frozen))
+	tables = append(tables, r.active)
+	tables = append(tables, r.frozen...)
+	r.mu.RUnlock()
+	return r.cfg.Store.View(r.cfg.Partition, tables...), nil
+}
+
+// MaxVersion is the highest version this replica has applied.
+func (r *Replica) MaxVersion() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.status.MaxApplied
+}
+
+// nextVersion is the hybrid logical clock: wall-clock microseconds, pushed above every version
+// this replica has seen and above the leader's floor.
+func (r *Replica) nextVersion() uint64 {
+	v := uint64(r.cfg.Now().UnixMicro())
+	v = max(v, r.hlc+1, r.node.Status().MinVersion+1)
+	r.hlc = v
+	return v
+}
+
+// catchUp ticks the Node up to the real elapsed time, so its lease view is never stale when it
+// decides whether it may serve (a stalled loop must not lengthen a lease).
+func (r *Replica) catchUp() {
+	want := uint64(time.Since(r.start) / r.cfg.Tick)
+	for r.ticks < want {
+		r.ticks++
+		r.node.Tick()
+	}
+}
+
+func (r *Replica) run() {
+	defer close(r.done)
+	ticker := time.NewTicker(r.cfg.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-r.stop:
+			r.failAll(ErrClosed)
+			return
+		case <-ticker.C:
+			r.catchUp()
+			r.periodic()
+		case m := <-r.inbox:
+			r.catchUp()
+			r.step(m)
+		drain:
+			for i := 0; i < 256; i++ {
+				select {
+				case m := <-r.inbox:
+					r.step(m)
+				default:
+					break drain
+				}
+			}
+		case fn := <-r.reqs:
+			fn()
+		}
+		if err := r.handleReady(); err != nil {
+			r.log.Error("replica stopped: persisting failed", "err", err)
+			r.failAll(err)
+			<-r.stop
+			return
+		}
+	}
+}
+
+func (r *Replica) step(m paxos.Message) {
+	if err := r.node.Step(m); err != nil {
+		r.log.Debug("dropped message", "err", err)
+	}
+}
+
+func (r *Replica) failAll(err error) {
+	for _, w := range r.waiters {
+		w.done <- fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+	}
+	r.waiters = nil
+	for id, rw := range r.reads {
+		rw.done <- err
+		delete(r.reads, id)
+	}
+}
+
+// periodic runs timed duties: closed versions on the leader, checkpoints.
+func (r *Replica) periodic() {
+	now := time.Now()
+	st := r.node.Status()
+	if st.Serving && now.Sub(r.lastClosed) >= r.cfg.ClosedInterval {
+		r.lastClosed = now
+		// Close the current time: later proposals get versions above it by construction.
+		v := max(uint64(r.cfg.Now().UnixMicro()), r.hlc)
+		r.hlc = v
+		_ = r.node.CloseVersion(v)
+	}
+	if r.cfg.Store != nil && !r.installing {
+		full := r.active.Full()
+		if full || (now.Sub(r.lastCkpt) >= r.cfg.CheckpointInterval && r.active.Len() > 0) {
+			if err := r.checkpoint(); err != nil {
+				r.log.Warn("checkpoint failed", "err", err)
+			}
+			r.lastCkpt = now
+		}
+	}
+}
+
+// checkpoint freezes the active memstore, dumps it with the applied index, then compacts the log
+// through that index.
+func (r *Replica) checkpoint() error {
+	st := r.node.Status()
+	applied := st.Applied
+	if applied <= r.snapMeta.Index {
+		return nil
+	}
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	r.mu.Lock()
+	frozen := r.active
+	frozen.Freeze()
+	_, maxV, _ := frozen.VersionRange()
+	floor := max(maxV, frozen.FloorVersion())
+	next, err := memstore.New(memstore.Config{LimitBytes: r.cfg.MemstoreLimit, FloorVersion: floor})
+	if err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.active = next
+	r.frozen = append([]*memstore.Table{frozen}, r.frozen...)
+	r.mu.Unlock()
+	ctx := context.Background()
+	if err := r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, sstable.Checkpoint{Index: applied, Version: floor}); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for i, t := range r.frozen {
+		if t == frozen {
+			r.frozen = append(r.frozen[:i:i], r.frozen[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+	if err := r.node.Compact(applied); err != nil {
+		return err
+	}
+	r.snapMeta = r.node.SnapshotMeta()
+	if err := r.persistState(ctx); err != nil {
+		return err
+	}
+	return r.cfg.Log.Compact(ctx, r.cfg.Partition, applied+1)
+}
+
+func (r *Replica) persistState(ctx context.Context) error {
+	r.state.Snap = r.snapMeta
+	return r.cfg.Log.Save(ctx, clog.Update{Partition: r.cfg.Partition, State: r.state.encode()})
+}
+
+// ExportSnapshot writes the partition's snapshot stream: the snapshot meta, then the sstable
+// data at the checkpoint it describes.
+func (r *Replica) ExportSnapshot(ctx context.Context, w io.Writer) error {
+	if r.cfg.Store == nil {
+		return ErrNoData
+	}
+	r.snapMu.RLock()
+	defer r.snapMu.RUnlock()
+	if err := writeMeta(w, r.snapMeta); err != nil {
+		return err
+	}
+	_, err := r.cfg.Store.ExportSnapshot(ctx, r.cfg.Partition, w)
+	return err
+}
+
+// handleReady carries out the Node's Ready in the documented order.
+func (r *Replica) handleReady() error {
+	for r.node.HasReady() {
+		rd := r.node.Ready()
+		if !rd.HardState.IsZero() || len(rd.Entries) > 0 {
+			u := clog.Update{Partition: r.cfg.Partition}
+			if !rd.HardState.IsZero() {
+				r.state.Hard = rd.HardState
+				r.state.Snap = r.snapMeta
+				u.State = r.state.encode()
+			}
+			if len(rd.Entries) > 0 {
+				if _, last, ok := r.cfg.Log.Range(r.cfg.Partition); ok && rd.Entries[0].Index <= last {
+					u.TruncateFrom = rd.Entries[0].Index
+				}
+				u.Entries = make([]clog.Entry, len(rd.Entries))
+				for i, e := range rd.Entries {
+					u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
+				}
+			}
+			if err := r.cfg.Log.Save(context.Background(), u); err != nil {
+				return err
+			}
+		}
+		if len(rd.Messages) > 0 {
+			r.cfg.Transport.Send(r.cfg.Partition, rd.Messages)
+		}
+		for _, e := range rd.Committed {
+			r.apply(e)
+		}
+		for _, rs := range rd.ReadStates {
+			if rw := r.reads[rs.RequestID]; rw != nil {
+				if rs.Rejected {
+					rw.done <- fmt.Errorf("%w: the leader is not serving", ErrNotLeader)
+					delete(r.reads, rs.RequestID)
+				} else {
+					rw.index = max(rs.Index, 1)
+				}
+			}
+		}
+		if rd.Snapshot != nil && !r.installing {
+			r.installing = true
+			go r.fetchSnapshot(*rd.Snapshot)
+		}
+		r.node.Advance(rd)
+	}
+	st := r.node.Status()
+	for id, rw := range r.reads {
+		if rw.index != 0 && st.Applied >= rw.index {
+			rw.done <- nil
+			delete(r.reads, id)
+		}
+	}
+	r.mu.Lock()
+	maxApplied := r.status.MaxApplied
+	r.status = Status{Partition: r.cfg.Partition, Status: st, MaxApplied: maxApplied}
+	if st.Closed.Version > 0 && st.Applied >= st.Closed.Index {
+		r.status.ReadableVersion = st.Closed.Version
+	}
+	r.mu.Unlock()
+	return nil
+}
+
+// apply applies one chosen entry to the data and resolves the proposal waiting for it.
+func (r *Replica) apply(e paxos.Entry) {
+	if e.Type == paxos.EntryNormal && r.active != nil {
+		b, err := DecodeBatch(e.Data)
+		if err != nil {
+			r.log.Error("chosen entry is not a write batch; skipped", "index", e.Index, "err", err)
+		} else {
+			r.applyBatch(b, e.Version)
+		}
+	}
+	if e.Version > 0 {
+		r.mu.Lock()
+		r.status.MaxApplied = max(r.status.MaxApplied, e.Version)
+		r.mu.Unlock()
+		r.hlc = max(r.hlc, e.Version)
+	}
+	k := 0
+	for _, w := range r.waiters {
+		switch {
+		case w.index > e.Index:
+			r.waiters[k] = w
+			k++
+		case w.index == e.Index && (w.version == e.Version):
+			w.done <- nil
+		default:
+			w.done <- fmt.Errorf("%w: another entry was chosen at index %d", ErrNotChosen, w.index)
+		}
+	}
+	r.waiters = r.waiters[:k]
+}
+
+func (r *Replica) applyBatch(b Batch, version uint64) {
+	// The last operation on a key within one batch wins (one version per key per entry).
+	last := make(map[string]int, len(b.Ops))
+	for i, op := range b.Ops {
+		last[string(op.Key)] = i
+	}
+	for i, op := range b.Ops {
+		if last[string(op.Key)] != i {
+			continue
+		}
+		var err error
+		if op.Kind == OpDelete {
+			err = r.active.Delete(op.Key, version)
+		} else {
+			err = r.active.Put(op.Key, op.Value, version)
+		}
+		if err != nil && !errors.Is(err, memstore.ErrVersionOrder) {
+			r.log.Error("apply failed", "version", version, "err", err)
+		}
+	}
+}
+
+// fetchSnapshot rebuilds the partition's data from a peer's snapshot, off the replica
+// goroutine, then hands the result back to it.
+func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	meta, err := r.importSnapshot(ctx, f)
+	_ = r.do(ctx, func() {
+		r.installing = false
+		if err != nil {
+			r.log.Warn("snapshot install failed; the leader will offer it again", "from", f.From, "err", err)
+			return
+		}
+		r.mu.Lock()
+		t, terr := memstore.New(memstore.Config{LimitBytes: r.cfg.MemstoreLimit, FloorVersion: meta.Version})
+		if terr == nil {
+			r.active, r.frozen = t, nil
+		}
+		r.mu.Unlock()
+		r.node.InstallSnapshot(meta)
+		r.snapMeta = r.node.SnapshotMeta()
+		if err := r.persistState(ctx); err != nil {
+			r.log.Error("persist state after snapshot", "err", err)
+			return
+		}
+		if err := r.cfg.Log.Compact(ctx, r.cfg.Partition, r.snapMeta.Index+1); err != nil {
+			r.log.Error("compact after snapshot", "err", err)
+		}
+	})
+}
+
+func (r *Replica) importSnapshot(ctx context.Context, f paxos.SnapshotFetch) (paxos.SnapshotMeta, error) {
+	if r.cfg.Snapshots == nil {
+		return paxos.SnapshotMeta{}, errors.New("replica: no snapshot source")
+	}
+	if f.Meta.Index == 0 {
+		// The initial membership: there is no data to fetch.
+		return f.Meta, nil
+	}
+	if r.cfg.Store == nil {
+		// A LOGONLY replica needs only the log position and membership.
+		return f.Meta, nil
+	}
+	rc, err := r.cfg.Snapshots.FetchSnapshot(ctx, r.cfg.Partition, f.From)
+	if err != nil {
+		return paxos.SnapshotMeta{}, err
+	}
+	defer rc.Close()
+	meta, err := readMeta(rc)
+	if err != nil {
+		return paxos.SnapshotMeta{}, err
+	}
+	if _, err := r.cfg.Store.ImportSnapshot(ctx, r.cfg.Partition, rc); err != nil {
+		return paxos.SnapshotMeta{}, err
+	}
+	return meta, nil
+}
