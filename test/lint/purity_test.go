@@ -15,7 +15,7 @@ import (
 
 // purePackages are the packages DESIGN.md declares pure: no I/O, no goroutines, no clock,
 // no global randomness. Paths are relative to the module root.
-var purePackages = []string{"paxos"}
+var purePackages = []string{"paxos", "tenant"}
 
 // forbiddenImports may not appear in a non-test file of a pure package. An import path is
 // forbidden if it equals an entry or lies below one ("net" forbids "net/http").
