@@ -693,3 +693,59 @@ func TestCloseStopsFlusher(t *testing.T) {
 	mustClose(t, l)
 	waitFor(t, "the flusher to exit", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestBackpressure: when the queued batch is full a Save waits for the
+// flusher to take it, and gives up with its context.
+func TestBackpressure(t *testing.T) {
+	mem := NewMemFS()
+	g := &gateFS{FS: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := testOptions(g)
+	opts.MaxRecordBytes = 6000
+	l := mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(g.release) }) }
+	defer release() // before Close, if the test fails early
+	ctx := context.Background()
+	g.armed.Store(true)
+	var wg sync.WaitGroup
+	wg.Go(func() { l.Save(ctx, Update{Partition: 100, State: []byte{1}}) })
+	<-g.entered // the flusher is stuck in the first sync
+	// Fill the next batch: 5 KB records in a 16 KiB batch: 3 fit.
+	for w := range uint64(3) {
+		wg.Go(func() {
+			if err := l.Save(ctx, Update{Partition: w, Entries: entries(w, 1, 2, 1, 5000)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	waitFor(t, "a full batch", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.cur.count == 3
+	})
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- l.Save(cctx, Update{Partition: 9, Entries: entries(9, 1, 2, 1, 5000)}) }()
+	waitFor(t, "the fourth Save to wait for space", func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.space != nil
+	})
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Save waiting for space = %v, want context.Canceled", err)
+	}
+	release()
+	wg.Wait()
+	for w := range uint64(3) {
+		checkEntries(t, l, w, 1, 2, 1, 5000)
+	}
+	if _, _, ok := l.Range(9); ok {
+		t.Fatalf("the cancelled Save, which never queued, is in the log")
+	}
+	// A Save that waits for space gets it once the flusher takes the batch.
+	if err := l.Save(ctx, Update{Partition: 9, Entries: entries(9, 1, 2, 1, 5000)}); err != nil {
+		t.Fatal(err)
+	}
+}
