@@ -86,7 +86,11 @@ func (c *Catalog) DropUnit(name string) error {
 	}
 	if len(users) > 0 {
 		slices.Sort(users)
-		return errorf(ErrInUse, "unit %q is used by resource pool %s; drop the pools first", name, joinNames(users))
+		noun := "resource pool"
+		if len(users) > 1 {
+			noun = "resource pools"
+		}
+		return errorf(ErrInUse, "unit %q is used by %s %s; drop them first", name, noun, joinNames(users))
 	}
 	delete(c.Units, name)
 	return nil

@@ -205,7 +205,7 @@ func DiffLocality(old, new Locality) ([]LocalityStep, error) {
 	}
 	for _, c := range changes { // READONLY removed to make room for a LOGONLY replica
 		if c.paxos() && c.from == paxos.ReadOnly && c.to == paxos.LogOnly {
-			steps = append(steps, c.steps()...)
+			steps = append(steps, c.steps()[0])
 		}
 	}
 	var after []LocalityStep
