@@ -1,0 +1,145 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Cluster is a loaded cluster file. Parse and Load return it only once it
+// validates; code that builds or edits one calls Validate.
+type Cluster struct {
+	// Name is the cluster's name (key `cluster`).
+	Name string
+	// Path is the file the cluster was loaded from: absolute after Load,
+	// the name given to Parse otherwise. launch passes it to observer -c.
+	Path string
+	// Dir is the absolute directory relative data_dir paths were resolved
+	// against (the file's directory after Load).
+	Dir string
+	// Regions in file order; each lists its zones in file order.
+	Regions []Region
+	// Servers in file order.
+	Servers []Server
+	// Settings: the file's settings section over DefaultSettings.
+	Settings Settings
+
+	// lines maps a field path ("servers[1].rpc_addr") to the line it was
+	// read from, so Validate can point at the file. Nil for a cluster
+	// built in code.
+	lines map[string]int
+}
+
+// Region is a named group of zones (key `regions`).
+type Region struct {
+	Name  string
+	Zones []string
+}
+
+// Server is one observer process (key `servers`).
+type Server struct {
+	// Name is unique in the cluster; `observer --server NAME` selects it.
+	Name string
+	// Zone is one of the zones declared under regions.
+	Zone string
+	// RPCAddr is the host:port the server's gRPC services listen on and
+	// peers and clients dial.
+	RPCAddr string
+	// GossipAddr is the host:port memberlist binds (UDP and TCP).
+	GossipAddr string
+	// DataDir is the absolute directory holding the server's clog, sstable,
+	// log and pid files.
+	DataDir string
+}
+
+// Load reads, parses and validates the cluster file at path. Relative
+// data_dir paths are resolved against the file's directory, and Path is
+// made absolute.
+func Load(path string) (*Cluster, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file %s: %w", path, err)
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	cl, err := Parse(data, path, filepath.Dir(abs))
+	if err != nil {
+		return nil, err
+	}
+	cl.Path = abs
+	return cl, nil
+}
+
+// Parse decodes and validates a cluster file. name is used in error
+// messages ("cluster.yaml:12: ...") and becomes Path; relative data_dir
+// paths are resolved against baseDir (made absolute; "" is the current
+// directory). Every problem found is reported, one per line, each a
+// *FieldError wrapping ErrInvalid.
+func Parse(data []byte, name, baseDir string) (*Cluster, error) {
+	base, err := filepath.Abs(baseDir)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file %s: base directory %q: %w", name, baseDir, err)
+	}
+	cl, err := decode(data, name, base)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.validate(name); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Server returns the server called name.
+func (c *Cluster) Server(name string) (Server, bool) {
+	for _, s := range c.Servers {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Server{}, false
+}
+
+// ServerNames returns the servers' names in file order.
+func (c *Cluster) ServerNames() []string {
+	names := make([]string, len(c.Servers))
+	for i, s := range c.Servers {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// RegionOf returns the region that declares zone, or "" if none does.
+func (c *Cluster) RegionOf(zone string) string {
+	for _, r := range c.Regions {
+		for _, z := range r.Zones {
+			if z == zone {
+				return r.Name
+			}
+		}
+	}
+	return ""
+}
+
+// Zones returns every zone in file order (regions in order, then each
+// region's zones in order).
+func (c *Cluster) Zones() []string {
+	var zones []string
+	for _, r := range c.Regions {
+		zones = append(zones, r.Zones...)
+	}
+	return zones
+}
+
+// ServersIn returns the servers of zone in file order.
+func (c *Cluster) ServersIn(zone string) []Server {
+	var out []Server
+	for _, s := range c.Servers {
+		if s.Zone == zone {
+			out = append(out, s)
+		}
+	}
+	return out
+}
