@@ -66,9 +66,9 @@ func TestParseLocalityErrors(t *testing.T) {
 func TestLocalityValidate(t *testing.T) {
 	for _, tc := range []struct{ in, msg string }{
 		{"F@z1", ""},
-		{"F@z1,L@z2", ""},                 // voters 2, quorum 2: both needed, one is FULL
-		{"F@z1,F@z2,L@z3,L@z4", ""},       // L == F
-		{"F@z1,F@z2,L@z3,R@z4,R@z5", ""},  // READONLY replicas do not count
+		{"F@z1,L@z2", ""},                // voters 2, quorum 2: both needed, one is FULL
+		{"F@z1,F@z2,L@z3,L@z4", ""},      // L == F
+		{"F@z1,F@z2,L@z3,R@z4,R@z5", ""}, // READONLY replicas do not count
 		{"R@z1", `locality "R@z1": no FULL replica (only a FULL replica can lead)`},
 		{"L@z1,R@z2", `locality "L@z1,R@z2": no FULL replica (only a FULL replica can lead)`},
 		{"F@z1,L@z2,L@z3", `locality "F@z1,L@z2,L@z3": 2 LOGONLY replicas outnumber the 1 FULL replica (every majority of the 3 voters must include a FULL replica)`},
