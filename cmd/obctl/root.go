@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"obkv/api"
+	"obkv/config"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	file    string
+	addr    string
+	output  string
+	timeout time.Duration
+}
+
+var g globals
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "obctl",
+		Short: "Administer an obkv cluster",
+		Long: `obctl administers an obkv cluster: a multi-zone, Multi-Paxos replicated key-value store
+in the lineage of OceanBase.
+
+It reaches the cluster through any of its servers: give the cluster file with -c (obctl tries
+its servers in order) or one server's address with --addr.`,
+		Example: `  obctl cluster up -c examples/cluster.yaml
+  obctl create resource-unit u1 --max-cpu 1 --memory-size 1GiB -c examples/cluster.yaml
+  obctl show replicas --tenant t1 -c examples/cluster.yaml`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.output != "table" && g.output != "json" {
+				return fmt.Errorf("-o %q: want table or json", g.output)
+			}
+			if g.timeout <= 0 {
+				return fmt.Errorf("--timeout %v: must be positive", g.timeout)
+			}
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&g.file, "cluster", "c", "", "cluster file (YAML)")
+	root.PersistentFlags().StringVar(&g.addr, "addr", "", "address (host:port) of any server of the cluster")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
+	root.AddCommand(clusterCmd(), createCmd(), dropCmd(), alterCmd(), showCmd(), switchLeaderCmd())
+	return root
+}
+
+// oneLine turns an error (possibly a gRPC status) into one line for the user.
+func oneLine(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return s.Message()
+	}
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
+}
+
+// loadCluster loads the -c file, required by commands that manage processes.
+func loadCluster() (*config.Cluster, error) {
+	if g.file == "" {
+		return nil, errors.New("this command needs the cluster file: -c CLUSTER.yaml")
+	}
+	return config.Load(g.file)
+}
+
+// dial returns an Admin client of the first server that answers, from --addr or the -c file.
+func dial(ctx context.Context) (api.AdminClient, func(), error) {
+	var addrs []string
+	switch {
+	case g.addr != "":
+		addrs = []string{g.addr}
+	case g.file != "":
+		cl, err := config.Load(g.file)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, s := range cl.Servers {
+			addrs = append(addrs, s.RPCAddr)
+		}
+	default:
+		return nil, nil, errors.New("say how to reach the cluster: -c CLUSTER.yaml or --addr HOST:PORT")
+	}
+	var lastErr error
+	for _, a := range addrs {
+		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		c := api.NewAdminClient(conn)
+		hctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err = c.Health(hctx, &api.HealthRequest{})
+		cancel()
+		if err == nil {
+			return c, func() { _ = conn.Close() }, nil
+		}
+		_ = conn.Close()
+		lastErr = fmt.Errorf("%s: %s", a, oneLine(err))
+	}
+	return nil, nil, fmt.Errorf("no server of the cluster answers (%v)", lastErr)
+}
+
+// execute runs one admin operation, retrying while the root service is being elected.
+func execute(op string, args any) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	c, closeFn, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		resp, err := c.Execute(ctx, &api.AdminRequest{Op: op, ArgsJson: b})
+		if err == nil {
+			return resp.ResultJson, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// retryable reports errors that mean "the root service is moving", not "your request is bad".
+func retryable(err error) bool {
+	m := oneLine(err)
+	for _, s := range []string{"root service is not available", "not leader", "outcome unknown", "Unavailable", "connection refused"} {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// show fetches rows of a `show` kind.
+func show(what, tenant, table string) ([]map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	c, closeFn, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	for {
+		resp, err := c.Show(ctx, &api.ShowRequest{What: what, Tenant: tenant, Table: table})
+		if err == nil {
+			var rows []map[string]any
+			if err := json.Unmarshal(resp.RowsJson, &rows); err != nil {
+				return nil, err
+			}
+			return rows, nil
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// printRows prints rows as a table with the given column order (other keys follow, sorted), or
+// as JSON with -o json.
+func printRows(w io.Writer, rows []map[string]any, columns []string) error {
+	if g.output == "json" {
+		if rows == nil {
+			rows = []map[string]any{}
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	seen := map[string]bool{}
+	for _, c := range columns {
+		seen[c] = true
+	}
+	var extra []string
+	for _, r := range rows {
+		for k := range r {
+			if !seen[k] {
+				seen[k] = true
+				extra = append(extra, k)
+			}
+		}
+	}
+	sort.Strings(extra)
+	cols := append(append([]string(nil), columns...), extra...)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	for _, r := range rows {
+		vals := make([]string, len(cols))
+		for i, c := range cols {
+			vals[i] = format(r[c])
+		}
+		fmt.Fprintln(tw, strings.Join(vals, "\t"))
+	}
+	return tw.Flush()
+}
+
+func format(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%g", x)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// printResult prints the result of a DDL: the object as stored, or "ok".
+func printResult(w io.Writer, raw json.RawMessage) error {
+	if g.output == "json" {
+		_, err := fmt.Fprintln(w, string(raw))
+		return err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m["status"] == "ok" {
+		_, err := fmt.Fprintln(w, "ok")
+		return err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\n", k, format(m[k]))
+	}
+	return tw.Flush()
+}
+
+var stdout io.Writer = os.Stdout

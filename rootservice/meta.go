@@ -1,0 +1,127 @@
+package rootservice
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"obkv/paxos"
+	"obkv/tenant"
+)
+
+// MetaPartition is the partition id of the meta partition. Data partitions get
+// tableID<<16 | index+1, so they never collide with it.
+const MetaPartition uint64 = 1
+
+// metaKey is the key of the meta partition that holds the whole Meta document.
+var metaKey = []byte("meta")
+
+// Meta is the cluster metadata the root service keeps in the meta partition: the tenant
+// catalog, where units and partition replicas are placed, and the leader designations.
+type Meta struct {
+	Catalog tenant.Catalog          `json:"catalog"`
+	Units   []tenant.UnitAssignment `json:"unit_assignments,omitempty"`
+	// Partitions of every table, sorted by ID.
+	Partitions []Partition `json:"partitions,omitempty"`
+	Jobs       []Job       `json:"jobs,omitempty"`
+}
+
+// Partition is one partition of a table and where its replicas are.
+type Partition struct {
+	ID       uint64                    `json:"id"`
+	Tenant   string                    `json:"tenant"`
+	Table    string                    `json:"table"`
+	Index    int                       `json:"index"`
+	Replicas []tenant.ReplicaPlacement `json:"replicas"`
+	// Pinned names the server an operator switched leadership to (switch-leader); "" lets the
+	// primary_zone policy decide.
+	Pinned string `json:"pinned,omitempty"`
+}
+
+// Job is a long-running change (a locality or primary_zone change) whose progress can be
+// watched with `obctl show jobs`.
+type Job struct {
+	ID       uint64 `json:"id"`
+	Kind     string `json:"kind"`
+	Tenant   string `json:"tenant"`
+	Detail   string `json:"detail"`
+	State    string `json:"state"` // running, done, failed
+	Progress string `json:"progress"`
+}
+
+// PartitionID returns the id of partition index of table tableID.
+func PartitionID(tableID uint64, index int) uint64 { return tableID<<16 | uint64(index+1) }
+
+func decodeMeta(b []byte) (Meta, error) {
+	var m Meta
+	if len(b) == 0 {
+		return m, nil
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("rootservice: meta document: %w", err)
+	}
+	return m, nil
+}
+
+func (m Meta) encode() []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("rootservice: encode meta: %v", err))
+	}
+	return b
+}
+
+func (m *Meta) clone() Meta {
+	var out Meta
+	_ = json.Unmarshal(m.encode(), &out)
+	return out
+}
+
+func (m *Meta) partition(id uint64) *Partition {
+	i, ok := slices.BinarySearchFunc(m.Partitions, id, func(p Partition, id uint64) int {
+		switch {
+		case p.ID < id:
+			return -1
+		case p.ID > id:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return nil
+	}
+	return &m.Partitions[i]
+}
+
+// Assignment is one replica a server should host, with the group's membership and the election
+// priority it should carry.
+type Assignment struct {
+	Partition uint64            `json:"partition"`
+	Type      paxos.ReplicaType `json:"type"`
+	Members   []paxos.Member    `json:"members"`
+	Priority  paxos.Priority    `json:"priority"`
+}
+
+// ReplicaReport is one replica as its server sees it.
+type ReplicaReport struct {
+	Partition uint64            `json:"partition"`
+	Type      paxos.ReplicaType `json:"type"`
+	Role      string            `json:"role"`
+	Serving   bool              `json:"serving"`
+	Leader    uint64            `json:"leader"`
+	Applied   uint64            `json:"applied"`
+	Commit    uint64            `json:"commit"`
+	Last      uint64            `json:"last"`
+	Readable  uint64            `json:"readable_version"`
+}
+
+// Report is what a server tells the root service every few hundred milliseconds.
+type Report struct {
+	Server   string          `json:"server"`
+	Replicas []ReplicaReport `json:"replicas"`
+}
+
+// ReportReply lists the replicas the server should host.
+type ReportReply struct {
+	Assignments []Assignment `json:"assignments"`
+}

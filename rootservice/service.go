@@ -1,0 +1,406 @@
+package rootservice
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"obkv/paxos"
+	"obkv/replica"
+	"obkv/tenant"
+)
+
+// MetaStore is the meta partition's replica as the root service uses it.
+type MetaStore interface {
+	ReadIndex(ctx context.Context) error
+	Get(key []byte, version uint64) ([]byte, bool, error)
+	Write(ctx context.Context, b replica.Batch) (uint64, error)
+}
+
+// Cluster is what the root service knows of the servers: the cluster file and membership.
+type Cluster interface {
+	Topology() tenant.Topology
+	ServerID(name string) (paxos.ID, bool)
+	ServerInfo(name string) (zone, region, rpcAddr string, ok bool)
+	Alive(name string) bool
+}
+
+// Errors.
+var (
+	// ErrUnknownOp: an admin request names no known operation.
+	ErrUnknownOp = errors.New("rootservice: unknown operation")
+	// ErrBadArgs: an admin request's arguments do not decode.
+	ErrBadArgs = errors.New("rootservice: bad arguments")
+)
+
+// Service is the root service: it runs on the server whose meta replica leads, applies DDL to
+// the catalog and stores it in the meta partition, places units and replicas, and tells every
+// server which replicas to host with which election priority.
+type Service struct {
+	store   MetaStore
+	cluster Cluster
+	log     *slog.Logger
+
+	mu      sync.Mutex // serializes DDL
+	meta    Meta
+	loaded  bool
+	reports map[string]serverReport
+}
+
+type serverReport struct {
+	at       time.Time
+	replicas []ReplicaReport
+}
+
+// New returns a root service over the meta partition's replica.
+func New(store MetaStore, cluster Cluster, log *slog.Logger) *Service {
+	return &Service{store: store, cluster: cluster, log: log, reports: map[string]serverReport{}}
+}
+
+// load reads the meta document linearizably. Callers hold mu.
+func (s *Service) load(ctx context.Context) error {
+	if err := s.store.ReadIndex(ctx); err != nil {
+		return err
+	}
+	b, _, err := s.store.Get(metaKey, math.MaxUint64)
+	if err != nil {
+		return err
+	}
+	m, err := decodeMeta(b)
+	if err != nil {
+		return err
+	}
+	s.meta, s.loaded = m, true
+	return nil
+}
+
+// save writes m as the new meta document and adopts it.
+func (s *Service) save(ctx context.Context, m Meta) error {
+	if _, err := s.store.Write(ctx, replica.Batch{Ops: []replica.Op{{Kind: replica.OpPut, Key: metaKey, Value: m.encode()}}}); err != nil {
+		return err
+	}
+	s.meta = m
+	return nil
+}
+
+// Bootstrap creates the system tenant on a new cluster (empty meta). It is idempotent.
+func (s *Service) Bootstrap(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	if _, ok := s.meta.Catalog.Tenants[SysTenant]; ok {
+		return nil
+	}
+	m := s.meta.clone()
+	topo := s.cluster.Topology()
+	zones := topo.ZoneNames()
+	if _, err := m.Catalog.CreateUnit(tenant.Unit{Name: "sys_unit_config", MaxCPU: tenant.MinUnitCPU, MemorySize: tenant.MinUnitMemorySize}); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	pool, err := m.Catalog.CreatePool(tenant.Pool{Name: "sys_pool", Unit: "sys_unit_config", UnitNum: 1, ZoneList: zones}, topo)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := s.placeUnits(&m, pool); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if _, err := m.Catalog.CreateTenant(tenant.Tenant{Name: SysTenant, PoolList: []string{"sys_pool"}}, topo); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	s.log.Info("bootstrapped the cluster: system tenant created", "zones", zones)
+	return s.save(ctx, m)
+}
+
+// SysTenant is the system tenant's name.
+const SysTenant = "sys"
+
+func (s *Service) placeUnits(m *Meta, pool tenant.Pool) error {
+	alive := s.aliveMap()
+	as, err := tenant.PlaceUnits(pool, s.cluster.Topology(), alive, m.Units)
+	if err != nil {
+		return err
+	}
+	m.Units = append(m.Units, as...)
+	return nil
+}
+
+func (s *Service) aliveMap() map[string]bool {
+	alive := map[string]bool{}
+	for _, z := range s.cluster.Topology().Zones {
+		for _, srv := range z.Servers {
+			alive[srv] = s.cluster.Alive(srv)
+		}
+	}
+	return alive
+}
+
+// Execute runs one administrative operation and returns its JSON result.
+func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, error) {
+	if op == "report" {
+		var r Report
+		if err := json.Unmarshal(args, &r); err != nil {
+			return nil, fmt.Errorf("%w: report: %v", ErrBadArgs, err)
+		}
+		reply, err := s.Report(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(reply)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	m := s.meta.clone()
+	topo := s.cluster.Topology()
+	decode := func(v any) error {
+		if err := json.Unmarshal(args, v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrBadArgs, op, err)
+		}
+		return nil
+	}
+	var result any
+	switch op {
+	case "create-unit":
+		var u tenant.Unit
+		if err := decode(&u); err != nil {
+			return nil, err
+		}
+		got, err := m.Catalog.CreateUnit(u)
+		if err != nil {
+			return nil, err
+		}
+		result = got
+	case "drop-unit":
+		var a struct{ Name string }
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := m.Catalog.DropUnit(a.Name); err != nil {
+			return nil, err
+		}
+	case "create-pool":
+		var p tenant.Pool
+		if err := decode(&p); err != nil {
+			return nil, err
+		}
+		got, err := m.Catalog.CreatePool(p, topo)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.placeUnits(&m, got); err != nil {
+			return nil, err
+		}
+		result = got
+	case "drop-pool":
+		var a struct{ Name string }
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := m.Catalog.DropPool(a.Name); err != nil {
+			return nil, err
+		}
+		m.Units = slices.DeleteFunc(m.Units, func(u tenant.UnitAssignment) bool { return u.Pool == a.Name })
+	case "create-tenant":
+		var t tenant.Tenant
+		if err := decode(&t); err != nil {
+			return nil, err
+		}
+		got, err := m.Catalog.CreateTenant(t, topo)
+		if err != nil {
+			return nil, err
+		}
+		result = got
+	case "alter-tenant":
+		var a struct {
+			Name string `json:"name"`
+			tenant.TenantChange
+		}
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		old := m.Catalog.Tenants[a.Name]
+		got, steps, err := m.Catalog.AlterTenant(a.Name, a.TenantChange, topo)
+		if err != nil {
+			return nil, err
+		}
+		if len(steps) > 0 {
+			// Locality changes move replicas one at a time through Paxos membership changes;
+			// the driver that runs those steps is not built yet.
+			return nil, fmt.Errorf("%w: alter tenant %s locality %q -> %q: online locality changes are not supported yet", tenant.ErrInvalid, a.Name, old.Locality, a.Locality)
+		}
+		m.Jobs = append(m.Jobs, Job{ID: uint64(len(m.Jobs) + 1), Kind: "alter-primary-zone", Tenant: a.Name,
+			Detail: fmt.Sprintf("primary_zone %s -> %s", old.PrimaryZone, got.PrimaryZone), State: "running"})
+		result = got
+	case "drop-tenant":
+		var a struct{ Name string }
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := m.Catalog.DropTenant(a.Name); err != nil {
+			return nil, err
+		}
+	case "create-table":
+		var tb tenant.Table
+		if err := decode(&tb); err != nil {
+			return nil, err
+		}
+		got, err := m.Catalog.CreateTable(tb)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.placeTable(&m, got); err != nil {
+			return nil, err
+		}
+		result = got
+	case "drop-table":
+		var a struct{ Tenant, Name string }
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		if err := m.Catalog.DropTable(a.Tenant, a.Name); err != nil {
+			return nil, err
+		}
+		m.Partitions = slices.DeleteFunc(m.Partitions, func(p Partition) bool { return p.Tenant == a.Tenant && p.Table == a.Name })
+	case "switch-leader":
+		var a struct {
+			Tenant    string `json:"tenant"`
+			Table     string `json:"table"`
+			Partition int    `json:"partition"`
+			To        string `json:"to"`
+		}
+		if err := decode(&a); err != nil {
+			return nil, err
+		}
+		tb, ok := m.Catalog.Tables[tenant.TableKey(a.Tenant, a.Table)]
+		if !ok {
+			return nil, fmt.Errorf("%w: table %s.%s does not exist", tenant.ErrNotFound, a.Tenant, a.Table)
+		}
+		if a.Partition < 0 || a.Partition >= tb.Partitions {
+			return nil, fmt.Errorf("%w: partition %d of %s.%s: the table has partitions 0..%d", tenant.ErrInvalid, a.Partition, a.Tenant, a.Table, tb.Partitions-1)
+		}
+		p := m.partition(PartitionID(tb.ID, a.Partition))
+		ok = false
+		for _, r := range p.Replicas {
+			if r.Server == a.To {
+				if r.Type != paxos.Full {
+					return nil, fmt.Errorf("%w: switch leader to %s: its replica is %s; only FULL replicas lead", tenant.ErrInvalid, a.To, r.Type)
+				}
+				ok = true
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: switch leader to %s: partition %d of %s.%s has no replica there", tenant.ErrInvalid, a.To, a.Partition, a.Tenant, a.Table)
+		}
+		p.Pinned = a.To
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnknownOp, op)
+	}
+	if err := s.save(ctx, m); err != nil {
+		return nil, err
+	}
+	if result == nil {
+		result = map[string]string{"status": "ok"}
+	}
+	return json.Marshal(result)
+}
+
+// placeTable creates the partitions of a new table with one replica per locality zone on the
+// tenant's unit servers.
+func (s *Service) placeTable(m *Meta, tb tenant.Table) error {
+	t := m.Catalog.Tenants[tb.Tenant]
+	loc, err := tenant.ParseLocality(t.Locality)
+	if err != nil {
+		return err
+	}
+	unitServers := tenant.UnitServers(m.Units, t.PoolList)
+	for i := 0; i < tb.Partitions; i++ {
+		rs, err := tenant.PlaceReplicas(loc, unitServers, tb.ID, i)
+		if err != nil {
+			return err
+		}
+		m.Partitions = append(m.Partitions, Partition{ID: PartitionID(tb.ID, i), Tenant: tb.Tenant, Table: tb.Name, Index: i, Replicas: rs})
+	}
+	sort.Slice(m.Partitions, func(a, b int) bool { return m.Partitions[a].ID < m.Partitions[b].ID })
+	return nil
+}
+
+// Report records a server's replicas and returns the replicas it should host.
+func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		if err := s.load(ctx); err != nil {
+			return ReportReply{}, err
+		}
+	}
+	s.reports[r.Server] = serverReport{at: time.Now(), replicas: r.Replicas}
+	return ReportReply{Assignments: s.assignments(r.Server)}, nil
+}
+
+// assignments computes what server should host: every replica placed on it, with the group's
+// membership and the election priority from its tenant's primary_zone (the designated leader of
+// each partition spreads leaders evenly over the top live level).
+func (s *Service) assignments(server string) []Assignment {
+	alive := s.aliveMap()
+	var out []Assignment
+	byTenant := map[string][]int{}
+	for i, p := range s.meta.Partitions {
+		byTenant[p.Tenant] = append(byTenant[p.Tenant], i)
+	}
+	tenants := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	for _, tn := range tenants {
+		t := s.meta.Catalog.Tenants[tn]
+		pz, err := tenant.ParsePrimaryZone(t.PrimaryZone)
+		if err != nil {
+			continue
+		}
+		idx := byTenant[tn]
+		groups := make([][]tenant.ReplicaPlacement, len(idx))
+		for k, i := range idx {
+			groups[k] = s.meta.Partitions[i].Replicas
+		}
+		leaders := tenant.AssignLeaders(groups, pz, alive)
+		for k, i := range idx {
+			p := s.meta.Partitions[i]
+			mine := -1
+			for j, r := range p.Replicas {
+				if r.Server == server {
+					mine = j
+				}
+			}
+			if mine < 0 {
+				continue
+			}
+			var members []paxos.Member
+			for _, r := range p.Replicas {
+				id, _ := s.cluster.ServerID(r.Server)
+				members = append(members, paxos.Member{ID: id, Type: r.Type})
+			}
+			slices.SortFunc(members, func(a, b paxos.Member) int { return cmp.Compare(a.ID, b.ID) })
+			r := p.Replicas[mine]
+			designated := leaders[k] == mine
+			if p.Pinned != "" && alive[p.Pinned] {
+				designated = p.Pinned == server
+			}
+			out = append(out, Assignment{Partition: p.ID, Type: r.Type, Members: members,
+				Priority: tenant.Priority(r, pz, designated, true)})
+		}
+	}
+	return out
+}

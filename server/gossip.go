@@ -1,0 +1,150 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// nodeMeta is what a server tells the others about itself through memberlist.
+type nodeMeta struct {
+	Zone   string `json:"zone"`
+	Region string `json:"region"`
+	RPC    string `json:"rpc"`
+}
+
+// gossip tracks which servers are alive, with hashicorp/memberlist tuned (from the cluster
+// file's settings) to notice a dead server within about a second on a LAN.
+type gossip struct {
+	s    *Server
+	ml   *memberlist.Memberlist
+	meta []byte
+
+	mu sync.Mutex
+	// downSince is when each server was last seen leaving; absent while it is alive.
+	downSince map[string]time.Time
+	alive     map[string]bool
+}
+
+func newGossip(s *Server) (*gossip, error) {
+	g := &gossip{s: s, downSince: map[string]time.Time{}, alive: map[string]bool{}}
+	b, _ := json.Marshal(nodeMeta{Zone: s.self.Zone, Region: s.cl.RegionOf(s.self.Zone), RPC: s.self.RPCAddr})
+	g.meta = b
+	host, portStr, err := net.SplitHostPort(s.self.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip_addr %q: %w", s.self.GossipAddr, err)
+	}
+	port, _ := strconv.Atoi(portStr)
+	st := s.cl.Settings
+	c := memberlist.DefaultLANConfig()
+	c.Name = s.self.Name
+	c.BindAddr, c.BindPort = host, port
+	c.AdvertiseAddr, c.AdvertisePort = host, port
+	c.ProbeInterval = st.GossipProbeInterval
+	c.ProbeTimeout = st.GossipProbeTimeout
+	c.SuspicionMult = st.GossipSuspicionMult
+	c.GossipInterval = 100 * time.Millisecond
+	c.PushPullInterval = 5 * time.Second
+	c.Delegate = g
+	c.Events = g
+	c.Logger = log.New(io.Discard, "", 0)
+	// Start the clock for every peer: a server never seen alive counts as down from now.
+	now := time.Now()
+	for _, srv := range s.cl.Servers {
+		if srv.Name != s.self.Name {
+			g.downSince[srv.Name] = now
+		}
+	}
+	g.alive[s.self.Name] = true
+	ml, err := memberlist.Create(c)
+	if err != nil {
+		return nil, fmt.Errorf("gossip on %s: %w", s.self.GossipAddr, err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// join contacts the other servers until at least one answers or stop closes.
+func (g *gossip) join(stop <-chan struct{}) {
+	var addrs []string
+	for _, srv := range g.s.cl.Servers {
+		if srv.Name != g.s.self.Name {
+			addrs = append(addrs, srv.GossipAddr)
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	for {
+		if n, _ := g.ml.Join(addrs); n > 0 {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (g *gossip) leave() {
+	_ = g.ml.Leave(time.Second)
+	_ = g.ml.Shutdown()
+}
+
+// Alive reports whether server name is a live member.
+func (g *gossip) Alive(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.alive[name]
+}
+
+// DownFor is how long server name has been unreachable (0 when alive).
+func (g *gossip) DownFor(name string) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.alive[name] {
+		return 0
+	}
+	if t, ok := g.downSince[name]; ok {
+		return time.Since(t)
+	}
+	return 0
+}
+
+// memberlist.Delegate
+func (g *gossip) NodeMeta(limit int) []byte              { return g.meta }
+func (g *gossip) NotifyMsg([]byte)                       {}
+func (g *gossip) GetBroadcasts(int, int) [][]byte        { return nil }
+func (g *gossip) LocalState(join bool) []byte            { return nil }
+func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
+
+// memberlist.EventDelegate
+func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.set(n.Name, true) }
+func (g *gossip) NotifyLeave(n *memberlist.Node)  { g.set(n.Name, false) }
+func (g *gossip) NotifyUpdate(n *memberlist.Node) {}
+
+func (g *gossip) set(name string, alive bool) {
+	if _, ok := g.s.cl.Server(name); !ok {
+		return // not of this cluster file
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.alive[name] == alive {
+		return
+	}
+	g.alive[name] = alive
+	if alive {
+		delete(g.downSince, name)
+	} else {
+		g.downSince[name] = time.Now()
+	}
+	g.s.log.Info("membership", "server", name, "alive", alive)
+}

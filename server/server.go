@@ -1,0 +1,540 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"obkv/api"
+	"obkv/clog"
+	"obkv/config"
+	"obkv/paxos"
+	"obkv/replica"
+	"obkv/rootservice"
+	"obkv/sstable"
+	"obkv/tenant"
+)
+
+// Server is one observer: it hosts partition replicas, talks to its peers and, while its meta
+// replica leads, runs the root service.
+type Server struct {
+	cl     *config.Cluster
+	self   config.Server
+	selfID paxos.ID
+	log    *slog.Logger
+
+	clog  *clog.Log
+	store *sstable.Store
+	tr    *transport
+	gsp   *gossip
+	grpc  *grpc.Server
+	lis   net.Listener
+
+	mu       sync.RWMutex
+	replicas map[uint64]*replica.Replica
+	prios    map[uint64]paxos.Priority
+	draining bool
+
+	rsMu sync.Mutex
+	rs   *rootservice.Service
+	// rsServer is the server believed to run the root service ("" when unknown).
+	rsServer atomic.Value
+	// bootstrapped is set once the system tenant exists.
+	bootstrapped atomic.Bool
+
+	metrics struct{ dropped atomic.Uint64 }
+	wg      sync.WaitGroup
+}
+
+// New opens the server's storage and recovers its replicas; Run starts serving.
+func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
+	self, ok := cl.Server(name)
+	if !ok {
+		return nil, fmt.Errorf("server %q is not in %s (servers: %v)", name, cl.Path, cl.ServerNames())
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cl: cl, self: self, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}}
+	s.rsServer.Store("")
+	s.selfID, _ = s.idOf(name)
+	if err := os.MkdirAll(self.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", self.DataDir, err)
+	}
+	copts := clog.DefaultOptions()
+	copts.SegmentBytes = cl.Settings.ClogSegmentBytes
+	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
+	if err != nil {
+		return nil, fmt.Errorf("open clog: %w", err)
+	}
+	s.clog = l
+	sopts := sstable.DefaultOptions(filepath.Join(self.DataDir, "sstable"))
+	sopts.Logger = nil
+	st, err := sstable.Open(context.Background(), sopts)
+	if err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("open sstable: %w", err)
+	}
+	s.store = st
+	return s, nil
+}
+
+// idOf is a server's replica ID: its 1-based position in the cluster file. Servers may be
+// appended to the file but never reordered.
+func (s *Server) idOf(name string) (paxos.ID, bool) {
+	for i, srv := range s.cl.Servers {
+		if srv.Name == name {
+			return paxos.ID(i + 1), true
+		}
+	}
+	return 0, false
+}
+
+func (s *Server) serverByID(id paxos.ID) (config.Server, bool) {
+	if id == 0 || int(id) > len(s.cl.Servers) {
+		return config.Server{}, false
+	}
+	return s.cl.Servers[id-1], true
+}
+
+func (s *Server) replica(partition uint64) *replica.Replica {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.replicas[partition]
+}
+
+// metaServers are the servers hosting the meta partition: the first server of every zone.
+func (s *Server) metaServers() []config.Server {
+	var out []config.Server
+	for _, z := range s.cl.Zones() {
+		if srvs := s.cl.ServersIn(z); len(srvs) > 0 {
+			out = append(out, srvs[0])
+		}
+	}
+	return out
+}
+
+func (s *Server) metaMembership() paxos.Membership {
+	var m paxos.Membership
+	for _, srv := range s.metaServers() {
+		id, _ := s.idOf(srv.Name)
+		m.Members = append(m.Members, paxos.Member{ID: id, Type: paxos.Full})
+	}
+	slices.SortFunc(m.Members, func(a, b paxos.Member) int { return int(a.ID) - int(b.ID) })
+	return m
+}
+
+func (s *Server) replicaConfig(partition uint64) replica.Config {
+	st := s.cl.Settings
+	pc := paxos.DefaultConfig(s.selfID)
+	pc.LeaseTicks = st.LeaseTicks()
+	pc.HeartbeatTicks = st.HeartbeatTicks()
+	pc.MaxDriftTicks = st.MaxDriftTicks()
+	pc.ElectionLagEntries = uint64(st.ElectionLagEntries)
+	pc.Seed = uint64(s.selfID)<<32 ^ partition
+	return replica.Config{
+		Partition: partition, Paxos: pc, Log: s.clog, Store: s.store, Transport: transportFunc(s.tr.send),
+		Snapshots: s.tr, Tick: st.Tick, MemstoreLimit: st.MemstoreLimitBytes,
+		CheckpointInterval: st.CheckpointInterval, ClosedInterval: st.ClosedVersionInterval, Logger: s.log,
+	}
+}
+
+type transportFunc func(uint64, []paxos.Message)
+
+func (f transportFunc) Send(p uint64, msgs []paxos.Message) { f(p, msgs) }
+
+// openReplica creates or recovers the replica of partition.
+func (s *Server) openReplica(partition uint64, initial paxos.Membership, typ paxos.ReplicaType) (*replica.Replica, error) {
+	cfg := s.replicaConfig(partition)
+	if typ == paxos.LogOnly {
+		cfg.Store = nil
+	}
+	r, err := replica.Open(context.Background(), cfg, initial, typ)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.replicas[partition] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+// Run serves until ctx is cancelled, then hands leaderships over and stops.
+func (s *Server) Run(ctx context.Context) error {
+	loopCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr, err := newTransport(loopCtx, s)
+	if err != nil {
+		return err
+	}
+	s.tr = tr
+	// Recover every replica the clog knows, then make sure the meta replica exists here if
+	// this server is one of its homes.
+	for _, p := range s.clog.Partitions() {
+		if _, err := s.openReplica(p, paxos.Membership{}, paxos.Full); err != nil {
+			return fmt.Errorf("recover partition %d: %w", p, err)
+		}
+	}
+	if s.isMetaServer() && s.replica(rootservice.MetaPartition) == nil {
+		if _, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), paxos.Full); err != nil {
+			return fmt.Errorf("create meta partition: %w", err)
+		}
+	}
+	if r := s.replica(rootservice.MetaPartition); r != nil {
+		_ = r.SetPriority(ctx, s.metaPriority())
+	}
+	lis, err := net.Listen("tcp", s.self.RPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen on rpc_addr %s: %w", s.self.RPCAddr, err)
+	}
+	s.lis = lis
+	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
+	api.RegisterPeerServer(s.grpc, peerService{s: s})
+	api.RegisterAdminServer(s.grpc, adminService{s: s})
+	go func() { _ = s.grpc.Serve(lis) }()
+	g, err := newGossip(s)
+	if err != nil {
+		s.grpc.Stop()
+		return err
+	}
+	s.gsp = g
+	stop := make(chan struct{})
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); g.join(stop) }()
+	go func() { defer s.wg.Done(); s.rootServiceLoop(loopCtx) }()
+	go func() { defer s.wg.Done(); s.reportLoop(loopCtx) }()
+	s.log.Info("observer serving", "rpc", s.self.RPCAddr, "gossip", s.self.GossipAddr, "zone", s.self.Zone, "replicas", len(s.replicas))
+
+	<-ctx.Done()
+	s.log.Info("stopping: handing leaderships over")
+	s.drain(5 * time.Second)
+	close(stop)
+	cancel()
+	s.wg.Wait()
+	g.leave()
+	s.grpc.Stop()
+	s.mu.Lock()
+	rs := make([]*replica.Replica, 0, len(s.replicas))
+	for _, r := range s.replicas {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	for _, r := range rs {
+		r.Close()
+	}
+	tr.close()
+	return errors.Join(s.clog.Close(), s.store.Close())
+}
+
+func (s *Server) isMetaServer() bool {
+	for _, srv := range s.metaServers() {
+		if srv.Name == s.self.Name {
+			return true
+		}
+	}
+	return false
+}
+
+// metaPriority: the meta partition prefers the zones in cluster-file order.
+func (s *Server) metaPriority() paxos.Priority {
+	rank := uint32(slices.Index(s.cl.Zones(), s.self.Zone))
+	return paxos.Priority{Healthy: !s.isDraining(), ZoneRank: rank}
+}
+
+func (s *Server) isDraining() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.draining
+}
+
+// drain marks every replica unhealthy so leaders hand over to healthier replicas, and waits
+// until none serves here or the timeout passes.
+func (s *Server) drain(timeout time.Duration) {
+	s.mu.Lock()
+	s.draining = true
+	rs := make([]*replica.Replica, 0, len(s.replicas))
+	for p, r := range s.replicas {
+		rs = append(rs, r)
+		pr := s.prios[p]
+		if p == rootservice.MetaPartition {
+			pr = paxos.Priority{ZoneRank: uint32(slices.Index(s.cl.Zones(), s.self.Zone))}
+		}
+		pr.Healthy = false
+		s.prios[p] = pr
+		_ = r.SetPriority(context.Background(), pr)
+	}
+	s.mu.Unlock()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		leading := 0
+		for _, r := range rs {
+			if r.Status().Serving && len(r.Status().Config.Voters()) > 1 {
+				leading++
+			}
+		}
+		if leading == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rootServiceLoop starts the root service while this server's meta replica leads.
+func (s *Server) rootServiceLoop(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		meta := s.replica(rootservice.MetaPartition)
+		leading := meta != nil && meta.Status().Serving
+		s.rsMu.Lock()
+		switch {
+		case leading && s.rs == nil:
+			s.rs = rootservice.New(meta, clusterView{s}, s.log.With("role", "rootservice"))
+			s.log.Info("root service started")
+		case !leading && s.rs != nil:
+			s.rs = nil
+			s.log.Info("root service stopped")
+		}
+		rs := s.rs
+		s.rsMu.Unlock()
+		if rs != nil && !s.bootstrapped.Load() {
+			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := rs.Bootstrap(bctx); err != nil {
+				s.log.Warn("bootstrap not done yet", "err", err)
+			} else {
+				s.bootstrapped.Store(true)
+			}
+			cancel()
+		}
+	}
+}
+
+func (s *Server) rootService() *rootservice.Service {
+	s.rsMu.Lock()
+	defer s.rsMu.Unlock()
+	return s.rs
+}
+
+// reportLoop tells the root service what this server hosts and creates, reprioritizes or
+// drops replicas as it answers.
+func (s *Server) reportLoop(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rep := rootservice.Report{Server: s.self.Name}
+		s.mu.RLock()
+		for p, r := range s.replicas {
+			st := r.Status()
+			rep.Replicas = append(rep.Replicas, rootservice.ReplicaReport{Partition: p, Type: r.Type(), Role: st.Role.String(),
+				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion})
+		}
+		s.mu.RUnlock()
+		args, _ := json.Marshal(rep)
+		rctx, cancel := context.WithTimeout(ctx, s.cl.Settings.RPCTimeout)
+		out, err := s.executeOnRootService(rctx, "report", args)
+		cancel()
+		if err != nil {
+			s.log.Debug("report to root service failed", "err", err)
+			continue
+		}
+		var reply rootservice.ReportReply
+		if err := json.Unmarshal(out, &reply); err != nil {
+			s.log.Warn("bad report reply", "err", err)
+			continue
+		}
+		s.reconcile(ctx, reply.Assignments)
+	}
+}
+
+// reconcile makes the hosted replicas match the root service's assignments.
+func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
+	want := map[uint64]bool{rootservice.MetaPartition: true}
+	for _, a := range as {
+		want[a.Partition] = true
+		r := s.replica(a.Partition)
+		if r == nil {
+			var err error
+			if r, err = s.openReplica(a.Partition, paxos.Membership{Members: a.Members}, a.Type); err != nil {
+				s.log.Error("create replica", "partition", a.Partition, "err", err)
+				continue
+			}
+			s.log.Info("replica created", "partition", a.Partition, "type", a.Type)
+		}
+		pr := a.Priority
+		if s.isDraining() {
+			pr.Healthy = false
+		}
+		s.mu.Lock()
+		changed := s.prios[a.Partition] != pr
+		s.prios[a.Partition] = pr
+		s.mu.Unlock()
+		if changed {
+			_ = r.SetPriority(ctx, pr)
+		}
+	}
+	s.mu.Lock()
+	var drop []*replica.Replica
+	for p, r := range s.replicas {
+		if !want[p] {
+			drop = append(drop, r)
+			delete(s.replicas, p)
+			delete(s.prios, p)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range drop {
+		r.Close()
+		p := r.Partition()
+		_ = s.clog.Compact(ctx, p, 1<<62)
+		_ = s.store.DropPartition(ctx, p)
+		s.log.Info("replica dropped", "partition", p)
+	}
+}
+
+// executeOnRootService runs op on the root service, here or on the server that runs it.
+func (s *Server) executeOnRootService(ctx context.Context, op string, args []byte) ([]byte, error) {
+	if rs := s.rootService(); rs != nil {
+		return rs.Execute(ctx, op, args)
+	}
+	name, err := s.findRootService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := api.NewAdminClient(s.tr.peers[name].conn).Execute(ctx, &api.AdminRequest{Op: op, ArgsJson: args})
+	if err != nil {
+		s.rsServer.Store("")
+		return nil, err
+	}
+	return resp.ResultJson, nil
+}
+
+// findRootService returns the server running the root service: the leader of the meta
+// partition, from the local meta replica or by asking the meta servers.
+func (s *Server) findRootService(ctx context.Context) (string, error) {
+	if r := s.replica(rootservice.MetaPartition); r != nil {
+		if st := r.Status(); st.Leader != 0 {
+			if srv, ok := s.serverByID(st.Leader); ok && srv.Name != s.self.Name {
+				return srv.Name, nil
+			}
+		}
+	}
+	if name := s.rsServer.Load().(string); name != "" && name != s.self.Name {
+		return name, nil
+	}
+	for _, srv := range s.metaServers() {
+		if srv.Name == s.self.Name {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		h, err := api.NewAdminClient(s.tr.peers[srv.Name].conn).Health(hctx, &api.HealthRequest{})
+		cancel()
+		if err == nil && h.RootService != "" && h.RootService != s.self.Name {
+			s.rsServer.Store(h.RootService)
+			return h.RootService, nil
+		}
+	}
+	return "", errors.New("the root service is not available yet (no meta partition leader)")
+}
+
+// clusterView adapts the server to rootservice.Cluster.
+type clusterView struct{ s *Server }
+
+func (c clusterView) Topology() tenant.Topology {
+	var t tenant.Topology
+	for _, z := range c.s.cl.Zones() {
+		zi := tenant.ZoneInfo{Name: z, Region: c.s.cl.RegionOf(z)}
+		for _, srv := range c.s.cl.ServersIn(z) {
+			zi.Servers = append(zi.Servers, srv.Name)
+		}
+		t.Zones = append(t.Zones, zi)
+	}
+	return t
+}
+
+func (c clusterView) ServerID(name string) (paxos.ID, bool) { return c.s.idOf(name) }
+
+func (c clusterView) ServerInfo(name string) (string, string, string, bool) {
+	srv, ok := c.s.cl.Server(name)
+	if !ok {
+		return "", "", "", false
+	}
+	return srv.Zone, c.s.cl.RegionOf(srv.Zone), srv.RPCAddr, true
+}
+
+func (c clusterView) Alive(name string) bool {
+	if name == c.s.self.Name {
+		return true
+	}
+	return c.s.gsp != nil && c.s.gsp.Alive(name)
+}
+
+// adminService serves the Admin gRPC service.
+type adminService struct {
+	api.UnimplementedAdminServer
+	s *Server
+}
+
+func (a adminService) Health(ctx context.Context, _ *api.HealthRequest) (*api.HealthResponse, error) {
+	s := a.s
+	h := &api.HealthResponse{Cluster: s.cl.Name, Server: s.self.Name, Zone: s.self.Zone}
+	if s.rootService() != nil {
+		h.RootService = s.self.Name
+		h.Bootstrapped = s.bootstrapped.Load()
+	} else if r := s.replica(rootservice.MetaPartition); r != nil {
+		if st := r.Status(); st.Leader != 0 {
+			if srv, ok := s.serverByID(st.Leader); ok {
+				h.RootService = srv.Name
+			}
+		}
+	}
+	s.mu.RLock()
+	h.Replicas = uint32(len(s.replicas))
+	s.mu.RUnlock()
+	return h, nil
+}
+
+func (a adminService) Execute(ctx context.Context, req *api.AdminRequest) (*api.AdminResponse, error) {
+	out, err := a.s.executeOnRootService(ctx, req.Op, req.ArgsJson)
+	if err != nil {
+		return nil, err
+	}
+	return &api.AdminResponse{ResultJson: out}, nil
+}
+
+func (a adminService) Show(ctx context.Context, req *api.ShowRequest) (*api.ShowResponse, error) {
+	s := a.s
+	if rs := s.rootService(); rs != nil {
+		rows, err := rs.Show(ctx, req.What, req.Tenant, req.Table)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(rows)
+		return &api.ShowResponse{RowsJson: b}, err
+	}
+	name, err := s.findRootService(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return api.NewAdminClient(s.tr.peers[name].conn).Show(ctx, req)
+}

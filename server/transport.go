@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"obkv/api"
+	"obkv/config"
+	"obkv/paxos"
+)
+
+// Limits of the peer transport.
+const (
+	// peerQueueLen bounds the messages waiting for one peer; beyond it messages are dropped
+	// (Paxos retransmits).
+	peerQueueLen = 16384
+	// maxBatchEnvelopes bounds one Batch.
+	maxBatchEnvelopes = 1024
+	// snapshotChunkBytes is the size of one FetchSnapshot chunk.
+	snapshotChunkBytes = 1 << 20
+	maxMsgBytes        = 64 << 20
+)
+
+// peer is the outgoing side towards one other server: a bounded queue drained by one goroutine
+// into one gRPC stream (all partitions share it).
+type peer struct {
+	srv   config.Server
+	queue chan *api.Envelope
+	conn  *grpc.ClientConn
+}
+
+// transport carries the Paxos messages of every partition between servers.
+type transport struct {
+	s     *Server
+	log   *slog.Logger
+	peers map[string]*peer // by server name
+	ctx   context.Context
+	wg    sync.WaitGroup
+}
+
+func newTransport(ctx context.Context, s *Server) (*transport, error) {
+	t := &transport{s: s, log: s.log, peers: map[string]*peer{}, ctx: ctx}
+	for _, srv := range s.cl.Servers {
+		if srv.Name == s.self.Name {
+			continue
+		}
+		conn, err := grpc.NewClient(srv.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
+		if err != nil {
+			return nil, fmt.Errorf("peer %s at %s: %w", srv.Name, srv.RPCAddr, err)
+		}
+		p := &peer{srv: srv, queue: make(chan *api.Envelope, peerQueueLen), conn: conn}
+		t.peers[srv.Name] = p
+		t.wg.Add(1)
+		go t.pump(p)
+	}
+	return t, nil
+}
+
+func (t *transport) close() {
+	t.wg.Wait()
+	for _, p := range t.peers {
+		_ = p.conn.Close()
+	}
+}
+
+// Send implements replica.Transport for partition's messages.
+func (t *transport) send(partition uint64, msgs []paxos.Message) {
+	for _, m := range msgs {
+		target, ok := t.s.serverByID(m.To)
+		if !ok {
+			continue
+		}
+		if target.Name == t.s.self.Name {
+			if r := t.s.replica(partition); r != nil {
+				m.Entries = append([]paxos.Entry(nil), m.Entries...)
+				r.Step(m)
+			}
+			continue
+		}
+		p := t.peers[target.Name]
+		env := &api.Envelope{Partition: partition, Msg: toWire(m)}
+		select {
+		case p.queue <- env:
+		default:
+			t.s.metrics.dropped.Add(1)
+		}
+	}
+}
+
+// pump drains one peer's queue into a stream, reopening it after errors with backoff.
+func (t *transport) pump(p *peer) {
+	defer t.wg.Done()
+	backoff := 20 * time.Millisecond
+	for t.ctx.Err() == nil {
+		err := t.stream(p)
+		if t.ctx.Err() != nil {
+			return
+		}
+		t.log.Debug("peer stream ended", "peer", p.srv.Name, "err", err)
+		// Drop what queued while the peer was unreachable: it is stale by now.
+	drain:
+		for {
+			select {
+			case <-p.queue:
+			default:
+				break drain
+			}
+		}
+		select {
+		case <-time.After(backoff):
+		case <-t.ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (t *transport) stream(p *peer) error {
+	ctx, cancel := context.WithCancel(t.ctx)
+	defer cancel()
+	st, err := api.NewPeerClient(p.conn).Send(ctx)
+	if err != nil {
+		return err
+	}
+	batch := &api.Batch{From: t.s.self.Name, Cluster: t.s.cl.Name}
+	for {
+		var env *api.Envelope
+		select {
+		case env = <-p.queue:
+		case <-t.ctx.Done():
+			_, _ = st.CloseAndRecv()
+			return t.ctx.Err()
+		}
+		batch.Envelopes = append(batch.Envelopes[:0], env)
+	more:
+		for len(batch.Envelopes) < maxBatchEnvelopes {
+			select {
+			case env = <-p.queue:
+				batch.Envelopes = append(batch.Envelopes, env)
+			default:
+				break more
+			}
+		}
+		if err := st.Send(batch); err != nil {
+			return err
+		}
+	}
+}
+
+// peerService serves the Peer gRPC service.
+type peerService struct {
+	api.UnimplementedPeerServer
+	s *Server
+}
+
+func (ps peerService) Send(st grpc.ClientStreamingServer[api.Batch, api.BatchAck]) error {
+	s := ps.s
+	for {
+		b, err := st.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return st.SendAndClose(&api.BatchAck{})
+			}
+			return err
+		}
+		if b.Cluster != s.cl.Name {
+			return fmt.Errorf("batch from cluster %q: this server belongs to cluster %q", b.Cluster, s.cl.Name)
+		}
+		if _, ok := s.cl.Server(b.From); !ok {
+			return fmt.Errorf("batch from server %q: not in the cluster file", b.From)
+		}
+		for _, env := range b.Envelopes {
+			if env.Msg == nil {
+				continue
+			}
+			if r := s.replica(env.Partition); r != nil {
+				r.Step(fromWire(env.Msg))
+			}
+		}
+	}
+}
+
+func (ps peerService) FetchSnapshot(req *api.SnapshotRequest, st grpc.ServerStreamingServer[api.SnapshotChunk]) error {
+	r := ps.s.replica(req.Partition)
+	if r == nil {
+		return fmt.Errorf("partition %d: no replica on server %s", req.Partition, ps.s.self.Name)
+	}
+	w := &chunkWriter{send: func(b []byte) error { return st.Send(&api.SnapshotChunk{Data: b}) }}
+	if err := r.ExportSnapshot(st.Context(), w); err != nil {
+		return err
+	}
+	return w.flush()
+}
+
+// chunkWriter buffers a byte stream into chunks of snapshotChunkBytes.
+type chunkWriter struct {
+	buf  []byte
+	send func([]byte) error
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), snapshotChunkBytes-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == snapshotChunkBytes {
+			if err := w.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (w *chunkWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.send(w.buf)
+	w.buf = make([]byte, 0, snapshotChunkBytes)
+	return err
+}
+
+// FetchSnapshot implements replica.SnapshotSource over the Peer service.
+func (t *transport) FetchSnapshot(ctx context.Context, partition uint64, from paxos.ID) (io.ReadCloser, error) {
+	srv, ok := t.s.serverByID(from)
+	if !ok {
+		return nil, fmt.Errorf("snapshot of partition %d: replica %d is on no known server", partition, from)
+	}
+	p := t.peers[srv.Name]
+	if p == nil {
+		return nil, fmt.Errorf("snapshot of partition %d: server %s is this server", partition, srv.Name)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	st, err := api.NewPeerClient(p.conn).FetchSnapshot(ctx, &api.SnapshotRequest{Partition: partition})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &chunkReader{recv: st.Recv, cancel: cancel}, nil
+}
+
+type chunkReader struct {
+	recv   func() (*api.SnapshotChunk, error)
+	cancel context.CancelFunc
+	buf    []byte
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		c, err := r.recv()
+		if err != nil {
+			return 0, err // io.EOF at the end of the stream
+		}
+		r.buf = c.Data
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *chunkReader) Close() error { r.cancel(); return nil }
