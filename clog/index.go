@@ -3,6 +3,7 @@ package clog
 import (
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // loc is where a retained entry's record lives.
@@ -21,6 +22,10 @@ type segment struct {
 	// live is the number of retained entries stored in the segment.
 	// Invariant: live == the number of locs of all partitions naming id.
 	live int
+	// readers counts the Entries calls reading the file; it is only
+	// incremented under the index lock while the segment is in the index,
+	// and gc and Close wait for it before closing the file.
+	readers sync.WaitGroup
 }
 
 // part is the durable state of one partition.

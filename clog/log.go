@@ -36,8 +36,9 @@ type Log struct {
 	opts Options
 	fs   FS
 
-	// idxMu guards ix, active and closed. Readers hold it shared while they
-	// read segment files, so gc cannot close a file under them.
+	// idxMu guards ix, active and closed. It is never held during I/O but
+	// by the flusher's roll; readers register in segment.readers instead, so
+	// gc and Close do not close a file under them.
 	idxMu  sync.RWMutex
 	ix     index
 	active *segment // the newest segment, the one appended to
@@ -474,6 +475,7 @@ func (l *Log) gc() error {
 	sort.Slice(dead, func(i, j int) bool { return dead[i].id < dead[j].id })
 	var first error
 	for _, s := range dead {
+		s.readers.Wait()
 		s.f.Close()
 		if err := l.fs.Remove(s.path); err != nil && first == nil {
 			first = fmt.Errorf("clog: deleting segment %s: %w", s.path, err)
@@ -490,65 +492,100 @@ func (l *Log) Entries(partition, lo, hi, maxBytes uint64) ([]Entry, error) {
 	if lo > hi {
 		return nil, fmt.Errorf("%w: partition %d: entries [%d, %d): lo is above hi", ErrInvalid, partition, lo, hi)
 	}
-	l.idxMu.RLock()
-	defer l.idxMu.RUnlock()
-	if l.closed {
-		return nil, ErrClosed
-	}
 	if lo == hi {
 		return nil, nil
 	}
-	ps := l.ix.parts[partition]
-	switch {
-	case ps == nil || ps.first == 0:
-		return nil, fmt.Errorf("%w: partition %d has no entries", ErrUnavailable, partition)
-	case lo < ps.first:
-		return nil, fmt.Errorf("%w: partition %d: entry %d is below the first retained index %d", ErrCompacted, partition, lo, ps.first)
-	case hi > ps.next():
-		return nil, fmt.Errorf("%w: partition %d: entries up to %d asked, the last is %d", ErrUnavailable, partition, hi-1, ps.next()-1)
-	}
-	locs := ps.locs[lo-ps.first : hi-ps.first]
-	total, data := 0, uint64(0)
-	for i, lc := range locs {
-		d := uint64(lc.n) - recordHeaderSize - entryFixed
-		if i > 0 && maxBytes > 0 && data+d > maxBytes {
-			locs = locs[:i]
-			break
+	runs, total, err := l.plan(partition, lo, hi, maxBytes)
+	defer func() {
+		for _, r := range runs {
+			if r.first {
+				r.s.readers.Done()
+			}
 		}
-		data += d
-		total += int(lc.n)
+	}()
+	if err != nil {
+		return nil, err
 	}
+	// The index lock is not held while reading: the flusher can apply
+	// batches meanwhile. The records read are those of the call's moment:
+	// segment files are never overwritten, and a segment being read is not
+	// closed (readers).
 	buf := make([]byte, total)
-	out := make([]Entry, 0, len(locs))
-	// Read runs of adjacent records with one ReadAt each.
-	for i, pos := 0, 0; i < len(locs); {
-		j, n := i+1, int(locs[i].n)
-		for j < len(locs) && locs[j].seg == locs[i].seg && locs[j].off == locs[j-1].off+locs[j-1].n {
-			n += int(locs[j].n)
-			j++
+	out := make([]Entry, 0, hi-lo)
+	pos, want := 0, lo
+	for _, r := range runs {
+		if _, err := r.s.f.ReadAt(buf[pos:pos+r.n], int64(r.off)); err != nil {
+			return nil, fmt.Errorf("clog: reading %s at offset %d: %w", r.s.path, r.off, err)
 		}
-		s := l.ix.segs[uint64(locs[i].seg)]
-		if s == nil {
-			return nil, fmt.Errorf("%w: partition %d: segment %d of entry %d is gone", ErrCorruption, partition, locs[i].seg, lo+uint64(i))
-		}
-		if _, err := s.f.ReadAt(buf[pos:pos+n], int64(locs[i].off)); err != nil {
-			return nil, fmt.Errorf("clog: reading %s at offset %d: %w", s.path, locs[i].off, err)
-		}
-		for ; i < j; i++ {
-			r, sz, err := decodeRecord(buf[pos : pos+int(locs[i].n)])
-			want := lo + uint64(i)
-			if err == nil && (r.kind != kindEntry || r.partition != partition || r.a != want || sz != int(locs[i].n)) {
+		for end := pos + r.n; pos < end; want++ {
+			rec, sz, err := decodeRecord(buf[pos:end])
+			if err == nil && (rec.kind != kindEntry || rec.partition != partition || rec.a != want) {
 				err = fmt.Errorf("record is kind %d partition %d index %d, want an entry of partition %d index %d",
-					r.kind, r.partition, r.a, partition, want)
+					rec.kind, rec.partition, rec.a, partition, want)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("%w: %s offset %d: %v", ErrCorruption, s.path, locs[i].off, err)
+				return nil, fmt.Errorf("%w: %s offset %d: %v", ErrCorruption, r.s.path, r.off+uint32(pos+r.n-end), err)
 			}
-			out = append(out, Entry{Index: r.a, Ballot: r.b, Data: r.data[:len(r.data):len(r.data)]})
+			out = append(out, Entry{Index: rec.a, Ballot: rec.b, Data: rec.data[:len(rec.data):len(rec.data)]})
 			pos += sz
 		}
 	}
 	return out, nil
+}
+
+// run is a stretch of adjacent records of one segment, read with one ReadAt.
+type run struct {
+	s     *segment
+	off   uint32
+	n     int
+	count int
+	first bool // the first run of s in the plan: it holds s.readers
+}
+
+// plan finds where the entries of Entries are, under the index lock, and
+// registers as a reader of each segment involved (see run.first).
+func (l *Log) plan(partition, lo, hi, maxBytes uint64) (runs []run, total int, err error) {
+	l.idxMu.RLock()
+	defer l.idxMu.RUnlock()
+	if l.closed {
+		return nil, 0, ErrClosed
+	}
+	ps := l.ix.parts[partition]
+	switch {
+	case ps == nil || ps.first == 0:
+		return nil, 0, fmt.Errorf("%w: partition %d has no entries", ErrUnavailable, partition)
+	case lo < ps.first:
+		return nil, 0, fmt.Errorf("%w: partition %d: entry %d is below the first retained index %d", ErrCompacted, partition, lo, ps.first)
+	case hi > ps.next():
+		return nil, 0, fmt.Errorf("%w: partition %d: entries up to %d asked, the last is %d", ErrUnavailable, partition, hi-1, ps.next()-1)
+	}
+	data := uint64(0)
+	for i, lc := range ps.locs[lo-ps.first : hi-ps.first] {
+		d := uint64(lc.n) - recordHeaderSize - entryFixed
+		if i > 0 && maxBytes > 0 && data+d > maxBytes {
+			break
+		}
+		data += d
+		total += int(lc.n)
+		if k := len(runs) - 1; k >= 0 && runs[k].s.id == uint64(lc.seg) && runs[k].off+uint32(runs[k].n) == lc.off {
+			runs[k].n += int(lc.n)
+			runs[k].count++
+			continue
+		}
+		s := l.ix.segs[uint64(lc.seg)]
+		if s == nil {
+			return runs, 0, fmt.Errorf("%w: partition %d: the segment %d of entry %d is gone", ErrCorruption, partition, lc.seg, lo+uint64(i))
+		}
+		first := true
+		for _, r := range runs {
+			first = first && r.s != s
+		}
+		if first {
+			s.readers.Add(1)
+		}
+		runs = append(runs, run{s: s, off: lc.off, n: int(lc.n), count: 1, first: first})
+	}
+	return runs, total, nil
 }
 
 // State returns a copy of the partition's durable hard state and whether it
@@ -608,10 +645,15 @@ func (l *Log) Close() error {
 	<-l.done
 
 	l.idxMu.Lock()
-	defer l.idxMu.Unlock()
 	l.closed = true
-	var first error
+	segs := make([]*segment, 0, len(l.ix.segs))
 	for _, s := range l.ix.segs {
+		segs = append(segs, s)
+	}
+	l.idxMu.Unlock()
+	var first error
+	for _, s := range segs {
+		s.readers.Wait()
 		if err := s.f.Close(); err != nil && first == nil {
 			first = fmt.Errorf("clog: closing %s: %w", s.path, err)
 		}

@@ -356,7 +356,8 @@ func TestCompactDeletesSegments(t *testing.T) {
 // gateFS blocks the first Sync after arm until release is closed.
 type gateFS struct {
 	FS
-	armed   atomic.Bool
+	armed     atomic.Bool // gate the next Sync
+	readArmed atomic.Bool // gate the next ReadAt
 	entered chan struct{}
 	release chan struct{}
 }
@@ -372,6 +373,14 @@ func (g *gateFS) OpenFile(name string, flag int, perm os.FileMode) (File, error)
 type gateFile struct {
 	File
 	g *gateFS
+}
+
+func (f gateFile) ReadAt(p []byte, off int64) (int, error) {
+	if f.g.readArmed.CompareAndSwap(true, false) {
+		close(f.g.entered)
+		<-f.g.release
+	}
+	return f.File.ReadAt(p, off)
 }
 
 func (f gateFile) Sync() error {
@@ -448,8 +457,40 @@ func TestConcurrentSaves(t *testing.T) {
 	opts.SegmentBytes = 1 << 20
 	l := mustOpen(t, "/log", opts)
 	const writers, per = 16, 100
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
+	var wg, rwg sync.WaitGroup
+	errs := make(chan error, writers+4)
+	// Readers run alongside, also while writers compact their prefixes.
+	stop := make(chan struct{})
+	for r := range uint64(4) {
+		rwg.Go(func() {
+			for n := uint64(0); ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := (r + n) % writers
+				first, last, ok := l.Range(p)
+				if !ok {
+					continue
+				}
+				es, err := l.Entries(p, first, last+1, 0)
+				if errors.Is(err, ErrCompacted) {
+					continue // compacted between Range and Entries
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, e := range es {
+					if !bytes.Equal(e.Data, payload(p, e.Index, 1, 64)) {
+						errs <- fmt.Errorf("partition %d: entry %d read back wrong", p, e.Index)
+						return
+					}
+				}
+			}
+		})
+	}
 	for w := range uint64(writers) {
 		wg.Go(func() {
 			for i := uint64(1); i <= per; i++ {
@@ -457,24 +498,32 @@ func TestConcurrentSaves(t *testing.T) {
 					errs <- err
 					return
 				}
+				if i%25 == 0 {
+					if err := l.Compact(context.Background(), w, 2); err != nil {
+						errs <- err
+						return
+					}
+				}
 			}
 		})
 	}
 	wg.Wait()
+	close(stop)
+	rwg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
 	for w := range uint64(writers) {
-		checkEntries(t, l, w, 1, per+1, 1, 64)
-		checkRange(t, l, w, 1, per+1)
+		checkEntries(t, l, w, 2, per+1, 1, 64)
+		checkRange(t, l, w, 2, per+1)
 	}
 	mustClose(t, l)
 	l = mustOpen(t, "/log", opts)
 	defer mustClose(t, l)
 	for w := range uint64(writers) {
-		checkEntries(t, l, w, 1, per+1, 1, 64)
-		checkRange(t, l, w, 1, per+1)
+		checkEntries(t, l, w, 2, per+1, 1, 64)
+		checkRange(t, l, w, 2, per+1)
 	}
 }
 
@@ -747,5 +796,72 @@ func TestBackpressure(t *testing.T) {
 	// A Save that waits for space gets it once the flusher takes the batch.
 	if err := l.Save(ctx, Update{Partition: 9, Entries: entries(9, 1, 2, 1, 5000)}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReadDoesNotBlockWrites: a slow read holds up neither Saves nor a
+// Compact that deletes the segment being read; the read still returns the
+// entries as of its call.
+func TestReadDoesNotBlockWrites(t *testing.T) {
+	mem := NewMemFS()
+	g := &gateFS{FS: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := testOptions(g)
+	l := mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(g.release) }) }
+	defer release()
+	// A write blocked behind the reader fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := uint64(1); i <= 200; i += 10 {
+		if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+10, 1, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.readArmed.Store(true)
+	type result struct {
+		es  []Entry
+		err error
+	}
+	read := make(chan result)
+	go func() {
+		es, err := l.Entries(1, 1, 11, 0)
+		read <- result{es, err}
+	}()
+	<-g.entered // the reader is inside ReadAt of segment 1
+	for i := uint64(201); i <= 300; i += 10 {
+		if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+10, 1, 1000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	compacted := make(chan error)
+	go func() { compacted <- l.Compact(ctx, 1, 290) }()
+	// The compaction point is durable and applied at once; deleting the
+	// segment under the reader waits for it.
+	waitFor(t, "the compaction to apply", func() bool {
+		first, _, _ := l.Range(1)
+		return first == 290
+	})
+	select {
+	case err := <-compacted:
+		t.Fatalf("Compact returned (%v) while a reader was inside a segment it deletes", err)
+	default:
+	}
+	release()
+	r := <-read
+	if r.err != nil || len(r.es) != 10 {
+		t.Fatalf("the slow read: %d entries, %v; want 10", len(r.es), r.err)
+	}
+	for k, e := range r.es {
+		if e.Index != uint64(k+1) || !bytes.Equal(e.Data, payload(1, e.Index, 1, 1000)) {
+			t.Fatalf("the slow read: entry %d is wrong", k)
+		}
+	}
+	if err := <-compacted; err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := mem.ReadDir("/log"); len(names) > 2 {
+		t.Fatalf("segments after compaction: %v", names)
 	}
 }

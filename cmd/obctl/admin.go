@@ -283,4 +283,3 @@ func switchLeaderCmd() *cobra.Command {
 	_ = c.MarkFlagRequired("to")
 	return c
 }
-
