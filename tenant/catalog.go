@@ -128,8 +128,9 @@ func (c *Catalog) CreatePool(p Pool, topo Topology) (Pool, error) {
 		if !ok {
 			return Pool{}, errorf(ErrNotFound, "resource pool %q: zone %s does not exist", p.Name, z)
 		}
-		// OceanBase: unit_num "must be less than or equal to the number of OBServers in the
-		// zone", since a server holds at most one unit of a pool.
+		// OceanBase: unit_num is at most the number of OBServers in the zone (paraphrasing
+		// https://developer.aliyun.com/article/1339223), since a server holds at most one unit
+		// of a pool.
 		if p.UnitNum > len(zi.Servers) {
 			return Pool{}, errorf(ErrInvalid, "resource pool %q: unit_num %d exceeds the %s in zone %s", p.Name, p.UnitNum, plural(len(zi.Servers), "server", "servers"), z)
 		}
@@ -369,7 +370,7 @@ func (c *Catalog) AlterTenant(name string, ch TenantChange, topo Topology) (Tena
 	}
 	pz, err := checkPrimaryZone(pzs, zones, newLoc, topo)
 	if err != nil {
-		if ch.PrimaryZone == "" {
+		if ch.PrimaryZone == "" && ch.Locality != "" {
 			return Tenant{}, nil, errorf(ErrInvalid, "locality %q: the tenant's %s; change primary_zone first or in the same ALTER", ch.Locality, err)
 		}
 		return Tenant{}, nil, err

@@ -160,10 +160,11 @@ func zoneChanges(old, new Locality) []zoneChange {
 
 // DiffLocality returns the steps that take every partition from old to new, one replica at a
 // time, in an order that keeps every intermediate locality valid. It accepts what OceanBase
-// accepts in one ALTER TENANT ... LOCALITY: "each time only add, remove or modify one Paxos
-// replica in one zone", while "non-Paxos replica changes can go along, with no limit on their
-// number" (OceanBase 2.2 locality management, https://www.iquanku.com/read/oceanbase-2.2.50-zh/049656dfb655be2f.md;
-// 4.x keeps "only one action at a time ... add zone4 first and then remove zone3",
+// accepts in one ALTER TENANT ... LOCALITY: each ALTER adds, removes or modifies one Paxos
+// replica in one zone, while non-Paxos (READONLY) replica changes may go along in any number
+// (OceanBase 2.2 locality management, translated:
+// https://www.iquanku.com/read/oceanbase-2.2.50-zh/049656dfb655be2f.md; 4.x keeps "You can
+// perform only one action at a time ... you must add zone4 first and then remove zone3",
 // https://en.oceanbase.com/docs/common-oceanbase-database-10000000000871701). A change that
 // needs more Paxos changes is refused with the first ALTER to run instead (see PlanLocality).
 //

@@ -34,14 +34,14 @@ func errorf(kind error, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
 
-// MaxNameLen bounds every identifier (OceanBase: a tenant name is "at most 64 bytes"; we apply
-// the same bound to units, pools, tables, zones and servers).
+// MaxNameLen bounds every identifier. OceanBase's CREATE TENANT reference limits a tenant name to
+// 64 bytes (translated from https://www.w3cschool.cn/oceanbase/oceanbase-tpyu3fxv.html); we apply
+// the same bound to units, pools, tables and zones.
 const MaxNameLen = 64
 
 // ValidName reports whether s is an identifier: a letter or '_' first, then letters, digits and
 // '_', at most MaxNameLen bytes. OceanBase's CREATE TENANT reference gives this rule for tenant
-// names ("only letters, digits and underscores, starting with a letter or underscore"); we use
-// it for units, pools, tenants and tables alike.
+// names (same page as MaxNameLen, paraphrased); we use it for units, pools, tenants and tables.
 func ValidName(s string) bool {
 	if s == "" || len(s) > MaxNameLen {
 		return false

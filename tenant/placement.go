@@ -20,8 +20,8 @@ func isAlive(alive map[string]bool, name string) bool { return alive == nil || a
 
 // PlaceUnits places the units of pool: UnitNum units in each zone of its zone list, each on a
 // different alive server ("a physical server can accommodate only one resource unit in the same
-// resource pool"; a tenant's pools cover disjoint zones, so this is also OceanBase's "at most one
-// unit of a tenant per server"). existing is every unit already placed in the cluster. Units of
+// resource pool", oceanbase-doc tenant resource management; a tenant's pools cover disjoint
+// zones, so this also gives DESIGN.md's "at most one unit of a tenant per server"). existing is every unit already placed in the cluster. Units of
 // this pool that already sit on an alive server of the right zone stay; the others go, one at a
 // time in index order, to the alive server with the fewest units of any pool, ties broken by
 // server name. alive nil means every server is alive. The result is sorted by zone, then index,
