@@ -358,8 +358,8 @@ type gateFS struct {
 	FS
 	armed     atomic.Bool // gate the next Sync
 	readArmed atomic.Bool // gate the next ReadAt
-	entered chan struct{}
-	release chan struct{}
+	entered   chan struct{}
+	release   chan struct{}
 }
 
 func (g *gateFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
