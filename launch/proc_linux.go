@@ -1,0 +1,49 @@
+//go:build linux
+
+package launch
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// procArgs returns the argument vector of process pid from
+// /proc/<pid>/cmdline; empty for a zombie (the kernel has released its
+// memory) and an error for a process that does not exist.
+func procArgs(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var args []string
+	for _, a := range bytes.Split(b, []byte{0}) {
+		args = append(args, string(a))
+	}
+	return args, nil
+}
+
+// procAlive reports whether process pid exists and has not exited: a
+// zombie (exited, not yet reaped by its parent) counts as gone, since it
+// runs nothing and holds no ports; its parent reaps it.
+func procAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// Format: "pid (comm) S ...": comm may hold spaces and parentheses,
+	// so the state is the first field after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	switch b[i+2] {
+	case 'Z', 'X', 'x':
+		return false
+	}
+	return true
+}
