@@ -538,7 +538,6 @@ type run struct {
 	s     *segment
 	off   uint32
 	n     int
-	count int
 	first bool // the first run of s in the plan: it holds s.readers
 }
 
@@ -569,7 +568,6 @@ func (l *Log) plan(partition, lo, hi, maxBytes uint64) (runs []run, total int, e
 		total += int(lc.n)
 		if k := len(runs) - 1; k >= 0 && runs[k].s.id == uint64(lc.seg) && runs[k].off+uint32(runs[k].n) == lc.off {
 			runs[k].n += int(lc.n)
-			runs[k].count++
 			continue
 		}
 		s := l.ix.segs[uint64(lc.seg)]
@@ -583,7 +581,7 @@ func (l *Log) plan(partition, lo, hi, maxBytes uint64) (runs []run, total int, e
 		if first {
 			s.readers.Add(1)
 		}
-		runs = append(runs, run{s: s, off: lc.off, n: int(lc.n), count: 1, first: first})
+		runs = append(runs, run{s: s, off: lc.off, n: int(lc.n), first: first})
 	}
 	return runs, total, nil
 }
