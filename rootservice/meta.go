@@ -47,6 +47,11 @@ type Job struct {
 	Detail   string `json:"detail"`
 	State    string `json:"state"` // running, done, failed
 	Progress string `json:"progress"`
+	// Steps of a locality change, run one at a time over every partition of the tenant;
+	// Step is the index of the one running, Started whether its placement change was made.
+	Steps   []tenant.LocalityStep `json:"steps,omitempty"`
+	Step    int                   `json:"step,omitempty"`
+	Started bool                  `json:"started,omitempty"`
 }
 
 // PartitionID returns the id of partition index of table tableID.
@@ -100,6 +105,11 @@ type Assignment struct {
 	Type      paxos.ReplicaType `json:"type"`
 	Members   []paxos.Member    `json:"members"`
 	Priority  paxos.Priority    `json:"priority"`
+	// Join: the group already runs without this replica: start it with no membership; it
+	// learns the group from the leader (snapshot, then log) once the leader adds it.
+	Join bool `json:"join,omitempty"`
+	// Change, on the leader's assignment, is the next membership change to propose.
+	Change *paxos.ConfChange `json:"change,omitempty"`
 }
 
 // ReplicaReport is one replica as its server sees it.
@@ -113,6 +123,8 @@ type ReplicaReport struct {
 	Commit    uint64            `json:"commit"`
 	Last      uint64            `json:"last"`
 	Readable  uint64            `json:"readable_version"`
+	// Members is the group's membership as this replica sees it (from leaders).
+	Members []paxos.Member `json:"members,omitempty"`
 }
 
 // Report is what a server tells the root service every few hundred milliseconds.

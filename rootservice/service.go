@@ -231,17 +231,24 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 			return nil, err
 		}
 		old := m.Catalog.Tenants[a.Name]
+		for _, j := range m.Jobs {
+			if j.Tenant == a.Name && j.Kind == "alter-locality" && j.State == "running" {
+				return nil, fmt.Errorf("%w: tenant %s: locality change job %d (%s) is still running (%s); wait for it (obctl show jobs)", tenant.ErrInUse, a.Name, j.ID, j.Detail, j.Progress)
+			}
+		}
 		got, steps, err := m.Catalog.AlterTenant(a.Name, a.TenantChange, topo)
 		if err != nil {
 			return nil, err
 		}
 		if len(steps) > 0 {
-			// Locality changes move replicas one at a time through Paxos membership changes;
-			// the driver that runs those steps is not built yet.
-			return nil, fmt.Errorf("%w: alter tenant %s locality %q -> %q: online locality changes are not supported yet", tenant.ErrInvalid, a.Name, old.Locality, a.Locality)
+			m.Jobs = append(m.Jobs, Job{ID: uint64(len(m.Jobs) + 1), Kind: "alter-locality", Tenant: a.Name,
+				Detail: fmt.Sprintf("locality %s -> %s", old.Locality, got.Locality), State: "running", Steps: steps,
+				Progress: fmt.Sprintf("step 1/%d", len(steps))})
 		}
-		m.Jobs = append(m.Jobs, Job{ID: uint64(len(m.Jobs) + 1), Kind: "alter-primary-zone", Tenant: a.Name,
-			Detail: fmt.Sprintf("primary_zone %s -> %s", old.PrimaryZone, got.PrimaryZone), State: "running"})
+		if got.PrimaryZone != old.PrimaryZone {
+			m.Jobs = append(m.Jobs, Job{ID: uint64(len(m.Jobs) + 1), Kind: "alter-primary-zone", Tenant: a.Name,
+				Detail: fmt.Sprintf("primary_zone %s -> %s", old.PrimaryZone, got.PrimaryZone), State: "running"})
+		}
 		result = got
 	case "drop-tenant":
 		var a struct{ Name string }
@@ -349,6 +356,15 @@ func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
 	return ReportReply{Assignments: s.assignments(r.Server)}, nil
 }
 
+func findMember(ms []paxos.Member, id paxos.ID) (paxos.Member, bool) {
+	for _, m := range ms {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return paxos.Member{}, false
+}
+
 // assignments computes what server should host: every replica placed on it, with the group's
 // membership and the election priority from its tenant's primary_zone (the designated leader of
 // each partition spreads leaders evenly over the top live level).
@@ -398,8 +414,38 @@ func (s *Service) assignments(server string) []Assignment {
 			if p.Pinned != "" && alive[p.Pinned] {
 				designated = p.Pinned == server
 			}
-			out = append(out, Assignment{Partition: p.ID, Type: r.Type, Members: members,
-				Priority: tenant.Priority(r, pz, designated, true)})
+			a := Assignment{Partition: p.ID, Type: r.Type, Members: members,
+				Priority: tenant.Priority(r, pz, designated, true)}
+			if lsrv, rep, ok := s.leaderReport(p.ID); ok {
+				id, _ := s.cluster.ServerID(server)
+				inGroup := slices.ContainsFunc(rep.Members, func(m paxos.Member) bool { return m.ID == id })
+				if !inGroup {
+					a.Join, a.Members = true, nil
+				}
+				if lsrv == server {
+					a.Change = nextChange(members, rep.Members)
+				}
+			}
+			out = append(out, a)
+		}
+	}
+	// Replicas the placement no longer wants, but their group still counts: a leader among them
+	// must hand over before the leader can remove it, so mark them unhealthy.
+	for _, p := range s.meta.Partitions {
+		if slices.ContainsFunc(p.Replicas, func(r tenant.ReplicaPlacement) bool { return r.Server == server }) {
+			continue
+		}
+		lsrv, rep, ok := s.leaderReport(p.ID)
+		if !ok {
+			continue
+		}
+		id, _ := s.cluster.ServerID(server)
+		if m, in := findMember(rep.Members, id); in {
+			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}}
+			if lsrv == server {
+				a.Change = nextChange(s.desiredMembers(p), rep.Members)
+			}
+			out = append(out, a)
 		}
 	}
 	return out

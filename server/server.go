@@ -53,7 +53,9 @@ type Server struct {
 	// bootstrapped is set once the system tenant exists.
 	bootstrapped atomic.Bool
 
-	metrics struct{ dropped atomic.Uint64 }
+	// changing holds the partitions with a membership change in flight.
+	changing sync.Map
+	metrics  struct{ dropped atomic.Uint64 }
 	wg      sync.WaitGroup
 }
 
@@ -313,6 +315,13 @@ func (s *Server) rootServiceLoop(ctx context.Context) {
 		}
 		rs := s.rs
 		s.rsMu.Unlock()
+		if rs != nil && s.bootstrapped.Load() {
+			tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := rs.Tick(tctx, s.downFor, s.cl.Settings.PermanentOfflineTime); err != nil {
+				s.log.Debug("root service schedulers", "err", err)
+			}
+			cancel()
+		}
 		if rs != nil && !s.bootstrapped.Load() {
 			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := rs.Bootstrap(bctx); err != nil {
@@ -323,6 +332,13 @@ func (s *Server) rootServiceLoop(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+func (s *Server) downFor(name string) time.Duration {
+	if name == s.self.Name || s.gsp == nil {
+		return 0
+	}
+	return s.gsp.DownFor(name)
 }
 
 func (s *Server) rootService() *rootservice.Service {
@@ -346,8 +362,12 @@ func (s *Server) reportLoop(ctx context.Context) {
 		s.mu.RLock()
 		for p, r := range s.replicas {
 			st := r.Status()
-			rep.Replicas = append(rep.Replicas, rootservice.ReplicaReport{Partition: p, Type: r.Type(), Role: st.Role.String(),
-				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion})
+			rr := rootservice.ReplicaReport{Partition: p, Type: r.Type(), Role: st.Role.String(),
+				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion}
+			if st.Serving {
+				rr.Members = st.Config.Members
+			}
+			rep.Replicas = append(rep.Replicas, rr)
 		}
 		s.mu.RUnlock()
 		args, _ := json.Marshal(rep)
@@ -373,9 +393,19 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 	for _, a := range as {
 		want[a.Partition] = true
 		r := s.replica(a.Partition)
+		if r != nil && a.Join && r.Type() == paxos.LogOnly && a.Type != paxos.LogOnly {
+			// The group removed our LOGONLY replica to re-add it as a data replica: rebuild it
+			// empty; it catches up from a snapshot once the leader adds it.
+			s.dropReplica(ctx, r)
+			r = nil
+		}
 		if r == nil {
+			members := a.Members
+			if a.Join {
+				members = nil
+			}
 			var err error
-			if r, err = s.openReplica(a.Partition, paxos.Membership{Members: a.Members}, a.Type); err != nil {
+			if r, err = s.openReplica(a.Partition, paxos.Membership{Members: members}, a.Type); err != nil {
 				s.log.Error("create replica", "partition", a.Partition, "err", err)
 				continue
 			}
@@ -392,6 +422,9 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 		if changed {
 			_ = r.SetPriority(ctx, pr)
 		}
+		if a.Change != nil && r.Status().Serving {
+			s.proposeChange(r, *a.Change)
+		}
 	}
 	s.mu.Lock()
 	var drop []*replica.Replica
@@ -404,12 +437,43 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 	}
 	s.mu.Unlock()
 	for _, r := range drop {
-		r.Close()
-		p := r.Partition()
-		_ = s.clog.Compact(ctx, p, 1<<62)
-		_ = s.store.DropPartition(ctx, p)
-		s.log.Info("replica dropped", "partition", p)
+		s.dropReplica(ctx, r)
 	}
+}
+
+// dropReplica closes a replica and deletes its log and data.
+func (s *Server) dropReplica(ctx context.Context, r *replica.Replica) {
+	p := r.Partition()
+	s.mu.Lock()
+	if s.replicas[p] == r {
+		delete(s.replicas, p)
+		delete(s.prios, p)
+	}
+	s.mu.Unlock()
+	r.Close()
+	_ = s.clog.Compact(ctx, p, 1<<62)
+	_ = s.store.DropPartition(ctx, p)
+	s.log.Info("replica dropped", "partition", p)
+}
+
+// proposeChange proposes a membership change on a leader replica, one at a time per partition.
+func (s *Server) proposeChange(r *replica.Replica, cc paxos.ConfChange) {
+	p := r.Partition()
+	if _, busy := s.changing.LoadOrStore(p, true); busy {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.changing.Delete(p)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := r.ProposeConfChange(ctx, cc); err != nil {
+			s.log.Info("membership change not made", "partition", p, "change", cc.Type.String(), "replica", cc.ID, "err", err)
+			return
+		}
+		s.log.Info("membership changed", "partition", p, "change", cc.Type.String(), "replica", cc.ID, "type", cc.Replica)
+	}()
 }
 
 // executeOnRootService runs op on the root service, here or on the server that runs it.
