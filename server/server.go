@@ -56,7 +56,7 @@ type Server struct {
 	// changing holds the partitions with a membership change in flight.
 	changing sync.Map
 	metrics  struct{ dropped atomic.Uint64 }
-	wg      sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // New opens the server's storage and recovers its replicas; Run starts serving.
