@@ -578,6 +578,7 @@ func (c *testCluster) waitLeaders(ctx context.Context, tenant, table string, par
 		if msg != "" {
 			return false, msg
 		}
+		c.checkOnlyFullLead(rows)
 		if ok, msg := spreadWithin(ls, zones...); !ok {
 			return false, msg + ": " + describe(rows, table)
 		}
@@ -585,6 +586,17 @@ func (c *testCluster) waitLeaders(ctx context.Context, tenant, table string, par
 		return true, ""
 	})
 	return d, got
+}
+
+// checkOnlyFullLead fails the test if a LOGONLY or READONLY replica is shown as a leader
+// (DESIGN.md invariant 3).
+func (c *testCluster) checkOnlyFullLead(rows []replicaRow) {
+	c.t.Helper()
+	for _, r := range rows {
+		if r.Role == "LEADER" && r.Type != "FULL" {
+			c.t.Errorf("a %s replica leads: %+v", r.Type, r)
+		}
+	}
 }
 
 // setupTenant creates a unit u_TENANT, pool and tenant in one go.
