@@ -81,8 +81,7 @@ func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
-	sopts := sstable.DefaultOptions(filepath.Join(self.DataDir, "sstable"))
-	sopts.Logger = nil
+	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
 		_ = l.Close()
@@ -90,6 +89,24 @@ func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
 	}
 	s.store = st
 	return s, nil
+}
+
+// sstableOptions sizes badger within the sstable_memory budget: the memtables keep their
+// defaults (dumps go through them), the rest goes to the block cache (4/5) and the index cache
+// (1/5).
+func sstableOptions(dir string, budget int64) sstable.Options {
+	o := sstable.DefaultOptions(dir)
+	o.Logger = nil
+	memtables := o.MemTableSizeBytes * int64(o.NumMemtables)
+	if budget-memtables < 32<<20 {
+		o.MemTableSizeBytes = 32 << 20 // badger's floor for our 4 MiB values (see sstable.Options)
+		memtables = o.MemTableSizeBytes * int64(o.NumMemtables)
+	}
+	if rest := budget - memtables; rest > 0 {
+		o.BlockCacheSizeBytes = rest * 4 / 5
+		o.IndexCacheSizeBytes = rest / 5
+	}
+	return o
 }
 
 // idOf is a server's replica ID: its 1-based position in the cluster file. Servers may be
