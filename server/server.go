@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +37,7 @@ type Server struct {
 
 	clog  *clog.Log
 	store *sstable.Store
+	lock  *os.File // flock on <data_dir>/LOCK, held while the server runs
 	tr    *transport
 	gsp   *gossip
 	grpc  *grpc.Server
@@ -74,10 +76,21 @@ func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(self.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data_dir %s: %w", self.DataDir, err)
 	}
+	// One observer per data directory: a second one would corrupt the clog.
+	lock, err := os.OpenFile(filepath.Join(self.DataDir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir %s: %w", self.DataDir, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("data_dir %s is in use by another observer (lock %s: %v)", self.DataDir, lock.Name(), err)
+	}
+	s.lock = lock
 	copts := clog.DefaultOptions()
 	copts.SegmentBytes = cl.Settings.ClogSegmentBytes
 	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
 	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
@@ -85,6 +98,7 @@ func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
 		_ = l.Close()
+		_ = lock.Close()
 		return nil, fmt.Errorf("open sstable: %w", err)
 	}
 	s.store = st
@@ -253,7 +267,9 @@ func (s *Server) Run(ctx context.Context) error {
 		r.Close()
 	}
 	tr.close()
-	return errors.Join(s.clog.Close(), s.store.Close())
+	err = errors.Join(s.clog.Close(), s.store.Close())
+	_ = s.lock.Close()
+	return err
 }
 
 func (s *Server) isMetaServer() bool {
