@@ -1,0 +1,118 @@
+//go:build unix
+
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// failoverBound is how long, after a server dies or returns, the test allows for every
+// partition to lead again from the right zones.
+const failoverBound = 10 * time.Second
+
+// TestFailoverAndReturn: under primary_zone "z1;z2,z3" all 6 leaders are in z1; after SIGKILL of
+// the z1 server every partition leads from z2 or z3, split 3/3, within failoverBound; after the
+// server restarts, all leaders return to z1 within failoverBound. The meta partition (and with
+// it the root service) fails over and returns too.
+func TestFailoverAndReturn(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	c := newCluster(t, fourZones, nil)
+	c.startAll()
+	c.waitReady(ctx)
+	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
+	c.mustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "6")
+	c.waitLeaders(ctx, "t1", "orders", 6, "z1")
+	metaLeader(ctx, t, c, "s1")
+
+	killed := time.Now()
+	c.kill("s1")
+	elsewhere, even := c.waitMoved(ctx, killed, "t1", "orders", 6, "z2", "z3")
+	t.Logf("after SIGKILL of s1: every partition led from z2/z3 after %v, split evenly after %v",
+		elsewhere.Round(time.Millisecond), even.Round(time.Millisecond))
+	if even > failoverBound {
+		t.Errorf("failover took %v, want at most %v", even, failoverBound)
+	}
+	rows, err := c.replicas(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Server == "s1" && r.Role != "OFFLINE" {
+			t.Errorf("killed s1's replica shown as %s: %+v", r.Role, r)
+		}
+	}
+	if ls := metaLeader(ctx, t, c, ""); ls == "s1" {
+		t.Errorf("meta partition still led by the killed s1")
+	}
+
+	restarted := time.Now()
+	c.start("s1")
+	_, back := c.waitMoved(ctx, restarted, "t1", "orders", 6, "z1")
+	t.Logf("after restart of s1: all leaders back in z1 after %v", back.Round(time.Millisecond))
+	if back > failoverBound {
+		t.Errorf("return took %v, want at most %v", back, failoverBound)
+	}
+	metaLeader(ctx, t, c, "s1")
+}
+
+// waitMoved waits, bounded by ctx and failoverBound past since, until every partition has one
+// leader in zones and they are spread over zones within one. It returns when, counted from
+// since, every partition first had a leader in zones, and when they were also spread.
+func (c *testCluster) waitMoved(ctx context.Context, since time.Time, tenant, table string, parts int, zones ...string) (time.Duration, time.Duration) {
+	c.t.Helper()
+	ctx, cancel := context.WithDeadline(ctx, since.Add(failoverBound))
+	defer cancel()
+	var first time.Duration
+	in := map[string]bool{}
+	for _, z := range zones {
+		in[z] = true
+	}
+	c.waitFor(ctx, fmt.Sprintf("the leaders of %s.%s to move to %v", tenant, table, zones), func(ctx context.Context) (bool, string) {
+		rows, err := c.replicas(ctx, tenant)
+		if err != nil {
+			return false, err.Error()
+		}
+		now := time.Since(since)
+		ls, msg := leaders(rows, table, parts)
+		if msg != "" {
+			return false, msg
+		}
+		c.checkOnlyFullLead(rows)
+		for _, r := range ls {
+			if !in[r.Zone] {
+				return false, describe(rows, table)
+			}
+		}
+		if first == 0 {
+			first = now
+		}
+		if ok, msg := spreadWithin(ls, zones...); !ok {
+			return false, msg + ": " + describe(rows, table)
+		}
+		return true, ""
+	})
+	return first, time.Since(since)
+}
+
+// metaLeader waits for the meta partition to have one leader, on want unless want is "", and
+// returns it.
+func metaLeader(ctx context.Context, t *testing.T, c *testCluster, want string) string {
+	t.Helper()
+	var got string
+	c.waitFor(ctx, "a meta partition leader on "+want, func(ctx context.Context) (bool, string) {
+		rows, err := c.replicas(ctx, "sys")
+		if err != nil {
+			return false, err.Error()
+		}
+		ls, msg := leaders(rows, "__all_meta", 1)
+		if msg != "" {
+			return false, msg
+		}
+		got = ls[0].Server
+		return want == "" || got == want, describe(rows, "__all_meta")
+	})
+	return got
+}
