@@ -47,6 +47,7 @@ func TestFailoverAndReturn(t *testing.T) {
 	if ls := metaLeader(ctx, t, c, ""); ls == "s1" {
 		t.Errorf("meta partition still led by the killed s1")
 	}
+	c.waitStatus(ctx, "s1", "INACTIVE")
 
 	restarted := time.Now()
 	c.start("s1")
@@ -56,6 +57,24 @@ func TestFailoverAndReturn(t *testing.T) {
 		t.Errorf("return took %v, want at most %v", back, failoverBound)
 	}
 	metaLeader(ctx, t, c, "s1")
+	c.waitStatus(ctx, "s1", "ACTIVE")
+}
+
+// waitStatus waits until show servers lists server with status.
+func (c *testCluster) waitStatus(ctx context.Context, server, status string) {
+	c.t.Helper()
+	c.waitFor(ctx, fmt.Sprintf("show servers to list %s %s", server, status), func(ctx context.Context) (bool, string) {
+		var rows []serverRow
+		if err := c.ctl(ctx, &rows, "show", "servers"); err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rows {
+			if r.Server == server {
+				return r.Status == status, fmt.Sprintf("%+v", r)
+			}
+		}
+		return false, fmt.Sprintf("%s not listed: %+v", server, rows)
+	})
 }
 
 // waitMoved waits, bounded by ctx and failoverBound past since, until every partition has one

@@ -8,13 +8,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -78,6 +81,8 @@ type proc struct {
 	// exitedAt and err are set before done is closed.
 	exitedAt time.Time
 	err      error
+	// stopping is set when the test kills or terminates the process on purpose.
+	stopping atomic.Bool
 }
 
 // testCluster is a cluster of observer processes on loopback, owned by one test.
@@ -145,9 +150,12 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// freePorts returns n distinct loopback ports on which both TCP and UDP were free. Every
-// listener is held until all n are chosen, so no port is handed out twice; after they are
-// closed another process could take one, which the observers would report as a bind error.
+// freePorts returns n distinct loopback ports on which both TCP and UDP were free (memberlist
+// binds both on the gossip port). Every listener is held until all n are chosen, so no port is
+// handed out twice. Ports are drawn below the kernel's ephemeral range when it is known: an
+// ephemeral port freed here could be taken by any outgoing connection (the observers dial each
+// other while the later ones start, and again around restarts) before its observer binds it.
+// The draw is random, not seeded: it only has to avoid ports others use at this moment.
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var closers []func()
@@ -156,26 +164,53 @@ func freePorts(t *testing.T, n int) []int {
 			c()
 		}
 	}()
+	lo, hi := portRange()
+	seen := map[int]bool{}
 	var ports []int
 	for attempts := 0; len(ports) < n; attempts++ {
-		if attempts > 20*n {
-			t.Fatalf("could not find %d free loopback ports (tcp and udp)", n)
+		if attempts > 50*n {
+			t.Fatalf("could not find %d free loopback ports (tcp and udp) in %d..%d", n, lo, hi)
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port := 0
+		if hi > lo {
+			port = lo + rand.IntN(hi-lo)
+			if seen[port] {
+				continue
+			}
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
 		closers = append(closers, func() { _ = l.Close() })
-		port := l.Addr().(*net.TCPAddr).Port
-		// memberlist binds UDP and TCP on the gossip port; check the UDP side too.
+		port = l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		closers = append(closers, func() { _ = u.Close() })
+		seen[port] = true
 		ports = append(ports, port)
 	}
 	return ports
+}
+
+// portRange is the range freePorts draws from: the 12,000 ports below Linux's ephemeral range,
+// or 0, 0 (let the kernel choose) when the range is unknown or leaves no room below it.
+func portRange() (int, int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low < 13024 {
+		return 0, 0
+	}
+	return low - 12000, low
 }
 
 func (c *testCluster) server(name string) server {
@@ -257,6 +292,7 @@ func (c *testCluster) proc(name string) *proc {
 func (c *testCluster) kill(name string) {
 	c.t.Helper()
 	p := c.proc(name)
+	p.stopping.Store(true)
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	select {
 	case <-p.done:
@@ -270,6 +306,7 @@ func (c *testCluster) kill(name string) {
 func (c *testCluster) term(name string) *proc {
 	c.t.Helper()
 	p := c.proc(name)
+	p.stopping.Store(true)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		c.t.Fatalf("SIGTERM %s: %v", name, err)
 	}
@@ -297,6 +334,7 @@ func (c *testCluster) cleanup() {
 	}
 	c.mu.Unlock()
 	for _, p := range procs {
+		p.stopping.Store(true)
 		if !p.exited() {
 			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		}
@@ -427,6 +465,9 @@ func (c *testCluster) waitFor(ctx context.Context, what string, cond func(ctx co
 	start := time.Now()
 	last := "never checked"
 	for {
+		if msg := c.unexpectedExit(); msg != "" {
+			c.t.Fatalf("waiting for %s: %s", what, msg)
+		}
 		ok, state := cond(ctx)
 		if ok {
 			return time.Since(start)
@@ -438,6 +479,18 @@ func (c *testCluster) waitFor(ctx context.Context, what string, cond func(ctx co
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// unexpectedExit describes an observer that exited without the test stopping it, or is "".
+func (c *testCluster) unexpectedExit() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, p := range c.procs {
+		if p.exited() && !p.stopping.Load() {
+			return fmt.Sprintf("observer %s exited on its own (%v); see its log below", name, p.err)
+		}
+	}
+	return ""
 }
 
 // waitReady waits until the root service sees every server ACTIVE, the system tenant exists
