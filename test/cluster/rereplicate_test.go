@@ -1,0 +1,64 @@
+//go:build unix
+
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestReReplication: on the 3x2 topology with permanent_offline_time 3s, a tenant with one unit
+// per zone loses the z1 server holding its replicas; once the server has been gone that long, the
+// root service re-creates its replicas on the other z1 server and leaders return to z1.
+//
+// It fails against the re-replication added in c794fe7 (some partitions' "add" membership change
+// never commits, "write outcome unknown: context deadline exceeded", and those partitions end
+// up with no leader), so it runs only with OBKV_CLUSTER_REREPLICATION=1 until that is fixed.
+func TestReReplication(t *testing.T) {
+	if os.Getenv("OBKV_CLUSTER_REREPLICATION") == "" {
+		t.Skip("re-replication after permanent_offline_time leaves partitions without a leader (known bug); set OBKV_CLUSTER_REREPLICATION=1 to run")
+	}
+	ctx := testContext(t, 45*time.Second)
+	c := newCluster(t, threeByTwo, map[string]string{"permanent_offline_time": "3s"})
+	c.startAll()
+	c.waitReady(ctx)
+	c.setupTenant(ctx, "ta", "pa", 1, "z1,z2,z3", "", "z1;z2,z3")
+	c.mustCtl(ctx, nil, "create", "table", "ta.orders", "--partitions", "4")
+	_, ls := c.waitLeaders(ctx, "ta", "orders", 4, "z1")
+	victim := ls[0].Server
+	other := map[string]string{"s1": "s2", "s2": "s1"}[victim]
+	if victim == "s1" {
+		// s1 also hosts the meta partition; losing it is fine, but say so in the log.
+		t.Logf("the tenant's z1 unit is on s1, which also hosts the meta partition")
+	}
+
+	killed := time.Now()
+	c.kill(victim)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	c.waitFor(wctx, fmt.Sprintf("ta's z1 replicas re-created on %s and leading", other), func(ctx context.Context) (bool, string) {
+		rows, err := c.replicas(ctx, "ta")
+		if err != nil {
+			return false, err.Error()
+		}
+		ls, msg := leaders(rows, "orders", 4)
+		if msg != "" {
+			return false, msg
+		}
+		for _, r := range rows {
+			if r.Server == victim {
+				return false, describe(rows, "orders")
+			}
+		}
+		for _, l := range ls {
+			if l.Server != other {
+				return false, describe(rows, "orders")
+			}
+		}
+		return true, ""
+	})
+	t.Logf("replicas re-created on %s and leading %v after SIGKILL of %s (permanent_offline_time 3s)", other, time.Since(killed).Round(time.Millisecond), victim)
+}
