@@ -111,8 +111,11 @@ func applyConfChange(m Membership, cc ConfChange) (Membership, error) {
 		if out.Members[idx].Type == cc.Replica {
 			return m, fmt.Errorf("%w: replica %d is already %s", ErrConfChange, cc.ID, cc.Replica)
 		}
-		if (out.Members[idx].Type == LogOnly && cc.Replica == ReadOnly) || (out.Members[idx].Type == ReadOnly && cc.Replica == LogOnly) {
-			return m, fmt.Errorf("%w: replica %d: %s to %s is not supported (convert through FULL)", ErrConfChange, cc.ID, out.Members[idx].Type, cc.Replica)
+		if out.Members[idx].Type == LogOnly && cc.Replica == ReadOnly {
+			// A LOGONLY replica keeps no data, so it cannot start serving reads in place
+			// (READONLY to LOGONLY is fine: the listener already has the log and stops using
+			// its data; the root service adds new voters that way, after they caught up).
+			return m, fmt.Errorf("%w: replica %d: %s to %s is not supported (it keeps no data: remove it and add a READONLY replica)", ErrConfChange, cc.ID, out.Members[idx].Type, cc.Replica)
 		}
 		out.Members[idx].Type = cc.Replica
 		if cc.Replica != ReadOnly {

@@ -83,10 +83,14 @@ func sameMembers(a, b []paxos.Member) bool {
 	return true
 }
 
-// nextChange is the next single membership change that moves actual towards desired: adds
-// first (fault tolerance grows before it shrinks), then type changes, then removals. A LOGONLY
-// replica keeps no data, so turning it into a data replica is a removal then an add.
-func nextChange(desired, actual []paxos.Member) *paxos.ConfChange {
+// nextChange is the next single membership change that moves actual towards desired. A new
+// voter joins as a READONLY listener first and is promoted only once it has caught up
+// (caughtUp), as raft learners are: adding an empty voter to a group that has only a bare
+// majority alive would stall every commit (and the leader's lease) until it caught up, which it
+// can only do from a serving leader. Then come type changes, then removals: fault tolerance
+// grows before it shrinks. A LOGONLY replica keeps no data, so turning it into a data replica
+// is a removal then an add.
+func nextChange(desired, actual []paxos.Member, caughtUp, hasData func(paxos.ID) bool) *paxos.ConfChange {
 	find := func(ms []paxos.Member, id paxos.ID) (paxos.Member, bool) {
 		for _, m := range ms {
 			if m.ID == id {
@@ -97,7 +101,11 @@ func nextChange(desired, actual []paxos.Member) *paxos.ConfChange {
 	}
 	for _, d := range desired {
 		if _, ok := find(actual, d.ID); !ok {
-			return &paxos.ConfChange{Type: paxos.ConfAdd, ID: d.ID, Replica: d.Type}
+			t := d.Type
+			if t.IsVoter() {
+				t = paxos.ReadOnly
+			}
+			return &paxos.ConfChange{Type: paxos.ConfAdd, ID: d.ID, Replica: t}
 		}
 	}
 	for _, d := range desired {
@@ -105,7 +113,12 @@ func nextChange(desired, actual []paxos.Member) *paxos.ConfChange {
 		if a.Type == d.Type {
 			continue
 		}
-		if a.Type == paxos.LogOnly || (a.Type == paxos.ReadOnly && d.Type == paxos.LogOnly) {
+		if a.Type == paxos.ReadOnly && d.Type.IsVoter() && !caughtUp(d.ID) {
+			return nil // wait for the listener to catch up before it votes
+		}
+		if a.Type == paxos.LogOnly && d.Type != paxos.LogOnly && (d.Type == paxos.ReadOnly || !hasData(d.ID)) {
+			// Paxos has no LOGONLY->READONLY conversion, and a replica created LOGONLY has no
+			// data to serve as FULL: remove it; it is re-added (and rebuilt) next.
 			return &paxos.ConfChange{Type: paxos.ConfRemove, ID: d.ID}
 		}
 		return &paxos.ConfChange{Type: paxos.ConfSetType, ID: d.ID, Replica: d.Type}
@@ -116,6 +129,55 @@ func nextChange(desired, actual []paxos.Member) *paxos.ConfChange {
 		}
 	}
 	return nil
+}
+
+// caughtUpWithin is how far behind the leader's commit point a listener may be when it is
+// promoted to a voter.
+const caughtUpWithin = 64
+
+// hasData reports whether replica id of partition p keeps data (it was not created LOGONLY).
+func (s *Service) hasData(p uint64) func(paxos.ID) bool {
+	return func(id paxos.ID) bool {
+		r, ok := s.reported(p, id)
+		return ok && r.Type != paxos.LogOnly
+	}
+}
+
+// reported returns the latest report of replica id of partition p.
+func (s *Service) reported(p uint64, id paxos.ID) (ReplicaReport, bool) {
+	for _, srv := range sortedKeys(s.reports) {
+		if sid, _ := s.cluster.ServerID(srv); sid != id {
+			continue
+		}
+		for _, r := range s.reports[srv].replicas {
+			if r.Partition == p {
+				return r, true
+			}
+		}
+	}
+	return ReplicaReport{}, false
+}
+
+// caughtUp reports whether replica id of partition p has applied within caughtUpWithin of the
+// leader's commit point, from the latest reports.
+func (s *Service) caughtUp(p uint64, leaderCommit uint64) func(paxos.ID) bool {
+	return func(id paxos.ID) bool {
+		r, ok := s.reported(p, id)
+		return ok && r.Applied+caughtUpWithin >= leaderCommit
+	}
+}
+
+// aliveZones returns which zones have at least one live server.
+func (s *Service) aliveZones() map[string]bool {
+	out := map[string]bool{}
+	for _, z := range s.cluster.Topology().Zones {
+		for _, srv := range z.Servers {
+			if s.cluster.Alive(srv) {
+				out[z.Name] = true
+			}
+		}
+	}
+	return out
 }
 
 // runJobs advances running jobs; it reports whether m changed.
@@ -137,7 +199,7 @@ func (s *Service) runJobs(m *Meta) bool {
 			t := m.Catalog.Tenants[job.Tenant]
 			pz, _ := tenant.ParsePrimaryZone(t.PrimaryZone)
 			loc, _ := tenant.ParseLocality(t.Locality)
-			zones := tenant.LeaderZones(pz, loc, s.aliveMap())
+			zones := tenant.LeaderZones(pz, loc, s.aliveZones())
 			done := 0
 			for _, i := range parts {
 				if srv, _, ok := s.leaderReport(m.Partitions[i].ID); ok {

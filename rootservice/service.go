@@ -423,7 +423,7 @@ func (s *Service) assignments(server string) []Assignment {
 					a.Join, a.Members = true, nil
 				}
 				if lsrv == server {
-					a.Change = nextChange(members, rep.Members)
+					a.Change = nextChange(members, rep.Members, s.caughtUp(p.ID, rep.Commit), s.hasData(p.ID))
 				}
 			}
 			out = append(out, a)
@@ -443,7 +443,7 @@ func (s *Service) assignments(server string) []Assignment {
 		if m, in := findMember(rep.Members, id); in {
 			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}}
 			if lsrv == server {
-				a.Change = nextChange(s.desiredMembers(p), rep.Members)
+				a.Change = nextChange(s.desiredMembers(p), rep.Members, s.caughtUp(p.ID, rep.Commit), s.hasData(p.ID))
 			}
 			out = append(out, a)
 		}
