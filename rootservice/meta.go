@@ -137,3 +137,17 @@ type Report struct {
 type ReportReply struct {
 	Assignments []Assignment `json:"assignments"`
 }
+
+// ruleError is an error whose message is exactly the rule broken (no sentinel prefix), like the
+// tenant package's, while errors.Is still matches its sentinel.
+type ruleError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *ruleError) Error() string { return e.msg }
+func (e *ruleError) Unwrap() error { return e.sentinel }
+
+func ruleErrorf(sentinel error, format string, args ...any) error {
+	return &ruleError{sentinel: sentinel, msg: fmt.Sprintf(format, args...)}
+}

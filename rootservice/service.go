@@ -233,7 +233,7 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 		old := m.Catalog.Tenants[a.Name]
 		for _, j := range m.Jobs {
 			if j.Tenant == a.Name && j.Kind == "alter-locality" && j.State == "running" {
-				return nil, fmt.Errorf("%w: tenant %s: locality change job %d (%s) is still running (%s); wait for it (obctl show jobs)", tenant.ErrInUse, a.Name, j.ID, j.Detail, j.Progress)
+				return nil, ruleErrorf(tenant.ErrInUse, "tenant %s: locality change job %d (%s) is still running (%s); wait for it (obctl show jobs)", a.Name, j.ID, j.Detail, j.Progress)
 			}
 		}
 		got, steps, err := m.Catalog.AlterTenant(a.Name, a.TenantChange, topo)
@@ -292,23 +292,26 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 		}
 		tb, ok := m.Catalog.Tables[tenant.TableKey(a.Tenant, a.Table)]
 		if !ok {
-			return nil, fmt.Errorf("%w: table %s.%s does not exist", tenant.ErrNotFound, a.Tenant, a.Table)
+			return nil, ruleErrorf(tenant.ErrNotFound, "table %s.%s does not exist", a.Tenant, a.Table)
 		}
 		if a.Partition < 0 || a.Partition >= tb.Partitions {
-			return nil, fmt.Errorf("%w: partition %d of %s.%s: the table has partitions 0..%d", tenant.ErrInvalid, a.Partition, a.Tenant, a.Table, tb.Partitions-1)
+			return nil, ruleErrorf(tenant.ErrInvalid, "partition %d of %s.%s: the table has partitions 0..%d", a.Partition, a.Tenant, a.Table, tb.Partitions-1)
+		}
+		if _, _, _, known := s.cluster.ServerInfo(a.To); !known {
+			return nil, ruleErrorf(tenant.ErrNotFound, "switch leader to %s: no such server in the cluster", a.To)
 		}
 		p := m.partition(PartitionID(tb.ID, a.Partition))
 		ok = false
 		for _, r := range p.Replicas {
 			if r.Server == a.To {
 				if r.Type != paxos.Full {
-					return nil, fmt.Errorf("%w: switch leader to %s: its replica is %s; only FULL replicas lead", tenant.ErrInvalid, a.To, r.Type)
+					return nil, ruleErrorf(tenant.ErrInvalid, "switch leader to %s: its replica is %s; only FULL replicas lead", a.To, r.Type)
 				}
 				ok = true
 			}
 		}
 		if !ok {
-			return nil, fmt.Errorf("%w: switch leader to %s: partition %d of %s.%s has no replica there", tenant.ErrInvalid, a.To, a.Partition, a.Tenant, a.Table)
+			return nil, ruleErrorf(tenant.ErrInvalid, "switch leader to %s: partition %d of %s.%s has no replica there", a.To, a.Partition, a.Tenant, a.Table)
 		}
 		p.Pinned = a.To
 	default:

@@ -68,7 +68,7 @@ func TestAlterPrimaryZoneAndSwitchLeader(t *testing.T) {
 		{"to a READONLY replica", []string{"--partition", "1", "--to", "s4"},
 			[]string{"switch leader to s4: its replica is READONLY; only FULL replicas lead"}},
 		{"to an unknown server", []string{"--partition", "1", "--to", "s9"},
-			[]string{"switch leader to s9: partition 1 of t1.orders has no replica there"}},
+			[]string{"switch leader to s9: no such server in the cluster"}},
 		{"to a partition out of range", []string{"--partition", "6", "--to", "s2"},
 			[]string{"partition 6 of t1.orders: the table has partitions 0..5"}},
 	} {
