@@ -1133,6 +1133,1016 @@ func (x *ShowResponse) GetRowsJson() []byte {
 	return nil
 }
 
+type ReadOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// consistency: "strong" (default: linearizable, from the leader under its lease or a FULL
+	// follower by ReadIndex) or "weak" (from any FULL or READONLY replica at its readable version).
+	Consistency string `protobuf:"bytes,1,opt,name=consistency,proto3" json:"consistency,omitempty"`
+	// max_staleness_ms bounds a weak read: a replica whose readable version is older answers
+	// "replica not readable" (FAILED_PRECONDITION) instead of stale data. 0 means no bound.
+	MaxStalenessMs int64 `protobuf:"varint,2,opt,name=max_staleness_ms,json=maxStalenessMs,proto3" json:"max_staleness_ms,omitempty"`
+	// snapshot_version, for a weak read, reads at exactly this version (it must not be above the
+	// replica's readable version): the way to read several partitions at one consistent point.
+	SnapshotVersion uint64 `protobuf:"varint,3,opt,name=snapshot_version,json=snapshotVersion,proto3" json:"snapshot_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReadOptions) Reset() {
+	*x = ReadOptions{}
+	mi := &file_obkv_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadOptions) ProtoMessage() {}
+
+func (x *ReadOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
+func (*ReadOptions) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReadOptions) GetConsistency() string {
+	if x != nil {
+		return x.Consistency
+	}
+	return ""
+}
+
+func (x *ReadOptions) GetMaxStalenessMs() int64 {
+	if x != nil {
+		return x.MaxStalenessMs
+	}
+	return 0
+}
+
+func (x *ReadOptions) GetSnapshotVersion() uint64 {
+	if x != nil {
+		return x.SnapshotVersion
+	}
+	return 0
+}
+
+type ServedBy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Server        string                 `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Zone          string                 `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
+	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"` // FULL, LOGONLY, READONLY
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // LEADER, FOLLOWER
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServedBy) Reset() {
+	*x = ServedBy{}
+	mi := &file_obkv_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServedBy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServedBy) ProtoMessage() {}
+
+func (x *ServedBy) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServedBy.ProtoReflect.Descriptor instead.
+func (*ServedBy) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ServedBy) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *ServedBy) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *ServedBy) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ServedBy) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+// ReadMeta says how a read was served.
+type ReadMeta struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ServedBy    *ServedBy              `protobuf:"bytes,1,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	ReadVersion uint64                 `protobuf:"varint,2,opt,name=read_version,json=readVersion,proto3" json:"read_version,omitempty"`
+	// staleness_ms is how far the read version is behind the serving server's clock (0 for strong
+	// reads, which see every write acknowledged before they started).
+	StalenessMs int64 `protobuf:"varint,3,opt,name=staleness_ms,json=stalenessMs,proto3" json:"staleness_ms,omitempty"`
+	// readable_version is the replica's readable version when it answered (for clients' routing).
+	ReadableVersion uint64 `protobuf:"varint,4,opt,name=readable_version,json=readableVersion,proto3" json:"readable_version,omitempty"`
+	// tried is how many replicas the client tried (set by the client, not the server).
+	Tried         uint32 `protobuf:"varint,5,opt,name=tried,proto3" json:"tried,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadMeta) Reset() {
+	*x = ReadMeta{}
+	mi := &file_obkv_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadMeta) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadMeta) ProtoMessage() {}
+
+func (x *ReadMeta) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadMeta.ProtoReflect.Descriptor instead.
+func (*ReadMeta) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReadMeta) GetServedBy() *ServedBy {
+	if x != nil {
+		return x.ServedBy
+	}
+	return nil
+}
+
+func (x *ReadMeta) GetReadVersion() uint64 {
+	if x != nil {
+		return x.ReadVersion
+	}
+	return 0
+}
+
+func (x *ReadMeta) GetStalenessMs() int64 {
+	if x != nil {
+		return x.StalenessMs
+	}
+	return 0
+}
+
+func (x *ReadMeta) GetReadableVersion() uint64 {
+	if x != nil {
+		return x.ReadableVersion
+	}
+	return 0
+}
+
+func (x *ReadMeta) GetTried() uint32 {
+	if x != nil {
+		return x.Tried
+	}
+	return 0
+}
+
+type KVOp struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"` // 1 put, 2 delete
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KVOp) Reset() {
+	*x = KVOp{}
+	mi := &file_obkv_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KVOp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KVOp) ProtoMessage() {}
+
+func (x *KVOp) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KVOp.ProtoReflect.Descriptor instead.
+func (*KVOp) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *KVOp) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *KVOp) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *KVOp) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type KeyValue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyValue) Reset() {
+	*x = KeyValue{}
+	mi := &file_obkv_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyValue) ProtoMessage() {}
+
+func (x *KeyValue) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyValue.ProtoReflect.Descriptor instead.
+func (*KeyValue) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *KeyValue) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *KeyValue) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type WriteRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Table  string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// partition is the partition index every key of ops hashes to (an atomic batch stays within
+	// one partition); the server checks it.
+	Partition     uint32  `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	Ops           []*KVOp `protobuf:"bytes,4,rep,name=ops,proto3" json:"ops,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteRequest) Reset() {
+	*x = WriteRequest{}
+	mi := &file_obkv_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteRequest) ProtoMessage() {}
+
+func (x *WriteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
+func (*WriteRequest) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *WriteRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *WriteRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *WriteRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *WriteRequest) GetOps() []*KVOp {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+type WriteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	ServedBy      *ServedBy              `protobuf:"bytes,2,opt,name=served_by,json=servedBy,proto3" json:"served_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteResponse) Reset() {
+	*x = WriteResponse{}
+	mi := &file_obkv_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteResponse) ProtoMessage() {}
+
+func (x *WriteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
+func (*WriteResponse) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *WriteResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *WriteResponse) GetServedBy() *ServedBy {
+	if x != nil {
+		return x.ServedBy
+	}
+	return nil
+}
+
+type GetRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	Key           []byte                 `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	Options       *ReadOptions           `protobuf:"bytes,5,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRequest) Reset() {
+	*x = GetRequest{}
+	mi := &file_obkv_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRequest) ProtoMessage() {}
+
+func (x *GetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
+func (*GetRequest) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *GetRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *GetRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *GetRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *GetRequest) GetOptions() *ReadOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type GetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	Value         []byte                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Meta          *ReadMeta              `protobuf:"bytes,3,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetResponse) Reset() {
+	*x = GetResponse{}
+	mi := &file_obkv_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetResponse) ProtoMessage() {}
+
+func (x *GetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
+func (*GetResponse) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *GetResponse) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *GetResponse) GetMeta() *ReadMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+type ScanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	Partition     uint32                 `protobuf:"varint,3,opt,name=partition,proto3" json:"partition,omitempty"`
+	Start         []byte                 `protobuf:"bytes,4,opt,name=start,proto3" json:"start,omitempty"`
+	End           []byte                 `protobuf:"bytes,5,opt,name=end,proto3" json:"end,omitempty"`      // exclusive; empty = to the end
+	Limit         uint32                 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"` // 0 = server maximum
+	Options       *ReadOptions           `protobuf:"bytes,7,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanRequest) Reset() {
+	*x = ScanRequest{}
+	mi := &file_obkv_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanRequest) ProtoMessage() {}
+
+func (x *ScanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanRequest.ProtoReflect.Descriptor instead.
+func (*ScanRequest) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ScanRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ScanRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ScanRequest) GetPartition() uint32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ScanRequest) GetStart() []byte {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ScanRequest) GetEnd() []byte {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *ScanRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ScanRequest) GetOptions() *ReadOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type ScanResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  []*KeyValue            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	Meta  *ReadMeta              `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	// more: the server stopped at limit; continue after the last row.
+	More          bool `protobuf:"varint,3,opt,name=more,proto3" json:"more,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScanResponse) Reset() {
+	*x = ScanResponse{}
+	mi := &file_obkv_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScanResponse) ProtoMessage() {}
+
+func (x *ScanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScanResponse.ProtoReflect.Descriptor instead.
+func (*ScanResponse) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ScanResponse) GetRows() []*KeyValue {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ScanResponse) GetMeta() *ReadMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ScanResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+type LocateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateRequest) Reset() {
+	*x = LocateRequest{}
+	mi := &file_obkv_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateRequest) ProtoMessage() {}
+
+func (x *LocateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateRequest.ProtoReflect.Descriptor instead.
+func (*LocateRequest) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *LocateRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *LocateRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+type ReplicaLocation struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Server          string                 `protobuf:"bytes,1,opt,name=server,proto3" json:"server,omitempty"`
+	Zone            string                 `protobuf:"bytes,2,opt,name=zone,proto3" json:"zone,omitempty"`
+	Region          string                 `protobuf:"bytes,3,opt,name=region,proto3" json:"region,omitempty"`
+	RpcAddr         string                 `protobuf:"bytes,4,opt,name=rpc_addr,json=rpcAddr,proto3" json:"rpc_addr,omitempty"`
+	Type            string                 `protobuf:"bytes,5,opt,name=type,proto3" json:"type,omitempty"`
+	Leader          bool                   `protobuf:"varint,6,opt,name=leader,proto3" json:"leader,omitempty"`
+	Alive           bool                   `protobuf:"varint,7,opt,name=alive,proto3" json:"alive,omitempty"`
+	ReadableVersion uint64                 `protobuf:"varint,8,opt,name=readable_version,json=readableVersion,proto3" json:"readable_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReplicaLocation) Reset() {
+	*x = ReplicaLocation{}
+	mi := &file_obkv_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaLocation) ProtoMessage() {}
+
+func (x *ReplicaLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaLocation.ProtoReflect.Descriptor instead.
+func (*ReplicaLocation) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ReplicaLocation) GetServer() string {
+	if x != nil {
+		return x.Server
+	}
+	return ""
+}
+
+func (x *ReplicaLocation) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *ReplicaLocation) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *ReplicaLocation) GetRpcAddr() string {
+	if x != nil {
+		return x.RpcAddr
+	}
+	return ""
+}
+
+func (x *ReplicaLocation) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ReplicaLocation) GetLeader() bool {
+	if x != nil {
+		return x.Leader
+	}
+	return false
+}
+
+func (x *ReplicaLocation) GetAlive() bool {
+	if x != nil {
+		return x.Alive
+	}
+	return false
+}
+
+func (x *ReplicaLocation) GetReadableVersion() uint64 {
+	if x != nil {
+		return x.ReadableVersion
+	}
+	return 0
+}
+
+type PartitionLocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Id            uint64                 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Replicas      []*ReplicaLocation     `protobuf:"bytes,3,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionLocation) Reset() {
+	*x = PartitionLocation{}
+	mi := &file_obkv_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionLocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionLocation) ProtoMessage() {}
+
+func (x *PartitionLocation) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionLocation.ProtoReflect.Descriptor instead.
+func (*PartitionLocation) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PartitionLocation) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PartitionLocation) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PartitionLocation) GetReplicas() []*ReplicaLocation {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+type LocateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TableId       uint64                 `protobuf:"varint,1,opt,name=table_id,json=tableId,proto3" json:"table_id,omitempty"`
+	Partitions    uint32                 `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Locations     []*PartitionLocation   `protobuf:"bytes,3,rep,name=locations,proto3" json:"locations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocateResponse) Reset() {
+	*x = LocateResponse{}
+	mi := &file_obkv_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocateResponse) ProtoMessage() {}
+
+func (x *LocateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocateResponse.ProtoReflect.Descriptor instead.
+func (*LocateResponse) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LocateResponse) GetTableId() uint64 {
+	if x != nil {
+		return x.TableId
+	}
+	return 0
+}
+
+func (x *LocateResponse) GetPartitions() uint32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return 0
+}
+
+func (x *LocateResponse) GetLocations() []*PartitionLocation {
+	if x != nil {
+		return x.Locations
+	}
+	return nil
+}
+
 var File_obkv_proto protoreflect.FileDescriptor
 
 const file_obkv_proto_rawDesc = "" +
@@ -1223,14 +2233,95 @@ const file_obkv_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
 	"\x05table\x18\x03 \x01(\tR\x05table\"+\n" +
 	"\fShowResponse\x12\x1b\n" +
-	"\trows_json\x18\x01 \x01(\fR\browsJson2l\n" +
+	"\trows_json\x18\x01 \x01(\fR\browsJson\"\x84\x01\n" +
+	"\vReadOptions\x12 \n" +
+	"\vconsistency\x18\x01 \x01(\tR\vconsistency\x12(\n" +
+	"\x10max_staleness_ms\x18\x02 \x01(\x03R\x0emaxStalenessMs\x12)\n" +
+	"\x10snapshot_version\x18\x03 \x01(\x04R\x0fsnapshotVersion\"^\n" +
+	"\bServedBy\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12\x12\n" +
+	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\"\xbe\x01\n" +
+	"\bReadMeta\x12+\n" +
+	"\tserved_by\x18\x01 \x01(\v2\x0e.obkv.ServedByR\bservedBy\x12!\n" +
+	"\fread_version\x18\x02 \x01(\x04R\vreadVersion\x12!\n" +
+	"\fstaleness_ms\x18\x03 \x01(\x03R\vstalenessMs\x12)\n" +
+	"\x10readable_version\x18\x04 \x01(\x04R\x0freadableVersion\x12\x14\n" +
+	"\x05tried\x18\x05 \x01(\rR\x05tried\"B\n" +
+	"\x04KVOp\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\fR\x05value\"2\n" +
+	"\bKeyValue\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\"x\n" +
+	"\fWriteRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x1c\n" +
+	"\x03ops\x18\x04 \x03(\v2\n" +
+	".obkv.KVOpR\x03ops\"V\n" +
+	"\rWriteResponse\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12+\n" +
+	"\tserved_by\x18\x02 \x01(\v2\x0e.obkv.ServedByR\bservedBy\"\x97\x01\n" +
+	"\n" +
+	"GetRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\fR\x03key\x12+\n" +
+	"\aoptions\x18\x05 \x01(\v2\x11.obkv.ReadOptionsR\aoptions\"]\n" +
+	"\vGetResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value\x12\"\n" +
+	"\x04meta\x18\x03 \x01(\v2\x0e.obkv.ReadMetaR\x04meta\"\xc4\x01\n" +
+	"\vScanRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1c\n" +
+	"\tpartition\x18\x03 \x01(\rR\tpartition\x12\x14\n" +
+	"\x05start\x18\x04 \x01(\fR\x05start\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\fR\x03end\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\rR\x05limit\x12+\n" +
+	"\aoptions\x18\a \x01(\v2\x11.obkv.ReadOptionsR\aoptions\"j\n" +
+	"\fScanResponse\x12\"\n" +
+	"\x04rows\x18\x01 \x03(\v2\x0e.obkv.KeyValueR\x04rows\x12\"\n" +
+	"\x04meta\x18\x02 \x01(\v2\x0e.obkv.ReadMetaR\x04meta\x12\x12\n" +
+	"\x04more\x18\x03 \x01(\bR\x04more\"=\n" +
+	"\rLocateRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"\xdd\x01\n" +
+	"\x0fReplicaLocation\x12\x16\n" +
+	"\x06server\x18\x01 \x01(\tR\x06server\x12\x12\n" +
+	"\x04zone\x18\x02 \x01(\tR\x04zone\x12\x16\n" +
+	"\x06region\x18\x03 \x01(\tR\x06region\x12\x19\n" +
+	"\brpc_addr\x18\x04 \x01(\tR\arpcAddr\x12\x12\n" +
+	"\x04type\x18\x05 \x01(\tR\x04type\x12\x16\n" +
+	"\x06leader\x18\x06 \x01(\bR\x06leader\x12\x14\n" +
+	"\x05alive\x18\a \x01(\bR\x05alive\x12)\n" +
+	"\x10readable_version\x18\b \x01(\x04R\x0freadableVersion\"l\n" +
+	"\x11PartitionLocation\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x121\n" +
+	"\breplicas\x18\x03 \x03(\v2\x15.obkv.ReplicaLocationR\breplicas\"\x82\x01\n" +
+	"\x0eLocateResponse\x12\x19\n" +
+	"\btable_id\x18\x01 \x01(\x04R\atableId\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x02 \x01(\rR\n" +
+	"partitions\x125\n" +
+	"\tlocations\x18\x03 \x03(\v2\x17.obkv.PartitionLocationR\tlocations2l\n" +
 	"\x04Peer\x12%\n" +
 	"\x04Send\x12\v.obkv.Batch\x1a\x0e.obkv.BatchAck(\x01\x12=\n" +
 	"\rFetchSnapshot\x12\x15.obkv.SnapshotRequest\x1a\x13.obkv.SnapshotChunk0\x012\x9f\x01\n" +
 	"\x05Admin\x123\n" +
 	"\x06Health\x12\x13.obkv.HealthRequest\x1a\x14.obkv.HealthResponse\x122\n" +
 	"\aExecute\x12\x12.obkv.AdminRequest\x1a\x13.obkv.AdminResponse\x12-\n" +
-	"\x04Show\x12\x11.obkv.ShowRequest\x1a\x12.obkv.ShowResponseB\n" +
+	"\x04Show\x12\x11.obkv.ShowRequest\x1a\x12.obkv.ShowResponse2\xc6\x01\n" +
+	"\x02KV\x120\n" +
+	"\x05Write\x12\x12.obkv.WriteRequest\x1a\x13.obkv.WriteResponse\x12*\n" +
+	"\x03Get\x12\x10.obkv.GetRequest\x1a\x11.obkv.GetResponse\x12-\n" +
+	"\x04Scan\x12\x11.obkv.ScanRequest\x1a\x12.obkv.ScanResponse\x123\n" +
+	"\x06Locate\x12\x13.obkv.LocateRequest\x1a\x14.obkv.LocateResponseB\n" +
 	"Z\bobkv/apib\x06proto3"
 
 var (
@@ -1245,25 +2336,40 @@ func file_obkv_proto_rawDescGZIP() []byte {
 	return file_obkv_proto_rawDescData
 }
 
-var file_obkv_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_obkv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_obkv_proto_goTypes = []any{
-	(*Ballot)(nil),          // 0: obkv.Ballot
-	(*Entry)(nil),           // 1: obkv.Entry
-	(*Member)(nil),          // 2: obkv.Member
-	(*SnapshotMeta)(nil),    // 3: obkv.SnapshotMeta
-	(*Priority)(nil),        // 4: obkv.Priority
-	(*PaxosMessage)(nil),    // 5: obkv.PaxosMessage
-	(*Envelope)(nil),        // 6: obkv.Envelope
-	(*Batch)(nil),           // 7: obkv.Batch
-	(*BatchAck)(nil),        // 8: obkv.BatchAck
-	(*SnapshotRequest)(nil), // 9: obkv.SnapshotRequest
-	(*SnapshotChunk)(nil),   // 10: obkv.SnapshotChunk
-	(*HealthRequest)(nil),   // 11: obkv.HealthRequest
-	(*HealthResponse)(nil),  // 12: obkv.HealthResponse
-	(*AdminRequest)(nil),    // 13: obkv.AdminRequest
-	(*AdminResponse)(nil),   // 14: obkv.AdminResponse
-	(*ShowRequest)(nil),     // 15: obkv.ShowRequest
-	(*ShowResponse)(nil),    // 16: obkv.ShowResponse
+	(*Ballot)(nil),            // 0: obkv.Ballot
+	(*Entry)(nil),             // 1: obkv.Entry
+	(*Member)(nil),            // 2: obkv.Member
+	(*SnapshotMeta)(nil),      // 3: obkv.SnapshotMeta
+	(*Priority)(nil),          // 4: obkv.Priority
+	(*PaxosMessage)(nil),      // 5: obkv.PaxosMessage
+	(*Envelope)(nil),          // 6: obkv.Envelope
+	(*Batch)(nil),             // 7: obkv.Batch
+	(*BatchAck)(nil),          // 8: obkv.BatchAck
+	(*SnapshotRequest)(nil),   // 9: obkv.SnapshotRequest
+	(*SnapshotChunk)(nil),     // 10: obkv.SnapshotChunk
+	(*HealthRequest)(nil),     // 11: obkv.HealthRequest
+	(*HealthResponse)(nil),    // 12: obkv.HealthResponse
+	(*AdminRequest)(nil),      // 13: obkv.AdminRequest
+	(*AdminResponse)(nil),     // 14: obkv.AdminResponse
+	(*ShowRequest)(nil),       // 15: obkv.ShowRequest
+	(*ShowResponse)(nil),      // 16: obkv.ShowResponse
+	(*ReadOptions)(nil),       // 17: obkv.ReadOptions
+	(*ServedBy)(nil),          // 18: obkv.ServedBy
+	(*ReadMeta)(nil),          // 19: obkv.ReadMeta
+	(*KVOp)(nil),              // 20: obkv.KVOp
+	(*KeyValue)(nil),          // 21: obkv.KeyValue
+	(*WriteRequest)(nil),      // 22: obkv.WriteRequest
+	(*WriteResponse)(nil),     // 23: obkv.WriteResponse
+	(*GetRequest)(nil),        // 24: obkv.GetRequest
+	(*GetResponse)(nil),       // 25: obkv.GetResponse
+	(*ScanRequest)(nil),       // 26: obkv.ScanRequest
+	(*ScanResponse)(nil),      // 27: obkv.ScanResponse
+	(*LocateRequest)(nil),     // 28: obkv.LocateRequest
+	(*ReplicaLocation)(nil),   // 29: obkv.ReplicaLocation
+	(*PartitionLocation)(nil), // 30: obkv.PartitionLocation
+	(*LocateResponse)(nil),    // 31: obkv.LocateResponse
 }
 var file_obkv_proto_depIdxs = []int32{
 	0,  // 0: obkv.Entry.ballot:type_name -> obkv.Ballot
@@ -1278,21 +2384,39 @@ var file_obkv_proto_depIdxs = []int32{
 	5,  // 9: obkv.Envelope.msg:type_name -> obkv.PaxosMessage
 	6,  // 10: obkv.Batch.envelopes:type_name -> obkv.Envelope
 	3,  // 11: obkv.SnapshotRequest.meta:type_name -> obkv.SnapshotMeta
-	7,  // 12: obkv.Peer.Send:input_type -> obkv.Batch
-	9,  // 13: obkv.Peer.FetchSnapshot:input_type -> obkv.SnapshotRequest
-	11, // 14: obkv.Admin.Health:input_type -> obkv.HealthRequest
-	13, // 15: obkv.Admin.Execute:input_type -> obkv.AdminRequest
-	15, // 16: obkv.Admin.Show:input_type -> obkv.ShowRequest
-	8,  // 17: obkv.Peer.Send:output_type -> obkv.BatchAck
-	10, // 18: obkv.Peer.FetchSnapshot:output_type -> obkv.SnapshotChunk
-	12, // 19: obkv.Admin.Health:output_type -> obkv.HealthResponse
-	14, // 20: obkv.Admin.Execute:output_type -> obkv.AdminResponse
-	16, // 21: obkv.Admin.Show:output_type -> obkv.ShowResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	18, // 12: obkv.ReadMeta.served_by:type_name -> obkv.ServedBy
+	20, // 13: obkv.WriteRequest.ops:type_name -> obkv.KVOp
+	18, // 14: obkv.WriteResponse.served_by:type_name -> obkv.ServedBy
+	17, // 15: obkv.GetRequest.options:type_name -> obkv.ReadOptions
+	19, // 16: obkv.GetResponse.meta:type_name -> obkv.ReadMeta
+	17, // 17: obkv.ScanRequest.options:type_name -> obkv.ReadOptions
+	21, // 18: obkv.ScanResponse.rows:type_name -> obkv.KeyValue
+	19, // 19: obkv.ScanResponse.meta:type_name -> obkv.ReadMeta
+	29, // 20: obkv.PartitionLocation.replicas:type_name -> obkv.ReplicaLocation
+	30, // 21: obkv.LocateResponse.locations:type_name -> obkv.PartitionLocation
+	7,  // 22: obkv.Peer.Send:input_type -> obkv.Batch
+	9,  // 23: obkv.Peer.FetchSnapshot:input_type -> obkv.SnapshotRequest
+	11, // 24: obkv.Admin.Health:input_type -> obkv.HealthRequest
+	13, // 25: obkv.Admin.Execute:input_type -> obkv.AdminRequest
+	15, // 26: obkv.Admin.Show:input_type -> obkv.ShowRequest
+	22, // 27: obkv.KV.Write:input_type -> obkv.WriteRequest
+	24, // 28: obkv.KV.Get:input_type -> obkv.GetRequest
+	26, // 29: obkv.KV.Scan:input_type -> obkv.ScanRequest
+	28, // 30: obkv.KV.Locate:input_type -> obkv.LocateRequest
+	8,  // 31: obkv.Peer.Send:output_type -> obkv.BatchAck
+	10, // 32: obkv.Peer.FetchSnapshot:output_type -> obkv.SnapshotChunk
+	12, // 33: obkv.Admin.Health:output_type -> obkv.HealthResponse
+	14, // 34: obkv.Admin.Execute:output_type -> obkv.AdminResponse
+	16, // 35: obkv.Admin.Show:output_type -> obkv.ShowResponse
+	23, // 36: obkv.KV.Write:output_type -> obkv.WriteResponse
+	25, // 37: obkv.KV.Get:output_type -> obkv.GetResponse
+	27, // 38: obkv.KV.Scan:output_type -> obkv.ScanResponse
+	31, // 39: obkv.KV.Locate:output_type -> obkv.LocateResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_obkv_proto_init() }
@@ -1306,9 +2430,9 @@ func file_obkv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_obkv_proto_rawDesc), len(file_obkv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   32,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_obkv_proto_goTypes,
 		DependencyIndexes: file_obkv_proto_depIdxs,
