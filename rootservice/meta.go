@@ -133,9 +133,38 @@ type Report struct {
 	Replicas []ReplicaReport `json:"replicas"`
 }
 
-// ReportReply lists the replicas the server should host.
+// ReportReply lists the replicas the server should host, and every table (so the server can
+// check which partition a key belongs to).
 type ReportReply struct {
 	Assignments []Assignment `json:"assignments"`
+	Tables      []TableRef   `json:"tables,omitempty"`
+}
+
+// TableRef is what a server needs to route a key: the table's id and partition count.
+type TableRef struct {
+	Tenant     string `json:"tenant"`
+	Name       string `json:"name"`
+	ID         uint64 `json:"id"`
+	Partitions int    `json:"partitions"`
+}
+
+// Location is where one partition's replicas are, for clients.
+type Location struct {
+	Index    int               `json:"index"`
+	ID       uint64            `json:"id"`
+	Replicas []ReplicaLocation `json:"replicas"`
+}
+
+// ReplicaLocation is one replica of a Location.
+type ReplicaLocation struct {
+	Server   string            `json:"server"`
+	Zone     string            `json:"zone"`
+	Region   string            `json:"region"`
+	RPCAddr  string            `json:"rpc_addr"`
+	Type     paxos.ReplicaType `json:"type"`
+	Leader   bool              `json:"leader"`
+	Alive    bool              `json:"alive"`
+	Readable uint64            `json:"readable_version"`
 }
 
 // ruleError is an error whose message is exactly the rule broken (no sentinel prefix), like the

@@ -356,7 +356,53 @@ func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
 		}
 	}
 	s.reports[r.Server] = serverReport{at: time.Now(), replicas: r.Replicas}
-	return ReportReply{Assignments: s.assignments(r.Server)}, nil
+	reply := ReportReply{Assignments: s.assignments(r.Server)}
+	for _, key := range sortedKeys(s.meta.Catalog.Tables) {
+		tb := s.meta.Catalog.Tables[key]
+		reply.Tables = append(reply.Tables, TableRef{Tenant: tb.Tenant, Name: tb.Name, ID: tb.ID, Partitions: tb.Partitions})
+	}
+	return reply, nil
+}
+
+// Locate returns a table and where its partitions' replicas are, with the role and readable
+// version each replica last reported.
+func (s *Service) Locate(ctx context.Context, tenantName, table string) (TableRef, []Location, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.loaded {
+		if err := s.load(ctx); err != nil {
+			return TableRef{}, nil, err
+		}
+	}
+	tb, ok := s.meta.Catalog.Tables[tenant.TableKey(tenantName, table)]
+	if !ok {
+		return TableRef{}, nil, ruleErrorf(tenant.ErrNotFound, "table %s.%s does not exist", tenantName, table)
+	}
+	ref := TableRef{Tenant: tb.Tenant, Name: tb.Name, ID: tb.ID, Partitions: tb.Partitions}
+	var locs []Location
+	for i := 0; i < tb.Partitions; i++ {
+		p := s.meta.partition(PartitionID(tb.ID, i))
+		if p == nil {
+			continue
+		}
+		loc := Location{Index: i, ID: p.ID}
+		for _, r := range p.Replicas {
+			zone, region, rpc, _ := s.cluster.ServerInfo(r.Server)
+			rl := ReplicaLocation{Server: r.Server, Zone: zone, Region: region, RPCAddr: rpc, Type: r.Type, Alive: s.cluster.Alive(r.Server)}
+			if rep, ok := s.reported(p.ID, mustID(s.cluster, r.Server)); ok && time.Since(s.reports[r.Server].at) < 2*time.Second {
+				rl.Leader = rep.Serving
+				rl.Readable = rep.Readable
+			}
+			loc.Replicas = append(loc.Replicas, rl)
+		}
+		locs = append(locs, loc)
+	}
+	return ref, locs, nil
+}
+
+func mustID(c Cluster, server string) paxos.ID {
+	id, _ := c.ServerID(server)
+	return id
 }
 
 func findMember(ms []paxos.Member, id paxos.ID) (paxos.Member, bool) {

@@ -45,6 +45,7 @@ type Server struct {
 
 	mu       sync.RWMutex
 	replicas map[uint64]*replica.Replica
+	tables   map[string]rootservice.TableRef // by tenant.TableKey, from the root service
 	prios    map[uint64]paxos.Priority
 	draining bool
 
@@ -235,6 +236,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
 	api.RegisterPeerServer(s.grpc, peerService{s: s})
 	api.RegisterAdminServer(s.grpc, adminService{s: s})
+	api.RegisterKVServer(s.grpc, kvService{s: s})
 	go func() { _ = s.grpc.Serve(lis) }()
 	g, err := newGossip(s)
 	if err != nil {
@@ -416,6 +418,13 @@ func (s *Server) reportLoop(ctx context.Context) {
 			s.log.Warn("bad report reply", "err", err)
 			continue
 		}
+		tables := make(map[string]rootservice.TableRef, len(reply.Tables))
+		for _, t := range reply.Tables {
+			tables[tenant.TableKey(t.Tenant, t.Name)] = t
+		}
+		s.mu.Lock()
+		s.tables = tables
+		s.mu.Unlock()
 		s.reconcile(ctx, reply.Assignments)
 	}
 }
