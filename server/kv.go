@@ -245,4 +245,3 @@ func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.Loc
 	}
 	return resp, nil
 }
-
