@@ -1,0 +1,163 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"obkv/api"
+	obtenant "obkv/tenant"
+)
+
+// OpKind is the kind of one batch operation.
+type OpKind uint32
+
+const (
+	// OpPut sets a key's value.
+	OpPut OpKind = 1
+	// OpDelete removes a key.
+	OpDelete OpKind = 2
+)
+
+// Op is one operation of an atomic batch.
+type Op struct {
+	Kind       OpKind
+	Key, Value []byte
+}
+
+// PutOp is a put of key to value, for Batch.
+func PutOp(key, value []byte) Op { return Op{Kind: OpPut, Key: key, Value: value} }
+
+// DeleteOp is a delete of key, for Batch.
+func DeleteOp(key []byte) Op { return Op{Kind: OpDelete, Key: key} }
+
+// Put writes key = value through the partition's leader and returns the write's commit
+// version. An error wrapping ErrOutcomeUnknown means the write may or may not be applied.
+func (c *Client) Put(ctx context.Context, tenantName, table string, key, value []byte) (uint64, error) {
+	return c.Batch(ctx, tenantName, table, []Op{PutOp(key, value)})
+}
+
+// Delete removes key through the partition's leader and returns the delete's commit version.
+func (c *Client) Delete(ctx context.Context, tenantName, table string, key []byte) (uint64, error) {
+	return c.Batch(ctx, tenantName, table, []Op{DeleteOp(key)})
+}
+
+// Batch applies ops atomically (all or none, at one commit version, which it returns). Every
+// key must hash to the same partition: a batch that spans partitions is refused before
+// anything is sent (ErrCrossPartition).
+func (c *Client) Batch(ctx context.Context, tenantName, table string, ops []Op) (uint64, error) {
+	what := fmt.Sprintf("write %s/%s", tenantName, table)
+	if len(ops) == 0 {
+		return 0, fmt.Errorf("%s: a batch needs at least one op: %w", what, ErrInvalid)
+	}
+	for i, op := range ops {
+		if op.Kind != OpPut && op.Kind != OpDelete {
+			return 0, fmt.Errorf("%s: op %d on key %q: kind %d is neither put (1) nor delete (2): %w", what, i, op.Key, op.Kind, ErrInvalid)
+		}
+	}
+	ctx, cancel := withTimeout(ctx, c.cfg.timeout)
+	defer cancel()
+	loc, err := c.location(ctx, tenantName, table, false)
+	if err != nil {
+		return 0, fmt.Errorf("write: %w", err)
+	}
+	p := obtenant.PartitionOf(ops[0].Key, loc.partitions)
+	wire := make([]*api.KVOp, len(ops))
+	for i, op := range ops {
+		if q := obtenant.PartitionOf(op.Key, loc.partitions); q != p {
+			return 0, fmt.Errorf("%s: batch of %d ops: key %q hashes to partition %d but key %q to partition %d (of %d); an atomic batch must stay within one partition: %w",
+				what, len(ops), ops[0].Key, p, op.Key, q, loc.partitions, ErrCrossPartition)
+		}
+		wire[i] = &api.KVOp{Kind: uint32(op.Kind), Key: op.Key, Value: op.Value}
+	}
+	what = fmt.Sprintf("%s partition %d", what, p)
+	return c.write(ctx, loc, p, wire, what)
+}
+
+// write sends one batch to partition p's leader. It retries only where nothing can have been
+// applied: "not leader" (nothing was proposed), NotFound (the server has no such replica) and
+// a connection that was never established. Any other failure after the request may have been
+// delivered returns ErrOutcomeUnknown, and an InvalidArgument returns ErrInvalid.
+func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVOp, what string) (uint64, error) {
+	var errs []string
+	hint := ""
+	refresh := false
+	for tried := 0; tried < c.cfg.maxAttempts; {
+		if refresh {
+			fresh, err := c.location(ctx, loc.tenant, loc.table, true)
+			if err != nil {
+				return 0, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, strings.Join(errs, "; "), err)
+			}
+			loc, refresh = fresh, false
+		}
+		target, ok := c.leaderOf(loc, p, hint)
+		hint = ""
+		if !ok {
+			if len(errs) > 0 && strings.HasSuffix(errs[len(errs)-1], "no leader known") {
+				return 0, fmt.Errorf("%s: no leader is known after a location refresh (%s): %w", what, strings.Join(errs, "; "), ErrNoReplica)
+			}
+			errs = append(errs, "no leader known")
+			refresh = true
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("%s: not sent: %w", what, err)
+		}
+		kv, err := c.kv(target.addr)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", what, err)
+		}
+		tried++
+		start := c.cfg.clock()
+		resp, err := kv.Write(ctx, &api.WriteRequest{Tenant: loc.tenant, Table: loc.table, Partition: uint32(p), Ops: ops})
+		if err == nil {
+			c.observe(target.addr, c.cfg.clock().Sub(start))
+			return resp.GetVersion(), nil
+		}
+		on := fmt.Sprintf("server %s at %s", target.server, target.addr)
+		switch classify(err) {
+		case classNotLeader:
+			hint = leaderHint(err)
+			refresh = true
+		case classNotFound:
+			refresh = true
+		case classUndelivered:
+			c.failed(target.addr)
+			refresh = true
+		case classInvalid:
+			return 0, fmt.Errorf("%s: %s rejected it: %s: %w", what, on, statusText(err), ErrInvalid)
+		case classRejected:
+			return 0, fmt.Errorf("%s: %s refused it (not applied): %s", what, on, statusText(err))
+		default:
+			if classify(err) == classDown {
+				c.failed(target.addr)
+			}
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return 0, fmt.Errorf("%s: %s: %s: %w: %w", what, on, statusText(err), ErrOutcomeUnknown, ctxErr)
+			}
+			return 0, fmt.Errorf("%s: %s: %s: the request may have been delivered: %w", what, on, statusText(err), ErrOutcomeUnknown)
+		}
+		errs = append(errs, on+": "+statusText(err))
+	}
+	return 0, fmt.Errorf("%s: no leader accepted it within %d attempts (%s): %w", what, c.cfg.maxAttempts, strings.Join(errs, "; "), ErrNoReplica)
+}
+
+// leaderOf is the replica a write to p goes to: the server a "not leader" answer named when it
+// hosts a FULL replica of p, else the cached leader.
+func (c *Client) leaderOf(loc *tableLoc, p int, hint string) (replica, bool) {
+	var leader replica
+	found := false
+	for _, r := range loc.parts[p] {
+		if hint != "" && r.server == hint && r.typ == typeFull {
+			return r, true
+		}
+		if r.leader && r.typ == typeFull && !found {
+			leader, found = r, true
+		}
+	}
+	return leader, found
+}
+
+// IsOutcomeUnknown reports whether err says a write may or may not have been applied.
+func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
