@@ -93,7 +93,7 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 		if err != nil {
 			return Meta{}, fmt.Errorf("%s: %w", what, err)
 		}
-		refresh := false
+		refresh, replan := false, false
 		for _, r := range cands {
 			if tried >= c.cfg.maxAttempts {
 				break
@@ -120,12 +120,17 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 				notReadable++
 				c.refused(loc.tenant, loc.table, p, r.server)
 			case classNotLeader, classNotFound:
-				refresh = true
+				// The cache is wrong (a leader or a replica moved): re-plan on a fresh location
+				// at once, so the preference picks from the new layout.
+				refresh, replan = true, true
 			case classUndelivered, classDown:
 				c.failed(r.addr)
 				refresh = true
 			}
 			errs = append(errs, fmt.Sprintf("%s (%s %s in %s): %s", r.server, r.typ, role(r), r.zone, statusText(err)))
+			if replan {
+				break
+			}
 		}
 		if !refresh {
 			break
