@@ -30,6 +30,7 @@ type Client struct {
 	versions   map[replicaKey]versionInfo
 	health     map[string]*serverHealth
 	rowBytes   map[tableKey]float64 // EWMA of key+value bytes per row, for closest-adaptive
+	written    map[tableKey]uint64  // highest version this client wrote per table
 }
 
 // New connects to the first of addrs that accepts a connection (in order; each gets the
@@ -53,6 +54,7 @@ func New(ctx context.Context, addrs []string, opts ...Option) (*Client, error) {
 		versions: map[replicaKey]versionInfo{},
 		health:   map[string]*serverHealth{},
 		rowBytes: map[tableKey]float64{},
+		written:  map[tableKey]uint64{},
 	}
 	var errs []string
 	for i, addr := range addrs {

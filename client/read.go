@@ -353,7 +353,10 @@ const snapshotTarget = 5 * time.Second
 // pickSnapshot chooses the version a weak scan reads every partition at: for each partition,
 // the highest readable version seen on a replica the preference allows; the minimum of those
 // over the partitions. Every chosen replica has made it readable (readable versions never go
-// back), so no extra round trip is needed unless the version misses max_staleness.
+// back), so no extra round trip is needed unless the version misses max_staleness (or is older
+// than snapshotTarget when unbounded) or is below this client's last write to the table: then
+// one Locate refreshes the readable versions, so a weak scan sees the client's own writes
+// whenever the replicas have applied them.
 func (c *Client) pickSnapshot(ctx context.Context, loc *tableLoc, rc readConfig, size int) (*tableLoc, uint64, error) {
 	bound := rc.maxStaleness
 	if bound <= 0 {
@@ -372,7 +375,10 @@ func (c *Client) pickSnapshot(ctx context.Context, loc *tableLoc, rc readConfig,
 				v, worst = best, p
 			}
 		}
-		if v > 0 && lagAt(c.cfg.clock(), v) <= bound {
+		c.mu.Lock()
+		written := c.written[tableKey{loc.tenant, loc.table}]
+		c.mu.Unlock()
+		if v > 0 && lagAt(c.cfg.clock(), v) <= bound && (v >= written || attempt > 0) {
 			return loc, v, nil
 		}
 		if attempt > 0 {

@@ -113,6 +113,10 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		resp, err := kv.Write(ctx, &api.WriteRequest{Tenant: loc.tenant, Table: loc.table, Partition: uint32(p), Ops: ops})
 		if err == nil {
 			c.observe(target.addr, c.cfg.clock().Sub(start))
+			k := tableKey{loc.tenant, loc.table}
+			c.mu.Lock()
+			c.written[k] = max(c.written[k], resp.GetVersion())
+			c.mu.Unlock()
 			return resp.GetVersion(), nil
 		}
 		on := fmt.Sprintf("server %s at %s", target.server, target.addr)

@@ -459,4 +459,6 @@ func (k *kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.Lo
 }
 
 // String describes the server for test messages.
-func (s *Server) String() string { return fmt.Sprintf("%s(%s/%s %s)", s.Name, s.Region, s.Zone, s.addr) }
+func (s *Server) String() string {
+	return fmt.Sprintf("%s(%s/%s %s)", s.Name, s.Region, s.Zone, s.addr)
+}
