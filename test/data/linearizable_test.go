@@ -66,30 +66,24 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 		f()
 		t.Logf("%5.1fs %s (%v)", time.Since(start).Seconds(), what, time.Since(t0).Round(time.Millisecond))
 	}
-	pace := func(d time.Duration) {
-		select {
-		case <-time.After(d): // the workload's own pace between faults, not a wait for a condition
-		case <-ctx.Done():
-		}
-	}
-	pace(2 * time.Second)
+	pace(ctx, 2*time.Second)
 	nemesis("SIGKILL s1 and failover to z2/z3", func() {
 		c.kill("s1")
 		c.waitLeaders(ctx, "t1", "kv", 2, "in z2 or z3", inZones("z2", "z3"))
 	})
-	pace(1500 * time.Millisecond)
+	pace(ctx, 1500*time.Millisecond)
 	nemesis("restart s1 and return to z1", func() {
 		c.start("s1")
 		c.waitLeaders(ctx, "t1", "kv", 2, "back in z1", inZones("z1"))
 	})
-	pace(1 * time.Second)
+	pace(ctx, 1*time.Second)
 	nemesis("switch-leader of partition 0 to s2", func() {
 		c.mustCtl(ctx, nil, "switch-leader", "t1.kv", "--partition", "0", "--to", "s2")
 		c.waitLeaders(ctx, "t1", "kv", 2, "with partition 0 on s2", func(r replicaRow) bool {
 			return r.Partition != 0 || r.Server == "s2"
 		})
 	})
-	pace(max(time.Second, linRun-time.Since(start)))
+	pace(ctx, max(time.Second, linRun-time.Since(start)))
 	close(stop)
 	wg.Wait()
 	elapsed := time.Since(start)
