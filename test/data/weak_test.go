@@ -221,13 +221,16 @@ func rawWeakGet(ctx context.Context, k *kvConns, server string, rt *routes, key 
 		ReadVersion: m.GetReadVersion(), Staleness: time.Duration(m.GetStalenessMs()) * time.Millisecond, ReadableVersion: m.GetReadableVersion(), Tried: 1}}, nil
 }
 
-// waitWeakReadable waits until every replica of every partition of tenant.table that keeps
-// data answers a weak read (right after a table is created a follower may still say "no
-// readable version yet").
-func (c *testCluster) waitWeakReadable(ctx context.Context, k *kvConns, tenantName, table string, parts int) time.Duration {
+// waitWeakReadable waits until every replica on servers (all when none are named) of every
+// partition of tenant.table that keeps data answers a weak read (right after a table is
+// created, or its leader changes, a follower may say "no readable version yet" for a while).
+func (c *testCluster) waitWeakReadable(ctx context.Context, k *kvConns, tenantName, table string, parts int, servers ...string) time.Duration {
 	c.t.Helper()
+	if len(servers) == 0 {
+		servers = k.names
+	}
 	return c.waitFor(ctx, "every replica of "+tenantName+"."+table+" to serve weak reads", func(ctx context.Context) (bool, string) {
-		for _, s := range k.names {
+		for _, s := range servers {
 			for p := range parts {
 				key := keyIn(p, parts)
 				cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
