@@ -294,8 +294,16 @@ func (n *Node) HasReady() bool {
 	if n.role == Leader && n.lead.dirty {
 		return true
 	}
-	return n.hs != n.lastHS || len(n.log.unstable()) > 0 || len(n.msgs) > 0 || len(n.log.toApply()) > 0 ||
+	return n.hardStateChanged() || len(n.log.unstable()) > 0 || len(n.msgs) > 0 || len(n.log.toApply()) > 0 ||
 		len(n.readStates) > 0 || n.snapFetch != nil || n.soft() != n.lastSoft || n.closed != n.lastClosed
+}
+
+// hardStateChanged reports whether the hard state changed in a way that must be persisted
+// before the next message: a promise or a closed-version floor. The commit point alone is a
+// hint (losing it is safe), so it does not cost an fsync of its own; it rides along with the
+// next Ready that persists anything.
+func (n *Node) hardStateChanged() bool {
+	return n.hs.Promised != n.lastHS.Promised || n.hs.ClosedFloor != n.lastHS.ClosedFloor
 }
 
 // Ready returns what the driver must persist, send and apply. Call Advance after handling it.
@@ -305,11 +313,11 @@ func (n *Node) Ready() Ready {
 		n.bcastAppend()
 	}
 	var rd Ready
-	if n.hs != n.lastHS {
+	rd.Entries = n.log.unstable()
+	if n.hardStateChanged() || (len(rd.Entries) > 0 && n.hs != n.lastHS) {
 		rd.HardState = n.hs
 		n.lastHS = n.hs
 	}
-	rd.Entries = n.log.unstable()
 	rd.Messages = n.msgs
 	rd.Committed = n.log.toApply()
 	rd.ReadStates = n.readStates

@@ -163,7 +163,7 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 		return nil, fmt.Errorf("replica %d: a %s replica needs an sstable store", cfg.Partition, typ)
 	}
 	r := &Replica{cfg: cfg, typ: typ, log: cfg.Logger.With("partition", cfg.Partition),
-		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 256),
+		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 4096),
 		stop: make(chan struct{}), done: make(chan struct{}), reads: map[uint64]*readWaiter{}}
 	boot := paxos.Boot{Snapshot: paxos.SnapshotMeta{Membership: initial}}
 	if raw, ok := cfg.Log.State(cfg.Partition); ok {
@@ -466,16 +466,31 @@ func (r *Replica) run() {
 			r.catchUp()
 			r.step(m)
 		drain:
-			for i := 0; i < 256; i++ {
+			for i := 0; i < 1024; i++ {
 				select {
 				case m := <-r.inbox:
 					r.step(m)
+				case fn := <-r.reqs:
+					fn()
 				default:
 					break drain
 				}
 			}
 		case fn := <-r.reqs:
 			fn()
+			// Take every request already queued before handling the Ready, so the proposals
+			// of concurrent writers share one log write and fsync (batching).
+		more:
+			for i := 0; i < 1024; i++ {
+				select {
+				case fn := <-r.reqs:
+					fn()
+				case m := <-r.inbox:
+					r.step(m)
+				default:
+					break more
+				}
+			}
 		}
 		if err := r.handleReady(); err != nil {
 			r.log.Error("replica stopped: persisting failed", "err", err)
