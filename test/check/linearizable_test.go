@@ -132,7 +132,7 @@ func TestNotLinearizableHistories(t *testing.T) {
 }
 
 // TestHistoryOperations: open operations count as unknown; unknown writes return after every
-// other operation; failed ones and unknown reads are dropped.
+// other operation; failed ones, unknown reads and unknown writes no read observed are dropped.
 func TestHistoryOperations(t *testing.T) {
 	var tick int64
 	h := NewHistoryClock(func() int64 { tick++; return tick })
@@ -142,6 +142,11 @@ func TestHistoryOperations(t *testing.T) {
 	h.Call(3, Input{Kind: OpGet, Key: "x"}).Unknown()
 	h.Call(4, Input{Kind: OpPut, Key: "x", Value: "5"}) // never ended
 	h.Call(5, Input{Kind: OpGet, Key: "x"}).Return(Output{Found: true, Value: "1"})
+	h.Call(5, Input{Kind: OpGet, Key: "x"}).Return(Output{Found: true, Value: "2"})
+	h.Call(5, Input{Kind: OpGet, Key: "x"}).Return(Output{Found: true, Value: "5"})
+	h.Call(6, Input{Kind: OpPut, Key: "x", Value: "6"}).Unknown() // never read: dropped
+	h.Call(6, Input{Kind: OpDelete, Key: "x"}).Unknown()          // nothing read as missing: dropped
+	h.Call(6, Input{Kind: OpPut, Key: "y", Value: "2"}).Unknown() // "2" was read from x, not y: dropped
 	ops := h.Operations()
 	var clients []int
 	var maxDone int64
@@ -151,7 +156,7 @@ func TestHistoryOperations(t *testing.T) {
 			maxDone = max(maxDone, op.Return)
 		}
 	}
-	if want := []int{0, 1, 4, 5}; !equalInts(clients, want) {
+	if want := []int{0, 1, 4, 5, 5, 5}; !equalInts(clients, want) {
 		t.Fatalf("operations of clients %v, want %v", clients, want)
 	}
 	for _, op := range ops {
@@ -159,7 +164,7 @@ func TestHistoryOperations(t *testing.T) {
 			t.Errorf("unknown write of client %d returns at %d, not after every completed operation (last %d)", op.ClientId, op.Return, maxDone)
 		}
 	}
-	if c := h.Counts(); c.OK != 2 || c.Failed != 1 || c.Unknown != 3 || c.Reads != 2 || c.Writes != 4 {
+	if c := h.Counts(); c.OK != 4 || c.Failed != 1 || c.Unknown != 6 || c.Reads != 4 || c.Writes != 7 {
 		t.Errorf("Counts() = %+v", c)
 	}
 	if _, err := h.Check(0); err != nil {

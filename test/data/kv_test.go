@@ -140,12 +140,15 @@ func (r *routes) partitionOf(key string) uint32 {
 }
 
 // refused reports whether a write error proves the write was not applied: the server refused
-// it before proposing it (not leader), or it was proposed and not chosen (aborted). Every
-// other error leaves the outcome unknown.
+// it before proposing it (not leader), it was proposed and not chosen (aborted), or it never
+// left this process (gRPC could not connect: the server is down). Every other error, a
+// connection lost mid-call included, leaves the outcome unknown.
 func refused(err error) bool {
 	switch status.Code(err) {
 	case codes.FailedPrecondition, codes.Aborted, codes.InvalidArgument, codes.NotFound:
 		return true
+	case codes.Unavailable:
+		return strings.Contains(err.Error(), "while dialing")
 	}
 	return false
 }

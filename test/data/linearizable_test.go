@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +50,7 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 	rt := newRoutes(ctx, t, k, "t1", "kv")
 
 	h := check.NewHistory()
+	var unknown errSample
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	served := make([]map[string]int, linClients) // per client: ok writes by leader server
@@ -56,7 +59,7 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			linClient(ctx, i, k, rt, h, stop, served[i])
+			linClient(ctx, i, k, rt, h, stop, served[i], &unknown)
 		}()
 	}
 
@@ -96,6 +99,9 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 		}
 	}
 	t.Logf("history over %v: %s; ok writes by leader: %v", elapsed.Round(time.Millisecond), counts, byServer)
+	if counts.Unknown > 0 {
+		t.Logf("writes of unknown outcome, for example: %s", unknown.String())
+	}
 	checkStart := time.Now()
 	path, err := h.Check(60 * time.Second)
 	t.Logf("porcupine: %v in %v", map[bool]string{true: "linearizable", false: "NOT linearizable"}[err == nil], time.Since(checkStart).Round(time.Millisecond))
@@ -112,7 +118,7 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 
 // linClient runs one client of TestLinearizableUnderLeaderChanges until stop, one operation
 // at a time, recording each in h.
-func linClient(ctx context.Context, id int, k *kvConns, rt *routes, h *check.History, stop <-chan struct{}, served map[string]int) {
+func linClient(ctx context.Context, id int, k *kvConns, rt *routes, h *check.History, stop <-chan struct{}, served map[string]int, unknown *errSample) {
 	rng := rand.New(rand.NewPCG(linSeed, uint64(id)))
 	for seq := 0; ; seq++ {
 		select {
@@ -148,6 +154,7 @@ func linClient(ctx context.Context, id int, k *kvConns, rt *routes, h *check.His
 				op.Fail()
 			default:
 				op.Unknown()
+				unknown.note(err)
 			}
 			cancel()
 			if err != nil {
@@ -179,4 +186,24 @@ func backoff(ctx context.Context) {
 	case <-time.After(20 * time.Millisecond):
 	case <-ctx.Done():
 	}
+}
+
+// errSample keeps the first few distinct errors of a kind, for the log.
+type errSample struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (e *errSample) note(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.errs) < 5 && !slices.Contains(e.errs, err.Error()) {
+		e.errs = append(e.errs, err.Error())
+	}
+}
+
+func (e *errSample) String() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return strings.Join(e.errs, "; ")
 }
