@@ -28,6 +28,7 @@ type Client struct {
 	conns      map[string]*grpc.ClientConn // one per server address, reused by every call
 	tables     map[tableKey]*tableLoc
 	versions   map[replicaKey]versionInfo
+	roles      map[replicaKey]roleHint // roles servers answered with (see learnRole)
 	health     map[string]*serverHealth
 	rowBytes   map[tableKey]float64 // EWMA of key+value bytes per row, for closest-adaptive
 	written    map[tableKey]uint64  // highest version this client wrote per table

@@ -41,9 +41,18 @@ type versionInfo struct {
 	// lag is how far rv was behind the clock when it was seen; the client assumes a replica
 	// keeps its lag, as MongoDB estimates a secondary's staleness. Invariant: lag >= 0.
 	lag time.Duration
-	// refused: the replica answered "replica not readable" since; it counts as too stale for
-	// a bounded read until a newer readable version is seen.
-	refused bool
+	// refusedAt: when the replica last answered "replica not readable"; for refusalMemory after
+	// that it counts as too stale for a bounded read, unless a newer readable version is seen.
+	// It expires on its own because a demoted replica is no longer read from, so nothing else
+	// would tell the client it recovered until the next Locate.
+	refusedAt time.Time
+}
+
+// refusalMemory is how long a refusal demotes a replica.
+const refusalMemory = time.Second
+
+func (v versionInfo) refused(now time.Time) bool {
+	return !v.refusedAt.IsZero() && now.Sub(v.refusedAt) < refusalMemory
 }
 
 // location returns the table's location from the cache, fetching it when absent, older than
@@ -172,7 +181,7 @@ func (c *Client) learnLocked(k replicaKey, rv uint64, lag time.Duration) {
 	if ok && rv < old.rv {
 		return // an older observation (a cached Locate answer, a reordered response)
 	}
-	if ok && rv == old.rv && old.refused {
+	if ok && rv == old.rv && old.refused(c.cfg.clock()) {
 		return // nothing new since the replica refused
 	}
 	c.versions[k] = versionInfo{rv: rv, lag: max(lag, 0)}
@@ -203,7 +212,7 @@ func (c *Client) refused(tenantName, table string, p int, server string) {
 	c.mu.Lock()
 	k := replicaKey{tenantName, table, p, server}
 	v := c.versions[k]
-	v.refused = true
+	v.refusedAt = c.cfg.clock()
 	c.versions[k] = v
 	c.mu.Unlock()
 }
@@ -218,10 +227,11 @@ func (c *Client) freshLocked(k replicaKey, rc readConfig) bool {
 	if !ok {
 		return true // unknown: try it in preference order
 	}
-	if rc.snapshot > 0 && v.rv < rc.snapshot && (v.refused || c.cfg.clock().Add(-v.lag).UnixMicro() < int64(rc.snapshot)) {
+	refused := v.refused(c.cfg.clock())
+	if rc.snapshot > 0 && v.rv < rc.snapshot && (refused || c.cfg.clock().Add(-v.lag).UnixMicro() < int64(rc.snapshot)) {
 		return false
 	}
-	if rc.maxStaleness > 0 && (v.refused || v.lag > rc.maxStaleness) {
+	if rc.maxStaleness > 0 && (refused || v.lag > rc.maxStaleness) {
 		return false
 	}
 	return true

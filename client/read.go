@@ -109,6 +109,17 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 			start := c.cfg.clock()
 			m, err := do(ctx, kv, ro)
 			if err == nil {
+				c.learnRole(loc.tenant, loc.table, p, r.server, m.GetServedBy().GetRole())
+			}
+			if err == nil && round+1 < maxReadRounds && wrongRole(rc.pref, m.GetServedBy().GetRole()) {
+				// The cache's roles are out of date (a weak read is served by any replica, so
+				// the server does not refuse it): the leader preference means the leader and
+				// follower means a follower, so re-plan on a fresh location.
+				errs = append(errs, fmt.Sprintf("%s answered as %s", r.server, m.GetServedBy().GetRole()))
+				refresh = true
+				break
+			}
+			if err == nil {
 				c.observe(r.addr, c.cfg.clock().Sub(start))
 				c.learnRead(loc.tenant, loc.table, p, r.server, m, rc.consistency == WeakConsistency)
 				return metaOf(p, m, tried), nil
@@ -164,6 +175,11 @@ func (c *Client) candidates(loc *tableLoc, p int, rc readConfig, sizeBytes int) 
 		sizeBytes: sizeBytes, threshold: c.cfg.adaptiveThreshold, slowFactor: c.cfg.slowLeaderFactor,
 	}
 	for _, r := range loc.parts[p] {
+		// A role a server itself answered with recently overrides the (possibly older) role
+		// the root service's Locate reported.
+		if h, ok := c.roles[replicaKey{loc.tenant, loc.table, p, r.server}]; ok && c.cfg.clock().Sub(h.at) < roleMemory {
+			r.leader = h.leader
+		}
 		cd := candidate{replica: r, healthy: r.alive && !c.recentlyFailedLocked(r.addr)}
 		cd.fresh = c.freshLocked(replicaKey{loc.tenant, loc.table, p, r.server}, rc)
 		if h := c.health[r.addr]; h != nil {
@@ -417,4 +433,49 @@ func (c *Client) bestReadable(loc *tableLoc, p int, rc readConfig, size int) (ui
 		}
 	}
 	return best, nil
+}
+
+// wrongRole reports whether a replica that answered in role breaks preference p: leader reads
+// must come from the leader, follower reads must not.
+func wrongRole(p ReadPreference, role string) bool {
+	switch p {
+	case Leader:
+		return role != "LEADER"
+	case Follower:
+		return role == "LEADER"
+	}
+	return false
+}
+
+// roleMemory is how long a role learned from a response overrides Locate's.
+const roleMemory = 3 * time.Second
+
+type roleHint struct {
+	leader bool
+	at     time.Time
+}
+
+// learnRole records the role a replica answered with. A replica that answers as leader makes
+// the partition's other replicas followers.
+func (c *Client) learnRole(tenantName, table string, p int, server, role string) {
+	if role == "" {
+		return
+	}
+	now := c.cfg.clock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.roles == nil {
+		c.roles = map[replicaKey]roleHint{}
+	}
+	leader := role == "LEADER"
+	if leader {
+		if loc := c.tables[tableKey{tenantName, table}]; loc != nil && p < len(loc.parts) {
+			for _, r := range loc.parts[p] {
+				if r.server != server {
+					c.roles[replicaKey{tenantName, table, p, r.server}] = roleHint{leader: false, at: now}
+				}
+			}
+		}
+	}
+	c.roles[replicaKey{tenantName, table, p, server}] = roleHint{leader: leader, at: now}
 }

@@ -659,11 +659,13 @@ func (r *Replica) handleReady() error {
 		}
 	}
 	r.mu.Lock()
-	maxApplied := r.status.MaxApplied
-	r.status = Status{Partition: r.cfg.Partition, Status: st, MaxApplied: maxApplied}
-	if st.Closed.Version > 0 && st.Applied >= st.Closed.Index {
-		r.status.ReadableVersion = st.Closed.Version
+	// The readable version only moves forward: a newer closed version whose index is not
+	// applied yet leaves the previous one readable (DESIGN.md invariant 5).
+	readable := r.status.ReadableVersion
+	if st.Closed.Version > readable && st.Applied >= st.Closed.Index {
+		readable = st.Closed.Version
 	}
+	r.status = Status{Partition: r.cfg.Partition, Status: st, MaxApplied: r.status.MaxApplied, ReadableVersion: readable}
 	r.mu.Unlock()
 	return nil
 }
