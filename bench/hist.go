@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram bounds, in microseconds: 1 µs to 60 s at 3 significant digits (0.1% error).
+const (
+	histLowestMicros  = 1
+	histHighestMicros = 60_000_000
+	histSigFigs       = 3
+)
+
+func newHist() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowestMicros, histHighestMicros, histSigFigs)
+}
+
+// recorder is one worker's measurements. The worker writes it under mu (uncontended but for
+// the progress ticker, once a second); nothing in it allocates per operation.
+type recorder struct {
+	mu     sync.Mutex
+	hists  [numOpKinds]*hdrhistogram.Histogram
+	all    *hdrhistogram.Histogram // every kind: what the progress line merges
+	misses [numOpKinds]int64
+	errs   [numOpKinds]map[string]int64
+}
+
+func newRecorder() *recorder {
+	r := &recorder{all: newHist()}
+	for k := range r.hists {
+		r.hists[k] = newHist()
+		r.errs[k] = map[string]int64{}
+	}
+	return r
+}
+
+// ok records a successful operation of latency d; miss says a read found no key.
+func (r *recorder) ok(k OpKind, d time.Duration, miss bool) {
+	us := max(d.Microseconds(), histLowestMicros)
+	r.mu.Lock()
+	// A latency above the top is clamped to it rather than dropped, so counts stay exact.
+	_ = r.hists[k].RecordValue(min(us, histHighestMicros))
+	_ = r.all.RecordValue(min(us, histHighestMicros))
+	if miss {
+		r.misses[k]++
+	}
+	r.mu.Unlock()
+}
+
+// fail records a failed operation by kind of error.
+func (r *recorder) fail(k OpKind, kind string) {
+	r.mu.Lock()
+	r.errs[k][kind]++
+	r.mu.Unlock()
+}
+
+// tally is the merge of recorders.
+type tally struct {
+	hists  [numOpKinds]*hdrhistogram.Histogram
+	all    *hdrhistogram.Histogram
+	misses [numOpKinds]int64
+	errs   [numOpKinds]map[string]int64
+}
+
+func merge(rs []*recorder) *tally {
+	t := &tally{all: newHist()}
+	for k := range t.hists {
+		t.hists[k] = newHist()
+		t.errs[k] = map[string]int64{}
+	}
+	for _, r := range rs {
+		r.mu.Lock()
+		for k := range r.hists {
+			t.hists[k].Merge(r.hists[k])
+			t.misses[k] += r.misses[k]
+			for e, n := range r.errs[k] {
+				t.errs[k][e] += n
+			}
+		}
+		r.mu.Unlock()
+	}
+	for k := range t.hists {
+		t.all.Merge(t.hists[k])
+	}
+	return t
+}
+
+// mergeAll merges only the all-kinds histograms and the error counts: the cheap merge of the
+// progress line.
+func mergeAll(rs []*recorder) (h *hdrhistogram.Histogram, errs int64) {
+	h = newHist()
+	for _, r := range rs {
+		r.mu.Lock()
+		h.Merge(r.all)
+		for k := range r.errs {
+			for _, n := range r.errs[k] {
+				errs += n
+			}
+		}
+		r.mu.Unlock()
+	}
+	return h, errs
+}
+
+func (t *tally) errors() int64 {
+	var n int64
+	for k := range t.errs {
+		for _, c := range t.errs[k] {
+			n += c
+		}
+	}
+	return n
+}
+
+func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
