@@ -40,7 +40,8 @@ type SnapshotFetch struct {
 //     become durable without the entries that replace what it discards: a stored entry at an
 //     index the crash did not reach must survive. Reconfirm re-persists entries a replica already
 //     acknowledged (under a new ballot); losing them there loses chosen values;
-//  2. only then send Messages (they may acknowledge what step 1 persisted);
+//  2. only then send Messages (they may acknowledge what step 1 persisted). Exception: the
+//     messages for which MaySendBeforePersist is true may be sent before or during step 1;
 //  3. apply Committed in order; they are chosen and persisted;
 //  4. answer ReadStates once applied through their Index; act on Snapshot, Soft and Closed.
 //
@@ -55,6 +56,16 @@ type Ready struct {
 	Soft       *SoftState
 	// Closed is the newest closed version this replica knows, when it changed.
 	Closed *Closed
+}
+
+// MaySendBeforePersist reports whether m may leave before the Ready that carries it is
+// persisted (etcd raft lets a leader send its appends in parallel with its own write the same
+// way). MsgAccept and MsgHeartbeat propose; they acknowledge nothing of the sender's own state:
+// the commit point and closed version they carry count the sender only once Advance confirmed
+// its entries and hard state durable, and a proposal accepted by others stays a valid
+// proposal even if the proposer crashes before writing it.
+func MaySendBeforePersist(m Message) bool {
+	return m.Type == MsgAccept || m.Type == MsgHeartbeat
 }
 
 // grant is a voter's lease and promise to one replica.

@@ -136,6 +136,8 @@ type Replica struct {
 	state      persistedState // last persisted
 
 	waiters  []waiter
+	// early and late are reused buffers splitting a Ready's messages (see handleReady).
+	early, late []paxos.Message
 	reads    map[uint64]*readWaiter
 	nextRead uint64
 
@@ -609,6 +611,19 @@ func (r *Replica) ExportSnapshot(ctx context.Context, w io.Writer) error {
 func (r *Replica) handleReady() error {
 	for r.node.HasReady() {
 		rd := r.node.Ready()
+		// Proposals leave at once, in parallel with this replica's own write (see
+		// paxos.MaySendBeforePersist); everything else waits for the fsync.
+		early, late := r.early[:0], r.late[:0]
+		for _, m := range rd.Messages {
+			if paxos.MaySendBeforePersist(m) {
+				early = append(early, m)
+			} else {
+				late = append(late, m)
+			}
+		}
+		if len(early) > 0 {
+			r.cfg.Transport.Send(r.cfg.Partition, early)
+		}
 		if !rd.HardState.IsZero() || len(rd.Entries) > 0 {
 			u := clog.Update{Partition: r.cfg.Partition}
 			if !rd.HardState.IsZero() {
@@ -629,9 +644,10 @@ func (r *Replica) handleReady() error {
 				return err
 			}
 		}
-		if len(rd.Messages) > 0 {
-			r.cfg.Transport.Send(r.cfg.Partition, rd.Messages)
+		if len(late) > 0 {
+			r.cfg.Transport.Send(r.cfg.Partition, late)
 		}
+		r.early, r.late = early, late
 		for _, e := range rd.Committed {
 			r.apply(e)
 		}

@@ -13,6 +13,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +27,7 @@ func main() {
 	file := flag.String("c", "", "cluster file (YAML) describing every server of the cluster")
 	name := flag.String("server", "", "name of the server of the cluster file to run")
 	level := flag.String("log-level", "info", "log level: debug, info, warn or error")
+	pprofAddr := flag.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: observer -c CLUSTER.yaml --server NAME\n\nRuns one server of an obkv cluster.\n\nExample:\n  observer -c examples/cluster.yaml --server s1\n\nFlags:\n")
 		flag.PrintDefaults()
@@ -40,6 +43,10 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	if *pprofAddr != "" {
+		// Profiles only: the default mux holds nothing else. Never expose it beyond loopback.
+		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	cl, err := config.Load(*file)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "observer: %v\n", err)

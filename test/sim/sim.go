@@ -292,11 +292,20 @@ func (s *Sim) after(sn *simNode) {
 // send, apply, read states, then Advance.
 func (s *Sim) handleReady(sn *simNode) {
 	rd := sn.n.Ready()
+	// Proposals may leave before the Ready is persisted (paxos.MaySendBeforePersist), as the
+	// server's replica driver does; a torn crash then loses the sender's copy of what it sent.
+	for _, m := range rd.Messages {
+		if paxos.MaySendBeforePersist(m) {
+			s.net.send(s.rng, s.now, m)
+		}
+	}
 	if !s.persist(sn, rd) {
 		return // crashed between the write and the sync
 	}
 	for _, m := range rd.Messages {
-		s.net.send(s.rng, s.now, m)
+		if !paxos.MaySendBeforePersist(m) {
+			s.net.send(s.rng, s.now, m)
+		}
 	}
 	for _, e := range rd.Committed {
 		s.apply(sn, e)
