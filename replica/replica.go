@@ -135,11 +135,11 @@ type Replica struct {
 	hlc        uint64
 	state      persistedState // last persisted
 
-	waiters  []waiter
+	waiters []waiter
 	// early and late are reused buffers splitting a Ready's messages (see handleReady).
 	early, late []paxos.Message
-	reads    map[uint64]*readWaiter
-	nextRead uint64
+	reads       map[uint64]*readWaiter
+	nextRead    uint64
 
 	// mu guards what readers use from other goroutines.
 	mu       sync.RWMutex
