@@ -57,6 +57,18 @@ func (g *GapTracker) Open() {
 	clear(g.maxGapPart)
 }
 
+// AllAckedSince reports whether each of partitions 0..parts-1 has an ack after t.
+func (g *GapTracker) AllAckedSince(t time.Time, parts int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for p := 0; p < parts; p++ {
+		if last, ok := g.lastAckPart[p]; !ok || !last.After(t) {
+			return false
+		}
+	}
+	return true
+}
+
 // Window is what a GapTracker measured between Open and Close.
 type Window struct {
 	// Acks is the writes acknowledged in the window.

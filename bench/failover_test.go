@@ -27,6 +27,9 @@ func TestGapTrackerWindow(t *testing.T) {
 	if w.MaxGap != 10*time.Millisecond {
 		t.Errorf("overall gap = %v, want 10ms (partition 1 kept writing)", w.MaxGap)
 	}
+	if g.AllAckedSince(at(850), 2) != true || g.AllAckedSince(at(950), 2) != false || g.AllAckedSince(at(0), 3) != false {
+		t.Error("AllAckedSince: want true after 850ms for 2 partitions, false after 950ms and for a partition never written")
+	}
 	if w.Acks != 90 {
 		t.Errorf("acks %d, want 90", w.Acks)
 	}

@@ -130,7 +130,7 @@ func Load(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Re
 			}
 		}
 	}
-	return run(ctx, cfg, "load", body, progress)
+	return run(ctx, cfg, "load", 0, body, progress)
 }
 
 // Run runs the workload for Duration (or MaxOps operations, or until ctx ends) with
@@ -144,8 +144,6 @@ func Run(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Rep
 	if err != nil {
 		return Report{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
 	var issued atomic.Int64
 	var inserted atomic.Uint64
 	body := func(ctx context.Context, w int, r *rand.Rand, rec *recorder) {
@@ -192,7 +190,7 @@ func Run(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Rep
 			rec.ok(op, d, miss)
 		}
 	}
-	return run(ctx, cfg, "run", body, progress)
+	return run(ctx, cfg, "run", cfg.Duration, body, progress)
 }
 
 func randomValue(r *rand.Rand, n int) []byte {
@@ -216,11 +214,24 @@ func backoff(ctx context.Context, d time.Duration) {
 	}
 }
 
-// run starts the workers and the progress ticker, waits for the workers and builds the report.
-func run(ctx context.Context, cfg Config, phase string, body func(context.Context, int, *rand.Rand, *recorder), progress func(Progress)) (Report, error) {
+// run starts the workers and the progress ticker, waits for the workers (at most limit, when
+// positive) and builds the report.
+func run(ctx context.Context, cfg Config, phase string, limit time.Duration, body func(context.Context, int, *rand.Rand, *recorder), progress func(Progress)) (Report, error) {
+	var kinds [numOpKinds]bool
+	for k, f := range cfg.Workload.Mix {
+		kinds[k] = f > 0
+	}
+	if phase == "load" {
+		kinds = [numOpKinds]bool{OpInsert: true}
+	}
 	recs := make([]*recorder, cfg.Concurrency)
 	for i := range recs {
-		recs[i] = newRecorder()
+		recs[i] = newRecorder(kinds)
+	}
+	if limit > 0 { // the clock starts once the histograms are ready
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
 	}
 	start := cfg.now()
 	var wg sync.WaitGroup

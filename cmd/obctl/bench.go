@@ -1,0 +1,585 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"obkv/bench"
+	"obkv/client"
+	"obkv/config"
+	"obkv/launch"
+	"obkv/tenant"
+)
+
+// benchSchema is what the bench creates when it is missing: unit, pool, tenant and tables.
+type benchSchema struct {
+	tenant, locality, primaryZone string
+	tables, partitions            int
+}
+
+func (s *benchSchema) add(c *cobra.Command) {
+	c.PersistentFlags().StringVar(&s.tenant, "tenant", "bench", "tenant to run in (created with unit <tenant>_unit and pool <tenant>_pool if missing)")
+	c.PersistentFlags().IntVar(&s.tables, "tables", 1, "tables usertable, or usertable0..N-1 (created if missing); records are spread over them")
+	c.PersistentFlags().IntVar(&s.partitions, "partitions", 8, "hash partitions of each table created (an existing table keeps its own)")
+	c.PersistentFlags().StringVar(&s.locality, "locality", "", "locality of the tenant if created (default: F in the first three zones, R in the others)")
+	c.PersistentFlags().StringVar(&s.primaryZone, "primary-zone", "RANDOM", "primary_zone of the tenant if created (RANDOM spreads leaders over every F zone)")
+}
+
+func (s *benchSchema) validate() error {
+	if s.tenant == "" {
+		return errors.New("--tenant: must not be empty")
+	}
+	if s.tables < 1 || s.tables > 64 {
+		return fmt.Errorf("--tables %d: want 1..64", s.tables)
+	}
+	if s.partitions < 1 || s.partitions > 1024 {
+		return fmt.Errorf("--partitions %d: want 1..1024", s.partitions)
+	}
+	return nil
+}
+
+func (s *benchSchema) tableNames() []string {
+	if s.tables == 1 {
+		return []string{"usertable"}
+	}
+	names := make([]string, s.tables)
+	for i := range names {
+		names[i] = fmt.Sprintf("usertable%d", i)
+	}
+	return names
+}
+
+// ensure creates what is missing and returns each table's partition count.
+func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
+	locality := s.locality
+	if locality == "" {
+		zones, err := show("zones", "", "")
+		if err != nil {
+			return nil, err
+		}
+		var parts []string
+		for i, z := range zones {
+			kind := "F"
+			if i >= 3 {
+				kind = "R"
+			}
+			parts = append(parts, fmt.Sprintf("%s@%v", kind, z["zone"]))
+		}
+		locality = strings.Join(parts, ",")
+	}
+	var zoneList []string
+	for _, p := range strings.Split(locality, ",") {
+		if _, z, ok := strings.Cut(strings.TrimSpace(p), "@"); ok {
+			zoneList = append(zoneList, z)
+		}
+	}
+	find := func(what string, match func(map[string]any) bool) (map[string]any, error) {
+		rows, err := show(what, s.tenant, "")
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if match(r) {
+				return r, nil
+			}
+		}
+		return nil, nil
+	}
+	named := func(name string) func(map[string]any) bool {
+		return func(r map[string]any) bool { return r["name"] == name }
+	}
+	unit, pool := s.tenant+"_unit", s.tenant+"_pool"
+	type ddl struct {
+		what  string
+		match func(map[string]any) bool
+		op    string
+		args  map[string]any
+	}
+	steps := []ddl{
+		{"resource-units", named(unit), "create-unit", map[string]any{"name": unit, "max_cpu": 1, "memory_size": 1 << 30}},
+		{"resource-pools", named(pool), "create-pool", map[string]any{"name": pool, "unit": unit, "unit_num": 1, "zone_list": zoneList}},
+		{"tenants", named(s.tenant), "create-tenant", map[string]any{"name": s.tenant, "resource_pool_list": []string{pool},
+			"locality": locality, "primary_zone": s.primaryZone}},
+	}
+	for _, t := range s.tableNames() {
+		steps = append(steps, ddl{"tables", func(r map[string]any) bool { return r["tenant"] == s.tenant && r["name"] == t },
+			"create-table", map[string]any{"tenant": s.tenant, "name": t, "partitions": s.partitions}})
+	}
+	for _, d := range steps {
+		r, err := find(d.what, d.match)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			continue
+		}
+		if _, err := execute(d.op, d.args); err != nil {
+			return nil, fmt.Errorf("%s %v: %w", d.op, d.args["name"], err)
+		}
+		fmt.Fprintf(os.Stderr, "created %s %v\n", strings.TrimSuffix(d.what, "s"), d.args["name"])
+	}
+	parts := map[string]int{}
+	for _, t := range s.tableNames() {
+		r, err := find("tables", func(r map[string]any) bool { return r["tenant"] == s.tenant && r["name"] == t })
+		if err != nil {
+			return nil, err
+		}
+		n, _ := r["partitions"].(float64)
+		parts[t] = max(int(n), 1)
+	}
+	return parts, s.waitLeaders(ctx)
+}
+
+// leaders returns, per server, how many partitions of the bench tables it leads, and whether
+// every partition has exactly one leader.
+func (s *benchSchema) leaders() (map[string]int, bool, error) {
+	count := map[string]int{}
+	settled := true
+	for _, t := range s.tableNames() {
+		rows, err := show("replicas", s.tenant, t)
+		if err != nil {
+			return nil, false, err
+		}
+		perPart := map[any]int{}
+		for _, r := range rows {
+			perPart[r["partition"]] += 0
+			if r["role"] == "LEADER" {
+				perPart[r["partition"]]++
+				count[fmt.Sprint(r["server"])]++
+			}
+		}
+		if len(perPart) == 0 {
+			settled = false
+		}
+		for _, n := range perPart {
+			if n != 1 {
+				settled = false
+			}
+		}
+	}
+	return count, settled, nil
+}
+
+func (s *benchSchema) waitLeaders(ctx context.Context) error {
+	var last error
+	for {
+		_, ok, err := s.leaders()
+		if err == nil && ok {
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("tenant %s: partitions have no leader yet: %v", s.tenant, last)
+			}
+			return fmt.Errorf("tenant %s: not every partition has one leader after waiting", s.tenant)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// clientStore adapts client.Client to bench.Store for one tenant.
+type clientStore struct {
+	c      *client.Client
+	tenant string
+	read   []client.ReadOption
+}
+
+var _ bench.Store = (*clientStore)(nil)
+
+func (s *clientStore) Put(ctx context.Context, table string, key, value []byte) error {
+	_, err := s.c.Put(ctx, s.tenant, table, key, value)
+	return err
+}
+
+func (s *clientStore) Get(ctx context.Context, table string, key []byte) (bool, error) {
+	res, err := s.c.Get(ctx, s.tenant, table, key, s.read...)
+	return res.Found, err
+}
+
+func (s *clientStore) Scan(ctx context.Context, table string, start []byte, limit int) (int, error) {
+	res, err := s.c.Scan(ctx, s.tenant, table, start, nil, limit, s.read...)
+	return len(res.Rows), err
+}
+
+// classifyError names the kind of a client error for the report.
+func classifyError(err error) string {
+	switch {
+	case errors.Is(err, client.ErrOutcomeUnknown):
+		return "outcome_unknown"
+	case errors.Is(err, client.ErrNotReadable):
+		return "not_readable"
+	case errors.Is(err, client.ErrNoReplica):
+		return "no_replica"
+	case errors.Is(err, client.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, client.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case strings.Contains(err.Error(), "not leader"):
+		return "not_leader"
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		return strings.ToLower(s.Code().String())
+	}
+	return "other"
+}
+
+// progressPrinter writes the live progress line on stderr: rewritten in place on a terminal,
+// one line per update otherwise.
+func progressPrinter() func(bench.Progress) {
+	tty := false
+	if fi, err := os.Stderr.Stat(); err == nil {
+		tty = fi.Mode()&os.ModeCharDevice != 0
+	}
+	return func(p bench.Progress) {
+		if tty {
+			fmt.Fprintf(os.Stderr, "\r%s\033[K", p)
+		} else {
+			fmt.Fprintln(os.Stderr, p)
+		}
+	}
+}
+
+func endProgress() {
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+func benchCmd() *cobra.Command {
+	var schema benchSchema
+	var rf readFlags
+	var workload, distribution string
+	var keys, seed uint64
+	var keySize, valueSize, concurrency, scanLength int
+	var duration time.Duration
+	var skipLoad bool
+	c := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "Benchmark the cluster with a YCSB-like workload (or measure failover: bench failover)",
+		Long: `Run a YCSB-like workload against the cluster and report, per operation type, the count,
+the throughput and the latency percentiles (p50, p90, p99, p99.9, max, from an HDR histogram),
+and the errors by kind. A progress line on stderr shows ops/s, p50 and p99 so far each second.
+
+Workloads (YCSB's core workloads, plus W and S):
+  A  50% read, 50% update      B  95% read, 5% update      C  read only
+  W  update only               S  95% short scans (1..--scan-length rows), 5% inserts
+
+The bench runs in its own tenant (--tenant, default bench): it creates the resource unit, pool,
+tenant and tables it needs when they are missing (--locality, --primary-zone, --tables,
+--partitions), waits until every partition has a leader, then loads --keys records (unless
+--skip-load) and runs for --duration with --concurrency clients. Keys are "user" and a number
+padded to --key-size; records are chosen zipfian (YCSB's default, theta 0.99, scrambled) or
+uniform. Reads use --consistency, --max-staleness, --read-preference and --zone as obctl get.
+
+Latencies are of successful operations only; failed ones are counted by kind. Operations cut
+short by the end of the run are not counted.`,
+		Example: `  # write throughput, 64 clients, one partition, then with leaders spread over 8 partitions
+  obctl bench --workload W --partitions 1 --tenant bench1 -c examples/cluster.yaml
+  obctl bench --workload W --partitions 8 -c examples/cluster.yaml
+  # write latency at one client
+  obctl bench --workload W --concurrency 1 --skip-load -c examples/cluster.yaml
+  # weak reads from any replica, bounded staleness, JSON report
+  obctl bench --workload C --consistency weak --max-staleness 5s --read-preference leader-and-follower -o json -c examples/cluster.yaml
+  # leader failover under write load
+  obctl bench failover --kills 5 -c examples/cluster.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := schema.validate(); err != nil {
+				return err
+			}
+			wl, err := bench.ParseWorkload(workload)
+			if err != nil {
+				return fmt.Errorf("--workload: %w", err)
+			}
+			if rf.version != 0 {
+				return errors.New("--version: not supported by bench (reads choose their own versions)")
+			}
+			ropts, err := rf.options()
+			if err != nil {
+				return err
+			}
+			cfg := bench.Config{Workload: wl, Tables: schema.tableNames(), Records: keys, KeySize: keySize, ValueSize: valueSize,
+				Concurrency: concurrency, Duration: duration, Distribution: distribution, ScanLength: scanLength, Seed: seed,
+				ErrorBackoff: 10 * time.Millisecond, Classify: classifyError}
+			if err := cfg.Validate(); err != nil {
+				return errors.New(flagError(err))
+			}
+			return runBench(schema, cfg, ropts, rf.zone, skipLoad)
+		},
+	}
+	schema.add(c)
+	rf.add(c)
+	c.Flags().StringVar(&workload, "workload", "A", "A (50/50 read/update), B (95/5), C (read only), W (write only), S (95% scans / 5% inserts)")
+	c.Flags().Uint64Var(&keys, "keys", 10000, "record count: the load phase inserts them; reads and updates choose among them")
+	c.Flags().IntVar(&keySize, "key-size", 16, "key length in bytes (\"user\" and the record number, zero-padded)")
+	c.Flags().IntVar(&valueSize, "value-size", 256, "value length in bytes")
+	c.Flags().IntVar(&concurrency, "concurrency", 64, "clients, each with one operation in flight")
+	c.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long the run phase lasts")
+	c.Flags().StringVar(&distribution, "distribution", "zipfian", "key distribution: zipfian (theta 0.99, scrambled) or uniform")
+	c.Flags().IntVar(&scanLength, "scan-length", 10, "workload S: each scan reads 1..N rows")
+	c.Flags().Uint64Var(&seed, "seed", 1, "seed of every random choice (worker w uses seed+w)")
+	c.Flags().BoolVar(&skipLoad, "skip-load", false, "do not insert the records first (they were loaded by an earlier run)")
+	c.AddCommand(benchFailoverCmd(&schema))
+	return c
+}
+
+// flagError turns a bench.Config error into the flag's name.
+func flagError(err error) string {
+	m := err.Error()
+	for field, flag := range map[string]string{"records ": "--keys ", "key size ": "--key-size ", "value size ": "--value-size ",
+		"concurrency ": "--concurrency ", "duration ": "--duration ", "scan length ": "--scan-length ", "key distribution ": "--distribution "} {
+		if strings.HasPrefix(m, field) {
+			return flag + strings.TrimPrefix(m, field)
+		}
+	}
+	return m
+}
+
+func runBench(schema benchSchema, cfg bench.Config, ropts []client.ReadOption, zone string, skipLoad bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+	defer cancel()
+	if _, err := schema.ensure(ctx); err != nil {
+		return err
+	}
+	cli, err := dataClient(ctx, zone)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	store := &clientStore{c: cli, tenant: schema.tenant, read: ropts}
+	var reports []bench.Report
+	if !skipLoad {
+		lcfg := cfg
+		lcfg.Concurrency = max(cfg.Concurrency, 16)
+		rep, err := bench.Load(context.Background(), store, lcfg, progressPrinter())
+		endProgress()
+		if err != nil {
+			return err
+		}
+		reports = append(reports, rep)
+		if ins, _ := rep.Op("insert"); g.output == "table" {
+			fmt.Fprintf(os.Stderr, "loaded %d records in %v (%.0f/s), %d errors\n", ins.Count, rep.Elapsed.Round(time.Millisecond), ins.OpsPerSec, ins.Errors)
+		}
+	}
+	rep, err := bench.Run(context.Background(), store, cfg, progressPrinter())
+	endProgress()
+	if err != nil {
+		return err
+	}
+	if g.output == "json" {
+		reports = append(reports, rep)
+		return printJSON(reports)
+	}
+	return rep.WriteTable(stdout)
+}
+
+func benchFailoverCmd(schema *benchSchema) *cobra.Command {
+	var kills, concurrency, keySize, valueSize int
+	var interval, recoverTimeout time.Duration
+	c := &cobra.Command{
+		Use:   "failover -c CLUSTER.yaml [--kills N] [--interval D]",
+		Short: "Measure the write gap when the server leading the most partitions is killed (SIGKILL), N times",
+		Long: `Under a steady write load (--concurrency clients writing uniformly random keys of the bench
+tables), repeatedly SIGKILL the server that leads the most partitions, wait until every partition
+acknowledges writes again, restart the server (waiting until it answers) and let the cluster
+settle for --interval before the next kill.
+
+For each kill it reports the longest time without any acknowledged write, the longest time one
+partition went without one (the failover as a client of that partition sees it), and how long
+until every partition was written again; then the median and p99 over kills. A gap spanning the
+kill counts from the last write before it. It needs -c: it starts and kills the servers of the
+cluster file on this machine. A tenant whose locality leaves no majority without one server
+(fewer than three F replicas) cannot fail over.`,
+		Example: `  obctl bench failover --kills 5 --interval 5s -c examples/cluster.yaml
+  obctl bench failover --kills 10 --concurrency 16 --partitions 4 -o json -c examples/cluster.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := schema.validate(); err != nil {
+				return err
+			}
+			switch {
+			case kills < 1 || kills > 1000:
+				return fmt.Errorf("--kills %d: want 1..1000", kills)
+			case interval <= 0:
+				return fmt.Errorf("--interval %v: must be positive", interval)
+			case recoverTimeout <= 0:
+				return fmt.Errorf("--recover-timeout %v: must be positive", recoverTimeout)
+			case concurrency < 1 || concurrency > bench.MaxConcurrency:
+				return fmt.Errorf("--concurrency %d: want 1..%d", concurrency, bench.MaxConcurrency)
+			case keySize < 0 || keySize > bench.MaxKeySize:
+				return fmt.Errorf("--key-size %d: want 0..%d", keySize, bench.MaxKeySize)
+			case valueSize < 0 || valueSize > bench.MaxValueSize:
+				return fmt.Errorf("--value-size %d: want 0..%d", valueSize, bench.MaxValueSize)
+			}
+			cl, err := loadCluster()
+			if err != nil {
+				return err
+			}
+			return runFailover(cl, *schema, failoverParams{kills, concurrency, keySize, valueSize, interval, recoverTimeout})
+		},
+	}
+	c.Flags().IntVar(&kills, "kills", 5, "how many times to kill a leader")
+	c.Flags().DurationVar(&interval, "interval", 5*time.Second, "steady time before each kill (and after each restart)")
+	c.Flags().DurationVar(&recoverTimeout, "recover-timeout", 30*time.Second, "give up waiting for every partition to be written again after this")
+	c.Flags().IntVar(&concurrency, "concurrency", 64, "writers, each with one write in flight")
+	c.Flags().IntVar(&keySize, "key-size", 16, "key length in bytes")
+	c.Flags().IntVar(&valueSize, "value-size", 256, "value length in bytes")
+	return c
+}
+
+type failoverParams struct {
+	kills, concurrency, keySize, valueSize int
+	interval, recoverTimeout               time.Duration
+}
+
+func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sctx, scancel := context.WithTimeout(ctx, g.timeout)
+	parts, err := schema.ensure(sctx)
+	scancel()
+	if err != nil {
+		return err
+	}
+	cli, err := dataClient(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	// Partition ids across tables: table i's partitions follow table i-1's.
+	tables := schema.tableNames()
+	base := make([]int, len(tables))
+	total := 0
+	for i, t := range tables {
+		base[i] = total
+		total += parts[t]
+	}
+	tracker := bench.NewGapTracker(time.Now())
+	var errCount atomic.Int64
+	wctx, wcancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := 0; w < p.concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 42))
+			value := make([]byte, p.valueSize)
+			var key []byte
+			for wctx.Err() == nil {
+				ti := r.IntN(len(tables))
+				key = bench.AppendKey(key[:0], r.Uint64N(1<<40), p.keySize)
+				cctx, ccancel := context.WithTimeout(wctx, 2*time.Second)
+				_, err := cli.Put(cctx, schema.tenant, tables[ti], key, value)
+				ccancel()
+				if err == nil {
+					tracker.Ack(base[ti]+tenant.PartitionOf(key, parts[tables[ti]]), time.Now())
+					continue
+				}
+				if wctx.Err() != nil {
+					return
+				}
+				errCount.Add(1)
+				select { // back off while the partition has no leader
+				case <-wctx.Done():
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	defer func() { wcancel(); wg.Wait() }()
+
+	fmt.Fprintf(os.Stderr, "%d writers on %d partitions of tenant %s; %d kills, %v apart\n", p.concurrency, total, schema.tenant, p.kills, p.interval)
+	var results []bench.Kill
+	for n := 1; n <= p.kills; n++ {
+		time.Sleep(p.interval) // steady state: no condition to wait on, the interval is the point
+		sctx, scancel := context.WithTimeout(ctx, g.timeout)
+		err := schema.waitLeaders(sctx)
+		scancel()
+		if err != nil {
+			return err
+		}
+		counts, _, err := schema.leaders()
+		if err != nil {
+			return err
+		}
+		victim, led := mostLeaders(counts)
+		errsBefore := errCount.Load()
+		tracker.Open()
+		killAt := time.Now()
+		kctx, kcancel := context.WithTimeout(ctx, g.timeout)
+		err = launch.Stop(kctx, cl, victim, true, launchOptions())
+		kcancel()
+		if err != nil {
+			return fmt.Errorf("kill %d: %w", n, err)
+		}
+		recovered := time.Duration(0)
+		deadline := killAt.Add(p.recoverTimeout)
+		for time.Now().Before(deadline) {
+			if tracker.AllAckedSince(killAt, total) {
+				recovered = time.Since(killAt)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		k := bench.Kill{N: n, Server: victim, Leading: led, Window: tracker.Close(time.Now()), Recovered: recovered,
+			Errors: errCount.Load() - errsBefore}
+		results = append(results, k)
+		fmt.Fprintf(os.Stderr, "kill %d: %s (led %d): longest gap %s, one partition %s (partition %d), all partitions writing after %s\n",
+			n, victim, led, bench.FormatLatency(k.MaxGap), bench.FormatLatency(k.MaxPartGap), k.MaxPart, bench.FormatLatency(recovered))
+		rctx, rcancel := context.WithTimeout(ctx, g.timeout+20*time.Second)
+		err = launch.Start(rctx, cl, victim, launchOptions())
+		rcancel()
+		if err != nil {
+			return fmt.Errorf("restart %s after kill %d: %w", victim, n, err)
+		}
+	}
+	wcancel()
+	wg.Wait()
+	if g.output == "json" {
+		s := bench.Summarize(results)
+		rows := make([]map[string]any, len(results))
+		for i, k := range results {
+			rows[i] = map[string]any{"kill": k.N, "server": k.Server, "partitions_led": k.Leading, "max_gap_ms": ms(k.MaxGap),
+				"max_partition_gap_ms": ms(k.MaxPartGap), "max_partition": k.MaxPart, "all_partitions_writing_after_ms": ms(k.Recovered),
+				"acks": k.Acks, "errors": k.Errors}
+		}
+		return printJSON(map[string]any{"kills": rows, "median_gap_ms": ms(s.MedianGap), "p99_gap_ms": ms(s.P99Gap),
+			"median_partition_gap_ms": ms(s.MedianPartGap), "p99_partition_gap_ms": ms(s.P99PartGap)})
+	}
+	return bench.WriteFailoverTable(stdout, results)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// mostLeaders picks the server leading the most partitions (ties: the first by name).
+func mostLeaders(counts map[string]int) (string, int) {
+	names := make([]string, 0, len(counts))
+	for s := range counts {
+		names = append(names, s)
+	}
+	sort.Strings(names)
+	best := ""
+	for _, s := range names {
+		if best == "" || counts[s] > counts[best] {
+			best = s
+		}
+	}
+	return best, counts[best]
+}
