@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"obkv/api"
 	obtenant "obkv/tenant"
@@ -83,6 +84,22 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 	var errs []string
 	hint := ""
 	refresh := false
+	// While a partition elects or hands over its leader (hundreds of milliseconds), "not
+	// leader" and "no leader known" are safe to retry: nothing was proposed. Wait between such
+	// rounds (10 ms doubling to 200 ms) rather than spending every attempt at once; the
+	// caller's deadline bounds the whole.
+	waits := 0
+	pause := func() error {
+		d := min(10*time.Millisecond<<min(waits, 5), 200*time.Millisecond)
+		waits++
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
+			return nil
+		}
+	}
+	const maxLeaderWaits = 40
 	for tried := 0; tried < c.cfg.maxAttempts; {
 		if refresh {
 			fresh, err := c.location(ctx, loc.tenant, loc.table, true)
@@ -94,10 +111,13 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		target, ok := c.leaderOf(loc, p, hint)
 		hint = ""
 		if !ok {
-			if len(errs) > 0 && strings.HasSuffix(errs[len(errs)-1], "no leader known") {
-				return 0, fmt.Errorf("%s: no leader is known after a location refresh (%s): %w", what, strings.Join(errs, "; "), ErrNoReplica)
+			if waits >= maxLeaderWaits {
+				return 0, fmt.Errorf("%s: no leader is known after %d location refreshes (%s): %w", what, waits, lastErrs(errs), ErrNoReplica)
 			}
 			errs = append(errs, "no leader known")
+			if err := pause(); err != nil {
+				return 0, fmt.Errorf("%s: not sent, no leader known (%s): %w", what, lastErrs(errs), err)
+			}
 			refresh = true
 			continue
 		}
@@ -124,6 +144,12 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		case classNotLeader:
 			hint = leaderHint(err)
 			refresh = true
+			if hint == "" && waits < maxLeaderWaits {
+				tried-- // an election is running: wait for it instead of spending an attempt
+				if err := pause(); err != nil {
+					return 0, fmt.Errorf("%s: not sent, %s: not leader (%s): %w", what, on, lastErrs(errs), err)
+				}
+			}
 		case classNotFound:
 			refresh = true
 		case classUndelivered:
@@ -165,3 +191,11 @@ func (c *Client) leaderOf(loc *tableLoc, p int, hint string) (replica, bool) {
 
 // IsOutcomeUnknown reports whether err says a write may or may not have been applied.
 func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
+
+// lastErrs joins the last few errors of a retry loop (the whole list can be long).
+func lastErrs(errs []string) string {
+	if len(errs) > 4 {
+		errs = append([]string{fmt.Sprintf("... %d earlier", len(errs)-4)}, errs[len(errs)-4:]...)
+	}
+	return strings.Join(errs, "; ")
+}

@@ -151,6 +151,7 @@ type Replica struct {
 	// export, so an exported stream and its meta always describe the same point.
 	snapMu     sync.RWMutex
 	installing bool
+	wasLeader  bool
 	closeOnce  sync.Once
 }
 
@@ -660,6 +661,10 @@ func (r *Replica) handleReady() error {
 					rw.index = max(rs.Index, 1)
 				}
 			}
+		}
+		if rd.Soft != nil && (rd.Soft.Role == paxos.Leader) != r.wasLeader {
+			r.wasLeader = rd.Soft.Role == paxos.Leader
+			r.log.Info("leadership", "leader", r.wasLeader, "ballot", rd.Soft.Ballot.String(), "term_leader", rd.Soft.Leader)
 		}
 		if rd.Snapshot != nil && !r.installing {
 			r.installing = true
