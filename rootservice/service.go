@@ -31,6 +31,8 @@ type Cluster interface {
 	ServerID(name string) (paxos.ID, bool)
 	ServerInfo(name string) (zone, region, rpcAddr string, ok bool)
 	Alive(name string) bool
+	// MetaLocality is the locality of the meta partition (the system tenant's).
+	MetaLocality() string
 }
 
 // Errors.
@@ -114,7 +116,7 @@ func (s *Service) Bootstrap(ctx context.Context) error {
 	if err := s.placeUnits(&m, pool); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if _, err := m.Catalog.CreateTenant(tenant.Tenant{Name: SysTenant, PoolList: []string{"sys_pool"}}, topo); err != nil {
+	if _, err := m.Catalog.CreateTenant(tenant.Tenant{Name: SysTenant, PoolList: []string{"sys_pool"}, Locality: s.cluster.MetaLocality()}, topo); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	s.log.Info("bootstrapped the cluster: system tenant created", "zones", zones)

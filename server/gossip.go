@@ -71,28 +71,35 @@ func newGossip(s *Server) (*gossip, error) {
 	return g, nil
 }
 
-// join contacts the other servers until at least one answers or stop closes.
+// join keeps contacting the servers of the cluster file that are not live members, every
+// rejoinInterval until stop closes: at startup until someone answers, and after a partition long
+// enough for memberlist to declare the other side dead (memberlist does not merge two halves
+// that both gave up on each other by itself).
 func (g *gossip) join(stop <-chan struct{}) {
-	var addrs []string
-	for _, srv := range g.s.cl.Servers {
-		if srv.Name != g.s.self.Name {
-			addrs = append(addrs, srv.GossipAddr)
-		}
-	}
-	if len(addrs) == 0 {
-		return
-	}
 	for {
-		if n, _ := g.ml.Join(addrs); n > 0 {
-			return
+		var missing []string
+		live := map[string]bool{}
+		for _, m := range g.ml.Members() {
+			live[m.Name] = true
+		}
+		for _, srv := range g.s.cl.Servers {
+			if srv.Name != g.s.self.Name && !live[srv.Name] {
+				missing = append(missing, srv.GossipAddr)
+			}
+		}
+		if len(missing) > 0 {
+			_, _ = g.ml.Join(missing)
 		}
 		select {
 		case <-stop:
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(rejoinInterval):
 		}
 	}
 }
+
+// rejoinInterval is how often a server re-contacts servers it does not see as members.
+const rejoinInterval = time.Second
 
 func (g *gossip) leave() {
 	_ = g.ml.Leave(time.Second)

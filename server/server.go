@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -159,14 +161,30 @@ func (s *Server) metaServers() []config.Server {
 	return out
 }
 
+// metaMembership is the meta partition's group: a replica on the first server of every zone,
+// FULL except that with an even number of zones the last zone's is READONLY, so the voters are
+// odd and a split into two equal halves still leaves one side a majority (and a root service).
 func (s *Server) metaMembership() paxos.Membership {
 	var m paxos.Membership
-	for _, srv := range s.metaServers() {
+	servers := s.metaServers()
+	for i, srv := range servers {
 		id, _ := s.idOf(srv.Name)
-		m.Members = append(m.Members, paxos.Member{ID: id, Type: paxos.Full})
+		typ := paxos.Full
+		if len(servers)%2 == 0 && i == len(servers)-1 {
+			typ = paxos.ReadOnly
+		}
+		m.Members = append(m.Members, paxos.Member{ID: id, Type: typ})
 	}
-	slices.SortFunc(m.Members, func(a, b paxos.Member) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(m.Members, func(a, b paxos.Member) int { return cmp.Compare(a.ID, b.ID) })
 	return m
+}
+
+// metaType is this server's replica type in the meta partition.
+func (s *Server) metaType() paxos.ReplicaType {
+	if m, ok := s.metaMembership().Member(s.selfID); ok {
+		return m.Type
+	}
+	return paxos.Full
 }
 
 func (s *Server) replicaConfig(partition uint64) replica.Config {
@@ -221,7 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if s.isMetaServer() && s.replica(rootservice.MetaPartition) == nil {
-		if _, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), paxos.Full); err != nil {
+		if _, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), s.metaType()); err != nil {
 			return fmt.Errorf("create meta partition: %w", err)
 		}
 	}
@@ -579,6 +597,15 @@ func (c clusterView) Topology() tenant.Topology {
 }
 
 func (c clusterView) ServerID(name string) (paxos.ID, bool) { return c.s.idOf(name) }
+
+func (c clusterView) MetaLocality() string {
+	var parts []string
+	for _, m := range c.s.metaMembership().Members {
+		srv, _ := c.s.serverByID(m.ID)
+		parts = append(parts, m.Type.String()[:1]+"@"+srv.Zone)
+	}
+	return strings.Join(parts, ",")
+}
 
 func (c clusterView) ServerInfo(name string) (string, string, string, bool) {
 	srv, ok := c.s.cl.Server(name)

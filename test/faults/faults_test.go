@@ -115,13 +115,6 @@ func runSuite(t *testing.T, c *testCluster) {
 				t.Logf("%5.1fs skip %q: this backend has no network faults", time.Since(runStart).Seconds(), f.name)
 				continue
 			}
-			if f.net && os.Getenv("FAULTS_NET") == "" {
-				// Known bug: server/gossip.go joins its peers only at startup, so after a partition
-				// heals memberlist's two sides never merge: the root service keeps the other side
-				// OFFLINE and leaders never return home. Run with FAULTS_NET=1 to reproduce.
-				t.Logf("%5.1fs skip %q: network partitions wait for the gossip rejoin fix (FAULTS_NET=1 runs them)", time.Since(runStart).Seconds(), f.name)
-				continue
-			}
 			t0 := time.Now()
 			f.run(ctx, c, func() { w.sleepRun(ctx, hold) })
 			c.waitHome(ctx)
