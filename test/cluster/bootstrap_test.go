@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // TestBootstrapAndRestart: four servers over two regions come up as one cluster (every server
@@ -15,43 +17,43 @@ import (
 // tenants and tables (same IDs), every partition leads again from the primary zone, and no
 // replica's applied index went back.
 func TestBootstrapAndRestart(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 60*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	t.Logf("cluster ready in %v", c.waitReady(ctx).Round(time.Millisecond))
 
-	var servers []serverRow
-	c.mustCtl(ctx, &servers, "show", "servers")
+	var servers []realcluster.ServerRow
+	c.MustCtl(ctx, &servers, "show", "servers")
 	wantRegion := map[string]string{"z1": "r1", "z2": "r1", "z3": "r1", "z4": "r2"}
 	for _, s := range servers {
-		if s.Status != "ACTIVE" || wantRegion[s.Zone] != s.Region || c.zoneOf(s.Server) != s.Zone {
-			t.Errorf("show servers: %+v, want ACTIVE in zone %s, region %s", s, c.zoneOf(s.Server), wantRegion[c.zoneOf(s.Server)])
+		if s.Status != "ACTIVE" || wantRegion[s.Zone] != s.Region || c.ZoneOf(s.Server) != s.Zone {
+			t.Errorf("show servers: %+v, want ACTIVE in zone %s, region %s", s, c.ZoneOf(s.Server), wantRegion[c.ZoneOf(s.Server)])
 		}
 	}
 
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "4")
+	c.MustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "4")
 	d, _ := c.waitLeaders(ctx, "t1", "orders", 4, "z1")
 	t.Logf("4 leaders in z1 %v after create table", d.Round(time.Millisecond))
 
 	var tenantsBefore []tenantRow
 	var tablesBefore []tableRow
-	c.mustCtl(ctx, &tenantsBefore, "show", "tenants")
-	c.mustCtl(ctx, &tablesBefore, "show", "tables")
-	rowsBefore, err := c.replicas(ctx, "t1")
+	c.MustCtl(ctx, &tenantsBefore, "show", "tenants")
+	c.MustCtl(ctx, &tablesBefore, "show", "tables")
+	rowsBefore, err := c.Replicas(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkReplicaTypes(t, rowsBefore, map[string]string{"z1": "FULL", "z2": "FULL", "z3": "FULL", "z4": "READONLY"})
 
-	c.killAll()
-	c.startAll()
+	c.KillAll()
+	c.StartAll()
 	t.Logf("cluster ready again %v after restarting every server", c.waitReady(ctx).Round(time.Millisecond))
 
 	var tenantsAfter []tenantRow
 	var tablesAfter []tableRow
-	c.mustCtl(ctx, &tenantsAfter, "show", "tenants")
-	c.mustCtl(ctx, &tablesAfter, "show", "tables")
+	c.MustCtl(ctx, &tenantsAfter, "show", "tenants")
+	c.MustCtl(ctx, &tablesAfter, "show", "tables")
 	if !equalRows(tenantsBefore, tenantsAfter) {
 		t.Errorf("tenants changed across the restart:\nbefore %+v\nafter  %+v", tenantsBefore, tenantsAfter)
 	}
@@ -67,8 +69,8 @@ func TestBootstrapAndRestart(t *testing.T) {
 	for _, r := range rowsBefore {
 		before[[2]any{r.Partition, r.Server}] = r.AppliedIndex
 	}
-	c.waitFor(ctx, "every replica of t1.orders to report an applied index at least its last one", func(ctx context.Context) (bool, string) {
-		rows, err := c.replicas(ctx, "t1")
+	c.WaitFor(ctx, "every replica of t1.orders to report an applied index at least its last one", func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "t1")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -82,7 +84,7 @@ func TestBootstrapAndRestart(t *testing.T) {
 }
 
 // checkReplicaTypes checks every replica has the type its zone's locality says.
-func checkReplicaTypes(t *testing.T, rows []replicaRow, want map[string]string) {
+func checkReplicaTypes(t *testing.T, rows []realcluster.ReplicaRow, want map[string]string) {
 	t.Helper()
 	for _, r := range rows {
 		if want[r.Zone] != r.Type {

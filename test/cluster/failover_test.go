@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // failoverBound is how long, after a server dies or returns, the test allows for every
@@ -18,24 +20,24 @@ const failoverBound = 10 * time.Second
 // server restarts, all leaders return to z1 within failoverBound. The meta partition (and with
 // it the root service) fails over and returns too.
 func TestFailoverAndReturn(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 60*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "6")
+	c.MustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "6")
 	c.waitLeaders(ctx, "t1", "orders", 6, "z1")
 	metaLeader(ctx, t, c, "s1")
 
 	killed := time.Now()
-	c.kill("s1")
+	c.Kill("s1")
 	elsewhere, even := c.waitMoved(ctx, killed, "t1", "orders", 6, "z2", "z3")
 	t.Logf("after SIGKILL of s1: every partition led from z2/z3 after %v, split evenly after %v",
 		elsewhere.Round(time.Millisecond), even.Round(time.Millisecond))
 	if even > failoverBound {
 		t.Errorf("failover took %v, want at most %v", even, failoverBound)
 	}
-	rows, err := c.replicas(ctx, "t1")
+	rows, err := c.Replicas(ctx, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +52,7 @@ func TestFailoverAndReturn(t *testing.T) {
 	c.waitStatus(ctx, "s1", "INACTIVE")
 
 	restarted := time.Now()
-	c.start("s1")
+	c.Start("s1")
 	_, back := c.waitMoved(ctx, restarted, "t1", "orders", 6, "z1")
 	t.Logf("after restart of s1: all leaders back in z1 after %v", back.Round(time.Millisecond))
 	if back > failoverBound {
@@ -63,9 +65,9 @@ func TestFailoverAndReturn(t *testing.T) {
 // waitStatus waits until show servers lists server with status.
 func (c *testCluster) waitStatus(ctx context.Context, server, status string) {
 	c.t.Helper()
-	c.waitFor(ctx, fmt.Sprintf("show servers to list %s %s", server, status), func(ctx context.Context) (bool, string) {
-		var rows []serverRow
-		if err := c.ctl(ctx, &rows, "show", "servers"); err != nil {
+	c.WaitFor(ctx, fmt.Sprintf("show servers to list %s %s", server, status), func(ctx context.Context) (bool, string) {
+		var rows []realcluster.ServerRow
+		if err := c.Ctl(ctx, &rows, "show", "servers"); err != nil {
 			return false, err.Error()
 		}
 		for _, r := range rows {
@@ -89,27 +91,27 @@ func (c *testCluster) waitMoved(ctx context.Context, since time.Time, tenant, ta
 	for _, z := range zones {
 		in[z] = true
 	}
-	c.waitFor(ctx, fmt.Sprintf("the leaders of %s.%s to move to %v", tenant, table, zones), func(ctx context.Context) (bool, string) {
-		rows, err := c.replicas(ctx, tenant)
+	c.WaitFor(ctx, fmt.Sprintf("the leaders of %s.%s to move to %v", tenant, table, zones), func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, tenant)
 		if err != nil {
 			return false, err.Error()
 		}
 		now := time.Since(since)
-		ls, msg := leaders(rows, table, parts)
+		ls, msg := realcluster.Leaders(rows, table, parts)
 		if msg != "" {
 			return false, msg
 		}
 		c.checkOnlyFullLead(rows)
 		for _, r := range ls {
 			if !in[r.Zone] {
-				return false, describe(rows, table)
+				return false, realcluster.Describe(rows, table)
 			}
 		}
 		if first == 0 {
 			first = now
 		}
 		if ok, msg := spreadWithin(ls, zones...); !ok {
-			return false, msg + ": " + describe(rows, table)
+			return false, msg + ": " + realcluster.Describe(rows, table)
 		}
 		return true, ""
 	})
@@ -121,17 +123,17 @@ func (c *testCluster) waitMoved(ctx context.Context, since time.Time, tenant, ta
 func metaLeader(ctx context.Context, t *testing.T, c *testCluster, want string) string {
 	t.Helper()
 	var got string
-	c.waitFor(ctx, "a meta partition leader on "+want, func(ctx context.Context) (bool, string) {
-		rows, err := c.replicas(ctx, "sys")
+	c.WaitFor(ctx, "a meta partition leader on "+want, func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "sys")
 		if err != nil {
 			return false, err.Error()
 		}
-		ls, msg := leaders(rows, "__all_meta", 1)
+		ls, msg := realcluster.Leaders(rows, "__all_meta", 1)
 		if msg != "" {
 			return false, msg
 		}
 		got = ls[0].Server
-		return want == "" || got == want, describe(rows, "__all_meta")
+		return want == "" || got == want, realcluster.Describe(rows, "__all_meta")
 	})
 	return got
 }

@@ -8,22 +8,24 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // TestLeaderPlacement runs three tenants on the 3x2 topology (three zones of two servers):
 // primary_zone "z1;z2,z3" puts all 6 leaders in z1; "z1,z2;z3" splits them 3/3 between z1 and
 // z2; RANDOM spreads them 2/2/2. Replicas are one per zone, on the tenant's unit servers.
 func TestLeaderPlacement(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	c := newCluster(t, threeByTwo, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 60*time.Second)
+	c := newCluster(t, realcluster.ThreeByTwo, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 
 	c.setupTenant(ctx, "ta", "pa", 1, "z1,z2,z3", "", "z1;z2,z3")
 	c.setupTenant(ctx, "tb", "pb", 2, "z1,z2,z3", "", "z1,z2;z3")
 	c.setupTenant(ctx, "tc", "pc", 1, "z1,z2,z3", "", "RANDOM")
 	for _, tn := range []string{"ta", "tb", "tc"} {
-		c.mustCtl(ctx, nil, "create", "table", tn+".orders", "--partitions", "6")
+		c.MustCtl(ctx, nil, "create", "table", tn+".orders", "--partitions", "6")
 	}
 
 	cases := []struct {
@@ -42,7 +44,7 @@ func TestLeaderPlacement(t *testing.T) {
 	// Placement: one replica per zone, every one FULL (the default locality), on servers of
 	// the tenant's pool (unit_num 1: one server per zone; unit_num 2: both).
 	var pools []map[string]any
-	c.mustCtl(ctx, &pools, "show", "resource-pools")
+	c.MustCtl(ctx, &pools, "show", "resource-pools")
 	poolServers := map[string]map[string]bool{}
 	for _, p := range pools {
 		tn, _ := p["tenant"].(string)
@@ -53,7 +55,7 @@ func TestLeaderPlacement(t *testing.T) {
 		}
 	}
 	for _, tc := range cases {
-		rows, err := c.replicas(ctx, tc.tenant)
+		rows, err := c.Replicas(ctx, tc.tenant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,13 +68,13 @@ func TestLeaderPlacement(t *testing.T) {
 			if zonesOf[r.Partition] == nil {
 				zonesOf[r.Partition] = map[string]bool{}
 			}
-			if zonesOf[r.Partition][r.Zone] || r.Type != "FULL" || !poolServers[tc.tenant][r.Server] || c.zoneOf(r.Server) != r.Zone {
+			if zonesOf[r.Partition][r.Zone] || r.Type != "FULL" || !poolServers[tc.tenant][r.Server] || c.ZoneOf(r.Server) != r.Zone {
 				t.Errorf("%s: replica %+v: want one FULL replica per zone on a server of the tenant's pool (%v)", tc.tenant, r, poolServers[tc.tenant])
 			}
 			zonesOf[r.Partition][r.Zone] = true
 		}
 		if len(zonesOf) != 6 {
-			t.Errorf("%s: replicas of %d partitions, want 6: %s", tc.tenant, len(zonesOf), describe(rows, "orders"))
+			t.Errorf("%s: replicas of %d partitions, want 6: %s", tc.tenant, len(zonesOf), realcluster.Describe(rows, "orders"))
 		}
 		for p, zs := range zonesOf {
 			if len(zs) != 3 {
@@ -83,7 +85,7 @@ func TestLeaderPlacement(t *testing.T) {
 }
 
 // perServer describes leaders per server: "s1:2 s3:1".
-func perServer(ls map[int]replicaRow) string {
+func perServer(ls map[int]realcluster.ReplicaRow) string {
 	n := map[string]int{}
 	for _, r := range ls {
 		n[r.Server]++

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // TestOnlineLocalityChange runs locality changes on a live tenant, one Paxos replica change per
@@ -16,12 +18,12 @@ import (
 // primary_zone level, and the meta partition and other tenants were not disturbed.
 // (There is no client write path yet, so "under writes" is not covered: see the data API issue.)
 func TestOnlineLocalityChange(t *testing.T) {
-	ctx := testContext(t, 90*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 90*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "4")
+	c.MustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "4")
 	c.waitLeaders(ctx, "t1", "orders", 4, "z1")
 
 	steps := []struct {
@@ -39,10 +41,10 @@ func TestOnlineLocalityChange(t *testing.T) {
 			args = append(args, "--primary-zone", st.primaryZone)
 		}
 		start := time.Now()
-		c.mustCtl(ctx, nil, args...)
+		c.MustCtl(ctx, nil, args...)
 		checkJobDone(ctx, t, c, "t1", "alter-locality", 30*time.Second)
-		c.waitFor(ctx, fmt.Sprintf("replica types of locality %s", st.locality), func(ctx context.Context) (bool, string) {
-			rows, err := c.replicas(ctx, "t1")
+		c.WaitFor(ctx, fmt.Sprintf("replica types of locality %s", st.locality), func(ctx context.Context) (bool, string) {
+			rows, err := c.Replicas(ctx, "t1")
 			if err != nil {
 				return false, err.Error()
 			}
@@ -53,10 +55,10 @@ func TestOnlineLocalityChange(t *testing.T) {
 				}
 				n++
 				if want := st.want[r.Zone]; r.Type != want {
-					return false, describe(rows, "orders")
+					return false, realcluster.Describe(rows, "orders")
 				}
 			}
-			return n == 4*len(st.want), describe(rows, "orders")
+			return n == 4*len(st.want), realcluster.Describe(rows, "orders")
 		})
 		c.waitLeaders(ctx, "t1", "orders", 4, "z1")
 		t.Logf("locality %s: job done and replicas converted in %v", st.locality, time.Since(start).Round(time.Millisecond))

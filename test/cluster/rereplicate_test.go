@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // TestReReplication: on the 3x2 topology with permanent_offline_time 3s, a tenant with one unit
@@ -17,12 +19,12 @@ import (
 // group could not commit (or renew its lease) until it caught up, which it could only do from a
 // serving leader. New voters now join as READONLY listeners and are promoted once caught up.
 func TestReReplication(t *testing.T) {
-	ctx := testContext(t, 45*time.Second)
-	c := newCluster(t, threeByTwo, map[string]string{"permanent_offline_time": "3s"})
-	c.startAll()
+	ctx := realcluster.Context(t, 45*time.Second)
+	c := newCluster(t, realcluster.ThreeByTwo, map[string]string{"permanent_offline_time": "3s"})
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "ta", "pa", 1, "z1,z2,z3", "", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "ta.orders", "--partitions", "4")
+	c.MustCtl(ctx, nil, "create", "table", "ta.orders", "--partitions", "4")
 	_, ls := c.waitLeaders(ctx, "ta", "orders", 4, "z1")
 	victim := ls[0].Server
 	other := map[string]string{"s1": "s2", "s2": "s1"}[victim]
@@ -32,26 +34,26 @@ func TestReReplication(t *testing.T) {
 	}
 
 	killed := time.Now()
-	c.kill(victim)
+	c.Kill(victim)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	c.waitFor(wctx, fmt.Sprintf("ta's z1 replicas re-created on %s and leading", other), func(ctx context.Context) (bool, string) {
-		rows, err := c.replicas(ctx, "ta")
+	c.WaitFor(wctx, fmt.Sprintf("ta's z1 replicas re-created on %s and leading", other), func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "ta")
 		if err != nil {
 			return false, err.Error()
 		}
-		ls, msg := leaders(rows, "orders", 4)
+		ls, msg := realcluster.Leaders(rows, "orders", 4)
 		if msg != "" {
 			return false, msg
 		}
 		for _, r := range rows {
 			if r.Server == victim {
-				return false, describe(rows, "orders")
+				return false, realcluster.Describe(rows, "orders")
 			}
 		}
 		for _, l := range ls {
 			if l.Server != other {
-				return false, describe(rows, "orders")
+				return false, realcluster.Describe(rows, "orders")
 			}
 		}
 		return true, ""

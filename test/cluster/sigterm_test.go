@@ -5,6 +5,8 @@ package cluster
 import (
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // Bounds of the SIGTERM test.
@@ -24,27 +26,27 @@ const (
 // control, a SIGKILL of the same server afterwards (once leaders are back) cannot fail over
 // before the lease runs out, which shows the bound would catch a missing handover.
 func TestSigtermHandsOver(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	c := newCluster(t, fourZones, map[string]string{"lease": handoverLease.String()})
-	c.startAll()
+	ctx := realcluster.Context(t, 60*time.Second)
+	c := newCluster(t, realcluster.FourZones, map[string]string{"lease": handoverLease.String()})
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "6")
+	c.MustCtl(ctx, nil, "create", "table", "t1.orders", "--partitions", "6")
 	c.waitLeaders(ctx, "t1", "orders", 6, "z1")
 	metaLeader(ctx, t, c, "s1")
 
 	termAt := time.Now()
-	p := c.term("s1")
+	p := c.Term("s1")
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-ctx.Done():
 		t.Fatal("s1 did not exit after SIGTERM")
 	}
-	if p.err != nil {
-		t.Errorf("s1 exited with %v after SIGTERM, want status 0", p.err)
+	if p.Err() != nil {
+		t.Errorf("s1 exited with %v after SIGTERM, want status 0", p.Err())
 	}
-	t.Logf("s1 exited %v after SIGTERM", p.exitedAt.Sub(termAt).Round(time.Millisecond))
-	elsewhere, even := c.waitMoved(ctx, p.exitedAt, "t1", "orders", 6, "z2", "z3")
+	t.Logf("s1 exited %v after SIGTERM", p.ExitedAt().Sub(termAt).Round(time.Millisecond))
+	elsewhere, even := c.waitMoved(ctx, p.ExitedAt(), "t1", "orders", 6, "z2", "z3")
 	t.Logf("after s1's exit: every partition led from z2/z3 after %v, split evenly after %v (lease %v)",
 		elsewhere.Round(time.Millisecond), even.Round(time.Millisecond), handoverLease)
 	if elsewhere > afterExitBound {
@@ -55,11 +57,11 @@ func TestSigtermHandsOver(t *testing.T) {
 	}
 
 	// Control: leaders return to s1, then SIGKILL gives no chance to hand over.
-	c.start("s1")
+	c.Start("s1")
 	c.waitMoved(ctx, time.Now(), "t1", "orders", 6, "z1")
 	metaLeader(ctx, t, c, "s1")
 	killAt := time.Now()
-	c.kill("s1")
+	c.Kill("s1")
 	killElsewhere, _ := c.waitMoved(ctx, killAt, "t1", "orders", 6, "z2", "z3")
 	t.Logf("control: after SIGKILL of s1 every partition led from z2/z3 after %v", killElsewhere.Round(time.Millisecond))
 	if killElsewhere <= afterExitBound {

@@ -8,18 +8,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
 // TestValidationErrors: every DDL that breaks a rule fails with a non-zero exit and one line on
 // stderr that names the value and the rule (docs/tenants.md has the messages), and leaves the
-// catalog as it was. The cluster is fourZones plus a second server in z1, so that a pool can have
+// catalog as it was. The cluster is realcluster.FourZones plus a second server in z1, so that a pool can have
 // unit_num 2 in one zone.
 func TestValidationErrors(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	topo := fourZones
-	topo.servers = append(slices.Clone(topo.servers), [2]string{"s5", "z1"})
+	ctx := realcluster.Context(t, 60*time.Second)
+	topo := realcluster.FourZones
+	topo.Servers = append(slices.Clone(topo.Servers), [2]string{"s5", "z1"})
 	c := newCluster(t, topo, nil)
-	c.startAll()
+	c.StartAll()
 	c.waitReady(ctx)
 
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
@@ -31,11 +33,11 @@ func TestValidationErrors(t *testing.T) {
 		{"pfree", "1", "z1,z2,z3"},
 		{"pall", "1", "z1,z2,z3,z4"},
 	} {
-		c.mustCtl(ctx, nil, "create", "resource-pool", p[0], "--unit", "u_t1", "--unit-num", p[1], "--zone-list", p[2])
+		c.MustCtl(ctx, nil, "create", "resource-pool", p[0], "--unit", "u_t1", "--unit-num", p[1], "--zone-list", p[2])
 	}
 	var poolsBefore, tenantsBefore []map[string]any
-	c.mustCtl(ctx, &poolsBefore, "show", "resource-pools")
-	c.mustCtl(ctx, &tenantsBefore, "show", "tenants")
+	c.MustCtl(ctx, &poolsBefore, "show", "resource-pools")
+	c.MustCtl(ctx, &tenantsBefore, "show", "tenants")
 
 	for _, tc := range []struct {
 		name string
@@ -110,30 +112,30 @@ func TestValidationErrors(t *testing.T) {
 			[]string{`table "big": partitions 0 is outside 1..1024`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.run(ctx, append(tc.args, "-o", "json")...)
+			_, err := c.Run(ctx, append(tc.args, "-o", "json")...)
 			checkFailure(t, err, tc.want)
 		})
 	}
 	t.Run("output yaml", func(t *testing.T) {
-		_, err := c.run(ctx, "show", "tenants", "-o", "yaml")
+		_, err := c.Run(ctx, "show", "tenants", "-o", "yaml")
 		checkFailure(t, err, []string{`-o "yaml": want table or json`})
 	})
 
 	// A failed DDL leaves the catalog unchanged.
 	var poolsAfter, tenantsAfter []map[string]any
-	c.mustCtl(ctx, &poolsAfter, "show", "resource-pools")
-	c.mustCtl(ctx, &tenantsAfter, "show", "tenants")
+	c.MustCtl(ctx, &poolsAfter, "show", "resource-pools")
+	c.MustCtl(ctx, &tenantsAfter, "show", "tenants")
 	if names(poolsAfter) != names(poolsBefore) || names(tenantsAfter) != names(tenantsBefore) {
 		t.Errorf("failed DDL changed the catalog: pools %s -> %s, tenants %s -> %s",
 			names(poolsBefore), names(poolsAfter), names(tenantsBefore), names(tenantsAfter))
 	}
 	var tables []tableRow
-	c.mustCtl(ctx, &tables, "show", "tables")
+	c.MustCtl(ctx, &tables, "show", "tables")
 	if len(tables) != 0 {
 		t.Errorf("failed create table left tables: %+v", tables)
 	}
 	var tenants []tenantRow
-	c.mustCtl(ctx, &tenants, "show", "tenants")
+	c.MustCtl(ctx, &tenants, "show", "tenants")
 	for _, tn := range tenants {
 		if tn.Name == "t1" && tn.PrimaryZone != "z1;z2,z3" {
 			t.Errorf("failed alter changed t1's primary_zone to %q", tn.PrimaryZone)
@@ -145,13 +147,13 @@ func TestValidationErrors(t *testing.T) {
 // stderr, MESSAGE holding every fragment of want in order.
 func checkFailure(t *testing.T, err error, want []string) {
 	t.Helper()
-	var ce *ctlError
+	var ce *realcluster.CtlError
 	if !errors.As(err, &ce) {
 		t.Fatalf("want a failed obctl, got %v", err)
 	}
-	line := strings.TrimSuffix(ce.stderr, "\n")
-	if ce.code == 0 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "obctl: ") {
-		t.Errorf("exit %d, stderr %q: want a non-zero exit and one line \"obctl: ...\"", ce.code, ce.stderr)
+	line := strings.TrimSuffix(ce.Stderr, "\n")
+	if ce.Code == 0 || strings.Contains(line, "\n") || !strings.HasPrefix(line, "obctl: ") {
+		t.Errorf("exit %d, stderr %q: want a non-zero exit and one line \"obctl: ...\"", ce.Code, ce.Stderr)
 	}
 	rest := line
 	for _, w := range want {

@@ -19,6 +19,7 @@ import (
 
 	"obkv/api"
 	"obkv/tenant"
+	"obkv/test/internal/realcluster"
 )
 
 // rpcTimeout bounds one data RPC of the raw-API tests: long enough for a write under a leader
@@ -38,14 +39,14 @@ type kvConns struct {
 func (c *testCluster) dialKV() *kvConns {
 	c.t.Helper()
 	k := &kvConns{c: c, kv: map[string]api.KVClient{}}
-	for _, s := range c.servers {
-		conn, err := grpc.NewClient(s.rpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	for _, s := range c.Servers {
+		conn, err := grpc.NewClient(s.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			c.t.Fatalf("dial %s at %s: %v", s.name, s.rpcAddr, err)
+			c.t.Fatalf("dial %s at %s: %v", s.Name, s.RPCAddr, err)
 		}
 		c.t.Cleanup(func() { _ = conn.Close() })
-		k.kv[s.name] = api.NewKVClient(conn)
-		k.names = append(k.names, s.name)
+		k.kv[s.Name] = api.NewKVClient(conn)
+		k.names = append(k.names, s.Name)
 	}
 	return k
 }
@@ -155,21 +156,21 @@ func refused(err error) bool {
 
 // waitLeaders waits until each of the parts partitions of tenant.table has one leader, on a
 // server ok accepts, and returns them by partition.
-func (c *testCluster) waitLeaders(ctx context.Context, tenantName, table string, parts int, what string, ok func(replicaRow) bool) map[int]replicaRow {
+func (c *testCluster) waitLeaders(ctx context.Context, tenantName, table string, parts int, what string, ok func(realcluster.ReplicaRow) bool) map[int]realcluster.ReplicaRow {
 	c.t.Helper()
-	var got map[int]replicaRow
-	c.waitFor(ctx, fmt.Sprintf("the leaders of %s.%s %s", tenantName, table, what), func(ctx context.Context) (bool, string) {
-		rows, err := c.replicas(ctx, tenantName)
+	var got map[int]realcluster.ReplicaRow
+	c.WaitFor(ctx, fmt.Sprintf("the leaders of %s.%s %s", tenantName, table, what), func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, tenantName)
 		if err != nil {
 			return false, err.Error()
 		}
-		ls, msg := leaders(rows, table, parts)
+		ls, msg := realcluster.Leaders(rows, table, parts)
 		if msg != "" {
 			return false, msg
 		}
 		for _, r := range ls {
 			if !ok(r) {
-				return false, describe(rows, table)
+				return false, realcluster.Describe(rows, table)
 			}
 		}
 		got = ls
@@ -179,8 +180,8 @@ func (c *testCluster) waitLeaders(ctx context.Context, tenantName, table string,
 }
 
 // inZones accepts a leader in one of zones.
-func inZones(zones ...string) func(replicaRow) bool {
-	return func(r replicaRow) bool { return slices.Contains(zones, r.Zone) }
+func inZones(zones ...string) func(realcluster.ReplicaRow) bool {
+	return func(r realcluster.ReplicaRow) bool { return slices.Contains(zones, r.Zone) }
 }
 
 // percentile returns the p-th percentile (0..100, nearest rank) of xs, which it sorts.

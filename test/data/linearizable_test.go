@@ -14,6 +14,7 @@ import (
 
 	"obkv/api"
 	"obkv/test/check"
+	"obkv/test/internal/realcluster"
 )
 
 // Shape of the linearizability run.
@@ -39,12 +40,12 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real cluster")
 	}
-	ctx := testContext(t, 90*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 90*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "2")
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "2")
 	c.waitLeaders(ctx, "t1", "kv", 2, "in z1", inZones("z1"))
 	k := c.dialKV()
 	rt := newRoutes(ctx, t, k, "t1", "kv")
@@ -71,18 +72,18 @@ func TestLinearizableUnderLeaderChanges(t *testing.T) {
 	}
 	pace(ctx, 2*time.Second)
 	nemesis("SIGKILL s1 and failover to z2/z3", func() {
-		c.kill("s1")
+		c.Kill("s1")
 		c.waitLeaders(ctx, "t1", "kv", 2, "in z2 or z3", inZones("z2", "z3"))
 	})
 	pace(ctx, 1500*time.Millisecond)
 	nemesis("restart s1 and return to z1", func() {
-		c.start("s1")
+		c.Start("s1")
 		c.waitLeaders(ctx, "t1", "kv", 2, "back in z1", inZones("z1"))
 	})
 	pace(ctx, 1*time.Second)
 	nemesis("switch-leader of partition 0 to s2", func() {
-		c.mustCtl(ctx, nil, "switch-leader", "t1.kv", "--partition", "0", "--to", "s2")
-		c.waitLeaders(ctx, "t1", "kv", 2, "with partition 0 on s2", func(r replicaRow) bool {
+		c.MustCtl(ctx, nil, "switch-leader", "t1.kv", "--partition", "0", "--to", "s2")
+		c.waitLeaders(ctx, "t1", "kv", 2, "with partition 0 on s2", func(r realcluster.ReplicaRow) bool {
 			return r.Partition != 0 || r.Server == "s2"
 		})
 	})

@@ -11,6 +11,7 @@ import (
 
 	"obkv/api"
 	"obkv/client"
+	"obkv/test/internal/realcluster"
 )
 
 // Sample sizes of the measurements.
@@ -38,15 +39,15 @@ func TestMeasurements(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real cluster")
 	}
-	ctx := testContext(t, 90*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 90*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
 	c.waitLeaders(ctx, "t1", "kv", 1, "in z1", inZones("z1"))
 	k := c.dialKV()
-	w := c.newClient(ctx, c.addrs())
+	w := c.newClient(ctx, c.Addrs())
 	if _, err := w.Put(ctx, "t1", "kv", []byte("key"), []byte("value")); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestMeasurements(t *testing.T) {
 	t.Logf("READONLY staleness, under steady writes (%.0f writes/s): %s", float64(writes)/time.Since(start).Seconds(), busy)
 
 	// leader-and-follower: one client, strong reads, counted by serving server.
-	lf := c.newClient(ctx, c.addrs(), client.WithReadPreference(client.LeaderAndFollower))
+	lf := c.newClient(ctx, c.Addrs(), client.WithReadPreference(client.LeaderAndFollower))
 	by := map[string]int{}
 	for range spreadReads {
 		res, err := lf.Get(ctx, "t1", "kv", []byte("key"))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"obkv/client"
+	"obkv/test/internal/realcluster"
 )
 
 // want is the expected outcome of one read of the preference matrix: an error wrapping err, or
@@ -45,9 +46,9 @@ func TestReadPreferenceMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real cluster")
 	}
-	ctx := testContext(t, 120*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 120*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	// primary_zone z1;z3;z2: led from s1, and from s3 alone once s1 is down, so that every
 	// expectation names one replica (with z2,z3 at one level the leader balancer picks either,
@@ -55,10 +56,10 @@ func TestReadPreferenceMatrix(t *testing.T) {
 	c.setupTenant(ctx, "tr", "pr", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z3;z2")
 	c.setupTenant(ctx, "tf", "pf", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", "z1;z3;z2")
 	for _, tn := range []string{"tr", "tf"} {
-		c.mustCtl(ctx, nil, "create", "table", tn+".kv", "--partitions", "1")
+		c.MustCtl(ctx, nil, "create", "table", tn+".kv", "--partitions", "1")
 	}
 	k := c.dialKV()
-	addrs := c.addrs()
+	addrs := c.Addrs()
 	w := c.newClient(ctx, addrs)
 	for _, tn := range []string{"tr", "tf"} {
 		c.waitLeaders(ctx, tn, "kv", 1, "in z1", inZones("z1"))
@@ -91,10 +92,10 @@ func TestReadPreferenceMatrix(t *testing.T) {
 	}
 	runMatrix(ctx, t, "all up", addrs, up, noReadonly, "")
 
-	c.kill("s1")
+	c.Kill("s1")
 	for _, tn := range []string{"tr", "tf"} {
 		// Wait until Locate, which the client routes by, names s3 too.
-		c.waitLeaders(ctx, tn, "kv", 1, "on s3", func(r replicaRow) bool { return r.Server == "s3" })
+		c.waitLeaders(ctx, tn, "kv", 1, "on s3", func(r realcluster.ReplicaRow) bool { return r.Server == "s3" })
 		c.waitLocatedLeader(ctx, k, tn, "kv", "s3")
 		c.waitWeakReadable(ctx, k, tn, "kv", 1, "s2", "s3")
 	}
@@ -125,7 +126,7 @@ func TestReadPreferenceMatrix(t *testing.T) {
 // tenant.table.
 func (c *testCluster) waitLocatedLeader(ctx context.Context, k *kvConns, tenantName, table, server string) {
 	c.t.Helper()
-	c.waitFor(ctx, fmt.Sprintf("Locate to name %s the leader of %s.%s", server, tenantName, table), func(ctx context.Context) (bool, string) {
+	c.WaitFor(ctx, fmt.Sprintf("Locate to name %s the leader of %s.%s", server, tenantName, table), func(ctx context.Context) (bool, string) {
 		resp, err := k.locate(ctx, tenantName, table)
 		if err != nil {
 			return false, err.Error()

@@ -16,6 +16,7 @@ import (
 	"obkv/client"
 	"obkv/tenant"
 	"obkv/test/check"
+	"obkv/test/internal/realcluster"
 )
 
 // Shape of the weak-read run.
@@ -60,14 +61,14 @@ func TestWeakReads(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real cluster")
 	}
-	ctx := testContext(t, 90*time.Second)
-	c := newCluster(t, fourZones, nil)
-	c.startAll()
+	ctx := realcluster.Context(t, 90*time.Second)
+	c := newCluster(t, realcluster.FourZones, nil)
+	c.StartAll()
 	c.waitReady(ctx)
 	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3,z4", "F@z1,F@z2,F@z3,R@z4", "z1;z2,z3")
-	c.mustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", fmt.Sprint(weakParts))
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", fmt.Sprint(weakParts))
 	c.waitLeaders(ctx, "t1", "kv", weakParts, "in z1", inZones("z1"))
-	addrs := c.addrs()
+	addrs := c.Addrs()
 
 	var (
 		mu     sync.Mutex
@@ -163,8 +164,8 @@ func TestWeakReads(t *testing.T) {
 
 	start := time.Now()
 	pace(ctx, weakRun/2)
-	c.mustCtl(ctx, nil, "switch-leader", "t1.kv", "--partition", "0", "--to", "s2")
-	c.waitLeaders(ctx, "t1", "kv", weakParts, "with partition 0 on s2", func(r replicaRow) bool {
+	c.MustCtl(ctx, nil, "switch-leader", "t1.kv", "--partition", "0", "--to", "s2")
+	c.waitLeaders(ctx, "t1", "kv", weakParts, "with partition 0 on s2", func(r realcluster.ReplicaRow) bool {
 		return r.Partition != 0 || r.Server == "s2"
 	})
 	t.Logf("%.1fs: partition 0's leader moved to s2", time.Since(start).Seconds())
@@ -229,7 +230,7 @@ func (c *testCluster) waitWeakReadable(ctx context.Context, k *kvConns, tenantNa
 	if len(servers) == 0 {
 		servers = k.names
 	}
-	return c.waitFor(ctx, "every replica of "+tenantName+"."+table+" to serve weak reads", func(ctx context.Context) (bool, string) {
+	return c.WaitFor(ctx, "every replica of "+tenantName+"."+table+" to serve weak reads", func(ctx context.Context) (bool, string) {
 		for _, s := range servers {
 			for p := range parts {
 				key := keyIn(p, parts)
@@ -273,15 +274,6 @@ func pace(ctx context.Context, d time.Duration) {
 	case <-time.After(d):
 	case <-ctx.Done():
 	}
-}
-
-// addrs returns every server's rpc address, in file order.
-func (c *testCluster) addrs() []string {
-	var out []string
-	for _, s := range c.servers {
-		out = append(out, s.rpcAddr)
-	}
-	return out
 }
 
 // newClient returns a client of the cluster with opts, closed at cleanup.

@@ -3,33 +3,26 @@
 package faults
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"obkv/test/internal/realcluster"
 )
 
-// Poll and time bounds of the harness.
+// Poll and time bounds of the harness, shared with the loopback suites.
 const (
-	pollInterval = 100 * time.Millisecond
-	// obctlTimeout is obctl's own --timeout: how long one command may retry while the root
-	// service moves.
-	obctlTimeout = 4 * time.Second
-	// exitTimeout bounds how long a killed observer may take to exit.
-	exitTimeout  = 15 * time.Second
-	logTailLines = 40
+	pollInterval = realcluster.PollInterval
+	// exitTimeout bounds how long a killed or stopped server may take to exit.
+	exitTimeout  = realcluster.ExitTimeout
+	logTailLines = realcluster.LogTailLines
 )
 
 // server is one server of the four-zone test cluster.
@@ -114,235 +107,43 @@ func (c *testCluster) dumpLogs() {
 	}
 }
 
-func tail(s string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > logTailLines {
-		lines = lines[len(lines)-logTailLines:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // ---- Loopback processes ----
 
-// procBackend runs each server as an observer process on 127.0.0.1, in its own process group.
+// procBackend runs each server as an observer process on 127.0.0.1, in its own process group:
+// a realcluster.Cluster, which also kills the processes and dumps their logs at cleanup.
 type procBackend struct {
-	t     *testing.T
-	file  string
-	c     *testCluster
-	mu    sync.Mutex
-	procs map[string]*proc
+	t  *testing.T
+	rc *realcluster.Cluster
 }
 
-type proc struct {
-	cmd      *exec.Cmd
-	done     chan struct{} // closed once the process has exited and been reaped
-	err      error         // set before done is closed
-	stopping bool          // the test stopped it on purpose; guarded by procBackend.mu
-}
-
-func (p *proc) hasExited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+var _ backend = (*procBackend)(nil)
 
 // newLoopbackCluster writes a cluster file with free loopback ports into t.TempDir(). It
 // starts nothing; cleanup kills every process it started.
 func newLoopbackCluster(t *testing.T) *testCluster {
 	t.Helper()
-	dir := t.TempDir()
-	ports := freePorts(t, 2*len(fourZones))
-	c := &testCluster{t: t, file: filepath.Join(dir, "cluster.yaml")}
-	for i, s := range fourZones {
-		c.servers = append(c.servers, server{name: s[0], zone: s[1], region: s[2],
-			rpcAddr:    fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			gossipAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
-			dataDir:    filepath.Join(dir, "data", s[0])})
+	rc := realcluster.New(t, "faults-loopback", realcluster.FourZones, nil)
+	c := &testCluster{t: t, file: rc.File, b: &procBackend{t: t, rc: rc}}
+	for i, s := range rc.Servers {
+		c.servers = append(c.servers, server{name: s.Name, zone: s.Zone, region: fourZones[i][2],
+			rpcAddr: s.RPCAddr, gossipAddr: s.GossipAddr, dataDir: s.DataDir})
 	}
-	writeClusterFile(t, c.file, "faults-loopback", c.servers)
-	pb := &procBackend{t: t, file: c.file, c: c, procs: map[string]*proc{}}
-	c.b = pb
-	t.Cleanup(func() {
-		pb.cleanup()
-		if t.Failed() {
-			c.dumpLogs()
-		}
-	})
 	return c
 }
 
-func (b *procBackend) start(name string) {
-	b.t.Helper()
-	s := b.c.server(name)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if p := b.procs[name]; p != nil && !p.hasExited() {
-		b.t.Fatalf("start %s: already running (pid %d)", name, p.cmd.Process.Pid)
-	}
-	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
-		b.t.Fatal(err)
-	}
-	f, err := os.OpenFile(filepath.Join(s.dataDir, "observer.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	cmd := exec.Command(bins.observer, "-c", b.file, "--server", name)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		b.t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	b.procs[name] = p
-}
-
-func (b *procBackend) proc(name string) *proc {
-	b.t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p := b.procs[name]
-	if p == nil {
-		b.t.Fatalf("server %s was never started", name)
-	}
-	return p
-}
-
-func (b *procBackend) signalAndWait(name string, sig syscall.Signal) {
-	b.t.Helper()
-	p := b.proc(name)
-	b.mu.Lock()
-	p.stopping = true
-	b.mu.Unlock()
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGCONT) // a paused process must run to exit cleanly
-	_ = syscall.Kill(-p.cmd.Process.Pid, sig)
-	select {
-	case <-p.done:
-	case <-time.After(exitTimeout):
-		b.t.Fatalf("%s: still running %v after %v", name, exitTimeout, sig)
-	}
-}
-
-func (b *procBackend) kill(name string) { b.signalAndWait(name, syscall.SIGKILL) }
-func (b *procBackend) stop(name string) { b.signalAndWait(name, syscall.SIGTERM) }
-
-func (b *procBackend) pause(name string) {
-	if err := syscall.Kill(-b.proc(name).cmd.Process.Pid, syscall.SIGSTOP); err != nil {
-		b.t.Fatalf("SIGSTOP %s: %v", name, err)
-	}
-}
-
-func (b *procBackend) resume(name string) {
-	if err := syscall.Kill(-b.proc(name).cmd.Process.Pid, syscall.SIGCONT); err != nil {
-		b.t.Fatalf("SIGCONT %s: %v", name, err)
-	}
-}
-
-func (b *procBackend) netFaults() bool { return false }
+func (b *procBackend) start(name string)       { b.rc.Start(name) }
+func (b *procBackend) kill(name string)        { b.rc.Kill(name) }
+func (b *procBackend) stop(name string)        { b.rc.Stop(name) }
+func (b *procBackend) pause(name string)       { b.rc.Pause(name) }
+func (b *procBackend) resume(name string)      { b.rc.Resume(name) }
+func (b *procBackend) netFaults() bool         { return false }
+func (b *procBackend) exited() string          { return b.rc.Unexpected() }
+func (b *procBackend) logs(name string) string { return b.rc.LogTail(name) }
 
 func (b *procBackend) isolate(name string) {
 	b.t.Fatalf("isolate %s: no network faults on loopback", name)
 }
 func (b *procBackend) heal(name string) { b.t.Fatalf("heal %s: no network faults on loopback", name) }
-
-func (b *procBackend) exited() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for name, p := range b.procs {
-		if p.hasExited() && !p.stopping {
-			return fmt.Sprintf("observer %s exited on its own (%v)", name, p.err)
-		}
-	}
-	return ""
-}
-
-func (b *procBackend) logs(name string) string {
-	data, err := os.ReadFile(filepath.Join(b.c.server(name).dataDir, "observer.log"))
-	if err != nil {
-		return err.Error()
-	}
-	return tail(string(data))
-}
-
-func (b *procBackend) cleanup() {
-	b.mu.Lock()
-	var procs []*proc
-	for _, p := range b.procs {
-		p.stopping = true
-		procs = append(procs, p)
-	}
-	b.mu.Unlock()
-	for _, p := range procs {
-		if !p.hasExited() {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		}
-	}
-	for _, p := range procs {
-		select {
-		case <-p.done:
-		case <-time.After(exitTimeout):
-			b.t.Errorf("observer pid %d did not exit after SIGKILL", p.cmd.Process.Pid)
-		}
-	}
-}
-
-// freePorts returns n distinct loopback ports free for both TCP and UDP, drawn below the
-// kernel's ephemeral range (an ephemeral port could be taken by an outgoing connection before
-// its observer binds it), avoiding 28811-28824, 38811-38824 and 48811-48824, which other
-// engineers' local clusters use. The draw is random, not seeded: it only has to avoid ports in
-// use at this moment.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var closers []func()
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	lo, hi := 20000, 32000
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		var low int
-		if _, err := fmt.Sscan(string(b), &low); err == nil && low > 13024 {
-			lo, hi = low-12000, low
-		}
-	}
-	reserved := func(p int) bool {
-		m := p % 10000
-		return p >= 20000 && p < 50000 && m >= 8811 && m <= 8824
-	}
-	seen := map[int]bool{}
-	var ports []int
-	for attempts := 0; len(ports) < n; attempts++ {
-		if attempts > 50*n {
-			t.Fatalf("could not find %d free loopback ports (tcp and udp) in %d..%d", n, lo, hi)
-		}
-		port := lo + rand.IntN(hi-lo)
-		if seen[port] || reserved(port) {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, func() { _ = l.Close() })
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		closers = append(closers, func() { _ = u.Close() })
-		seen[port] = true
-		ports = append(ports, port)
-	}
-	return ports
-}
 
 // ---- Docker containers ----
 
@@ -525,37 +326,9 @@ func (b *dockerBackend) cleanup() {
 
 // ---- obctl ----
 
-type ctlError struct {
-	args   []string
-	code   int
-	stderr string
-}
-
-func (e *ctlError) Error() string {
-	return fmt.Sprintf("obctl %s: exit %d: %s", strings.Join(e.args, " "), e.code, strings.TrimSpace(e.stderr))
-}
-
 // ctl runs obctl with the cluster file and -o json and decodes its output into v (if not nil).
 func (c *testCluster) ctl(ctx context.Context, v any, args ...string) error {
-	all := append([]string{"-c", c.file, "--timeout", obctlTimeout.String(), "-o", "json"}, args...)
-	cmd := exec.CommandContext(ctx, bins.obctl, all...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return &ctlError{args: args, code: ee.ExitCode(), stderr: errb.String()}
-	}
-	if err != nil {
-		return fmt.Errorf("obctl %s: %w", strings.Join(args, " "), err)
-	}
-	if v == nil {
-		return nil
-	}
-	if err := json.Unmarshal(out.Bytes(), v); err != nil {
-		return fmt.Errorf("obctl %s -o json: decode %q: %w", strings.Join(args, " "), out.String(), err)
-	}
-	return nil
+	return realcluster.Ctl(ctx, c.file, v, args...)
 }
 
 func (c *testCluster) mustCtl(ctx context.Context, v any, args ...string) {
@@ -565,43 +338,15 @@ func (c *testCluster) mustCtl(ctx context.Context, v any, args ...string) {
 	}
 }
 
-// replicaRow is one row of `obctl show replicas -o json`.
-type replicaRow struct {
-	Tenant       string `json:"tenant"`
-	Table        string `json:"table"`
-	Partition    int    `json:"partition"`
-	Server       string `json:"server"`
-	Zone         string `json:"zone"`
-	Type         string `json:"type"`
-	Role         string `json:"role"`
-	AppliedIndex uint64 `json:"applied_index"`
-	Lag          uint64 `json:"lag"`
-}
+type (
+	replicaRow = realcluster.ReplicaRow
+	serverRow  = realcluster.ServerRow
+)
 
-type serverRow struct {
-	Server string `json:"server"`
-	Status string `json:"status"`
-}
-
-// waitFor polls cond every pollInterval until it holds, and fails the test if ctx ends first,
-// with what cond last said. It returns how long the wait took.
+// waitFor polls cond until it holds; see realcluster.WaitFor.
 func (c *testCluster) waitFor(ctx context.Context, what string, cond func(ctx context.Context) (bool, string)) time.Duration {
 	c.t.Helper()
-	start := time.Now()
-	for {
-		if msg := c.b.exited(); msg != "" {
-			c.t.Fatalf("waiting for %s: %s; see its log below", what, msg)
-		}
-		ok, state := cond(ctx)
-		if ok {
-			return time.Since(start)
-		}
-		select {
-		case <-ctx.Done():
-			c.t.Fatalf("waiting for %s: gave up after %v: %s", what, time.Since(start).Round(time.Millisecond), state)
-		case <-time.After(pollInterval):
-		}
-	}
+	return realcluster.WaitFor(ctx, c.t, what, c.b.exited, cond)
 }
 
 func (c *testCluster) replicas(ctx context.Context, tenant string) ([]replicaRow, error) {

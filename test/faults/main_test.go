@@ -5,7 +5,6 @@ package faults
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,14 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// bins are the binaries TestMain builds once, static (CGO_ENABLED=0) so that the same files run
-// on the host and in a FROM scratch image. They are built without -race even when the tests are:
-// race builds of four servers would slow elections and leases past what a CI machine keeps up with.
-var bins struct {
-	dir, observer, obctl string
-}
+	"obkv/test/internal/realcluster"
+)
 
 // image is the Docker image TestMain built for this run ("" when Docker is unavailable), and
 // noDocker says why it is not.
@@ -29,56 +23,22 @@ var image, noDocker string
 // dockerTimeout bounds one docker command.
 const dockerTimeout = 60 * time.Second
 
+// TestMain builds static observer and obctl binaries once (CGO_ENABLED=0, so that the same files
+// run on the host and in a FROM scratch image) and, when Docker is available, the image.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		fmt.Println("test/faults: skipped under -short (builds observer and obctl and runs real clusters under faults)")
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "obkv-faults-bin-")
+	realcluster.SkipShort("test/faults", "builds observer and obctl and runs real clusters under faults")
+	bins, err := realcluster.Build("faults", realcluster.BuildOptions{Static: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "test/faults:", err)
 		os.Exit(1)
 	}
-	code := 1
-	root, err := build(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "test/faults:", err)
-	} else {
-		bins.dir = dir
-		bins.observer = filepath.Join(dir, "build", "observer")
-		bins.obctl = filepath.Join(dir, "build", "obctl")
-		image, noDocker = buildImage(root, dir)
-		code = m.Run()
-		if image != "" {
-			_, _ = docker(context.Background(), "rmi", "-f", image)
-		}
+	image, noDocker = buildImage(bins.Root, bins.Dir)
+	code := m.Run()
+	if image != "" {
+		_, _ = docker(context.Background(), "rmi", "-f", image)
 	}
-	_ = os.RemoveAll(dir)
+	bins.Remove()
 	os.Exit(code)
-}
-
-// build compiles static cmd/observer and cmd/obctl into dir/build/ (the layout the Dockerfile
-// copies from) and returns the module's root.
-func build(dir string) (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("go env GOMOD: not inside the obkv module")
-	}
-	root := filepath.Dir(gomod)
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "build")+string(filepath.Separator), "./cmd/observer", "./cmd/obctl")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("CGO_ENABLED=0 go build ./cmd/observer ./cmd/obctl: %v\n%s", err, buf.String())
-	}
-	return root, nil
 }
 
 // buildImage builds the project's Dockerfile over dir (which holds build/observer and

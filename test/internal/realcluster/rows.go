@@ -1,0 +1,77 @@
+package realcluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// ReplicaRow is one row of `obctl show replicas -o json`.
+type ReplicaRow struct {
+	Tenant       string `json:"tenant"`
+	Table        string `json:"table"`
+	Partition    int    `json:"partition"`
+	Server       string `json:"server"`
+	Zone         string `json:"zone"`
+	Type         string `json:"type"`
+	Role         string `json:"role"`
+	AppliedIndex uint64 `json:"applied_index"`
+	Lag          uint64 `json:"lag"`
+}
+
+// ServerRow is one row of `obctl show servers -o json`.
+type ServerRow struct {
+	Server string `json:"server"`
+	Zone   string `json:"zone"`
+	Region string `json:"region"`
+	Status string `json:"status"`
+}
+
+// Replicas returns `show replicas` of one tenant.
+func (c *Cluster) Replicas(ctx context.Context, tenant string) ([]ReplicaRow, error) {
+	var rows []ReplicaRow
+	err := c.Ctl(ctx, &rows, "show", "replicas", "--tenant", tenant)
+	return rows, err
+}
+
+// Leaders returns the leader row of each of the parts partitions of table, or, when some
+// partition has no leader or more than one, a description of the replicas.
+func Leaders(rows []ReplicaRow, table string, parts int) (map[int]ReplicaRow, string) {
+	out := map[int]ReplicaRow{}
+	count := map[int]int{}
+	for _, r := range rows {
+		if r.Table != table || r.Role != "LEADER" {
+			continue
+		}
+		out[r.Partition] = r
+		count[r.Partition]++
+	}
+	for p := 0; p < parts; p++ {
+		if count[p] != 1 {
+			return nil, fmt.Sprintf("partition %d of %s has %d leaders: %s", p, table, count[p], Describe(rows, table))
+		}
+	}
+	return out, ""
+}
+
+// Describe lists the replicas of table compactly: "p0: s1/z1/F/LEADER s2/z2/F/FOLLOWER; p1: ...".
+func Describe(rows []ReplicaRow, table string) string {
+	by := map[int][]string{}
+	var parts []int
+	for _, r := range rows {
+		if r.Table != table {
+			continue
+		}
+		if _, ok := by[r.Partition]; !ok {
+			parts = append(parts, r.Partition)
+		}
+		by[r.Partition] = append(by[r.Partition], fmt.Sprintf("%s/%s/%s/%s", r.Server, r.Zone, r.Type[:1], r.Role))
+	}
+	sort.Ints(parts)
+	var b strings.Builder
+	for _, p := range parts {
+		fmt.Fprintf(&b, "p%d: %s; ", p, strings.Join(by[p], " "))
+	}
+	return strings.TrimSuffix(b.String(), "; ")
+}
