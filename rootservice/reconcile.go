@@ -91,16 +91,8 @@ func sameMembers(a, b []paxos.Member) bool {
 // grows before it shrinks. A LOGONLY replica keeps no data, so turning it into a data replica
 // is a removal then an add.
 func nextChange(desired, actual []paxos.Member, caughtUp, hasData func(paxos.ID) bool) *paxos.ConfChange {
-	find := func(ms []paxos.Member, id paxos.ID) (paxos.Member, bool) {
-		for _, m := range ms {
-			if m.ID == id {
-				return m, true
-			}
-		}
-		return paxos.Member{}, false
-	}
 	for _, d := range desired {
-		if _, ok := find(actual, d.ID); !ok {
+		if _, ok := findMember(actual, d.ID); !ok {
 			t := d.Type
 			if t.IsVoter() {
 				t = paxos.ReadOnly
@@ -109,7 +101,7 @@ func nextChange(desired, actual []paxos.Member, caughtUp, hasData func(paxos.ID)
 		}
 	}
 	for _, d := range desired {
-		a, _ := find(actual, d.ID)
+		a, _ := findMember(actual, d.ID)
 		if a.Type == d.Type {
 			continue
 		}
@@ -124,7 +116,7 @@ func nextChange(desired, actual []paxos.Member, caughtUp, hasData func(paxos.ID)
 		return &paxos.ConfChange{Type: paxos.ConfSetType, ID: d.ID, Replica: d.Type}
 	}
 	for _, a := range actual {
-		if _, ok := find(desired, a.ID); !ok {
+		if _, ok := findMember(desired, a.ID); !ok {
 			return &paxos.ConfChange{Type: paxos.ConfRemove, ID: a.ID}
 		}
 	}

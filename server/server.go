@@ -319,22 +319,27 @@ func (s *Server) drain(timeout time.Duration) {
 	s.mu.Lock()
 	s.draining = true
 	rs := make([]*replica.Replica, 0, len(s.replicas))
+	prios := make([]paxos.Priority, 0, len(s.replicas))
 	for p, r := range s.replicas {
-		rs = append(rs, r)
 		pr := s.prios[p]
-		if p == rootservice.MetaPartition {
-			pr = paxos.Priority{ZoneRank: uint32(slices.Index(s.cl.Zones(), s.self.Zone))}
-		}
 		pr.Healthy = false
 		s.prios[p] = pr
-		_ = r.SetPriority(context.Background(), pr)
+		rs, prios = append(rs, r), append(prios, pr)
 	}
 	s.mu.Unlock()
+	// SetPriority waits for each replica's loop: never while holding s.mu.
+	for i, r := range rs {
+		pr := prios[i]
+		if r.Partition() == rootservice.MetaPartition {
+			pr = s.metaPriority() // unhealthy now that draining is set
+		}
+		_ = r.SetPriority(context.Background(), pr)
+	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		leading := 0
 		for _, r := range rs {
-			if r.Status().Serving && len(r.Status().Config.Voters()) > 1 {
+			if st := r.Status(); st.Serving && len(st.Config.Voters()) > 1 {
 				leading++
 			}
 		}
@@ -486,16 +491,14 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 			s.proposeChange(r, *a.Change)
 		}
 	}
-	s.mu.Lock()
+	s.mu.RLock()
 	var drop []*replica.Replica
 	for p, r := range s.replicas {
 		if !want[p] {
 			drop = append(drop, r)
-			delete(s.replicas, p)
-			delete(s.prios, p)
 		}
 	}
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	for _, r := range drop {
 		s.dropReplica(ctx, r)
 	}
