@@ -165,7 +165,14 @@ func (g *group) get(id paxos.ID, key string) string {
 	g.mu.Lock()
 	r := g.reps[id]
 	g.mu.Unlock()
-	if err := r.ReadIndex(context.Background()); err != nil {
+	// A leadership hand-over (replica 1 taking leadership back after a restart) briefly
+	// refuses read indexes; a client retries those, so the helper does too.
+	var err error
+	waitFor(g.t, fmt.Sprintf("a read index on %d", id), func() bool {
+		err = r.ReadIndex(context.Background())
+		return err == nil || !errors.Is(err, ErrNotLeader)
+	})
+	if err != nil {
 		g.t.Fatalf("read index on %d: %v", id, err)
 	}
 	v, ok, err := r.Get([]byte(key), ^uint64(0))
