@@ -1,5 +1,6 @@
 // Package api holds the protobuf definitions of obkv's wire protocol (obkv.proto) and the Go code
-// generated from them (obkv.pb.go, obkv_grpc.pb.go, committed). Regenerate after editing the
+// generated from them (obkv.pb.go, obkv_grpc.pb.go, committed), plus ServeStream, the serving
+// side of KV.Stream shared by the observer and test fakes (stream.go). Regenerate after editing the
 // .proto file with
 //
 //	go generate ./api

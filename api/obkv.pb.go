@@ -2143,6 +2143,304 @@ func (x *LocateResponse) GetLocations() []*PartitionLocation {
 	return nil
 }
 
+// StreamRequest is a batch of calls sent together.
+type StreamRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*StreamCall          `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_obkv_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *StreamRequest) GetCalls() []*StreamCall {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+type StreamCall struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is chosen by the client, unique among its calls in flight on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_us bounds the call on the server, like a unary RPC's deadline (0: the stream's own).
+	TimeoutUs uint64 `protobuf:"varint,2,opt,name=timeout_us,json=timeoutUs,proto3" json:"timeout_us,omitempty"`
+	// Types that are valid to be assigned to Call:
+	//
+	//	*StreamCall_Write
+	//	*StreamCall_Get
+	Call          isStreamCall_Call `protobuf_oneof:"call"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCall) Reset() {
+	*x = StreamCall{}
+	mi := &file_obkv_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCall) ProtoMessage() {}
+
+func (x *StreamCall) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCall.ProtoReflect.Descriptor instead.
+func (*StreamCall) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StreamCall) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamCall) GetTimeoutUs() uint64 {
+	if x != nil {
+		return x.TimeoutUs
+	}
+	return 0
+}
+
+func (x *StreamCall) GetCall() isStreamCall_Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *StreamCall) GetWrite() *WriteRequest {
+	if x != nil {
+		if x, ok := x.Call.(*StreamCall_Write); ok {
+			return x.Write
+		}
+	}
+	return nil
+}
+
+func (x *StreamCall) GetGet() *GetRequest {
+	if x != nil {
+		if x, ok := x.Call.(*StreamCall_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+type isStreamCall_Call interface {
+	isStreamCall_Call()
+}
+
+type StreamCall_Write struct {
+	Write *WriteRequest `protobuf:"bytes,3,opt,name=write,proto3,oneof"`
+}
+
+type StreamCall_Get struct {
+	Get *GetRequest `protobuf:"bytes,4,opt,name=get,proto3,oneof"`
+}
+
+func (*StreamCall_Write) isStreamCall_Call() {}
+
+func (*StreamCall_Get) isStreamCall_Call() {}
+
+// StreamResponse is a batch of answers sent together.
+type StreamResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Answers       []*StreamAnswer        `protobuf:"bytes,1,rep,name=answers,proto3" json:"answers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamResponse) Reset() {
+	*x = StreamResponse{}
+	mi := &file_obkv_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamResponse) ProtoMessage() {}
+
+func (x *StreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamResponse.ProtoReflect.Descriptor instead.
+func (*StreamResponse) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *StreamResponse) GetAnswers() []*StreamAnswer {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
+type StreamAnswer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// code and message are the gRPC status the unary method would have returned (code 0: OK,
+	// and the answer is set).
+	Code    uint32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Types that are valid to be assigned to Answer:
+	//
+	//	*StreamAnswer_Write
+	//	*StreamAnswer_Get
+	Answer        isStreamAnswer_Answer `protobuf_oneof:"answer"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamAnswer) Reset() {
+	*x = StreamAnswer{}
+	mi := &file_obkv_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamAnswer) ProtoMessage() {}
+
+func (x *StreamAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_obkv_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamAnswer.ProtoReflect.Descriptor instead.
+func (*StreamAnswer) Descriptor() ([]byte, []int) {
+	return file_obkv_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *StreamAnswer) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *StreamAnswer) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *StreamAnswer) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *StreamAnswer) GetAnswer() isStreamAnswer_Answer {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
+func (x *StreamAnswer) GetWrite() *WriteResponse {
+	if x != nil {
+		if x, ok := x.Answer.(*StreamAnswer_Write); ok {
+			return x.Write
+		}
+	}
+	return nil
+}
+
+func (x *StreamAnswer) GetGet() *GetResponse {
+	if x != nil {
+		if x, ok := x.Answer.(*StreamAnswer_Get); ok {
+			return x.Get
+		}
+	}
+	return nil
+}
+
+type isStreamAnswer_Answer interface {
+	isStreamAnswer_Answer()
+}
+
+type StreamAnswer_Write struct {
+	Write *WriteResponse `protobuf:"bytes,4,opt,name=write,proto3,oneof"`
+}
+
+type StreamAnswer_Get struct {
+	Get *GetResponse `protobuf:"bytes,5,opt,name=get,proto3,oneof"`
+}
+
+func (*StreamAnswer_Write) isStreamAnswer_Answer() {}
+
+func (*StreamAnswer_Get) isStreamAnswer_Answer() {}
+
 var File_obkv_proto protoreflect.FileDescriptor
 
 const file_obkv_proto_rawDesc = "" +
@@ -2309,19 +2607,39 @@ const file_obkv_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x02 \x01(\rR\n" +
 	"partitions\x125\n" +
-	"\tlocations\x18\x03 \x03(\v2\x17.obkv.PartitionLocationR\tlocations2l\n" +
+	"\tlocations\x18\x03 \x03(\v2\x17.obkv.PartitionLocationR\tlocations\"7\n" +
+	"\rStreamRequest\x12&\n" +
+	"\x05calls\x18\x01 \x03(\v2\x10.obkv.StreamCallR\x05calls\"\x95\x01\n" +
+	"\n" +
+	"StreamCall\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_us\x18\x02 \x01(\x04R\ttimeoutUs\x12*\n" +
+	"\x05write\x18\x03 \x01(\v2\x12.obkv.WriteRequestH\x00R\x05write\x12$\n" +
+	"\x03get\x18\x04 \x01(\v2\x10.obkv.GetRequestH\x00R\x03getB\x06\n" +
+	"\x04call\">\n" +
+	"\x0eStreamResponse\x12,\n" +
+	"\aanswers\x18\x01 \x03(\v2\x12.obkv.StreamAnswerR\aanswers\"\xaa\x01\n" +
+	"\fStreamAnswer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12+\n" +
+	"\x05write\x18\x04 \x01(\v2\x13.obkv.WriteResponseH\x00R\x05write\x12%\n" +
+	"\x03get\x18\x05 \x01(\v2\x11.obkv.GetResponseH\x00R\x03getB\b\n" +
+	"\x06answer2l\n" +
 	"\x04Peer\x12%\n" +
 	"\x04Send\x12\v.obkv.Batch\x1a\x0e.obkv.BatchAck(\x01\x12=\n" +
 	"\rFetchSnapshot\x12\x15.obkv.SnapshotRequest\x1a\x13.obkv.SnapshotChunk0\x012\x9f\x01\n" +
 	"\x05Admin\x123\n" +
 	"\x06Health\x12\x13.obkv.HealthRequest\x1a\x14.obkv.HealthResponse\x122\n" +
 	"\aExecute\x12\x12.obkv.AdminRequest\x1a\x13.obkv.AdminResponse\x12-\n" +
-	"\x04Show\x12\x11.obkv.ShowRequest\x1a\x12.obkv.ShowResponse2\xc6\x01\n" +
+	"\x04Show\x12\x11.obkv.ShowRequest\x1a\x12.obkv.ShowResponse2\xff\x01\n" +
 	"\x02KV\x120\n" +
 	"\x05Write\x12\x12.obkv.WriteRequest\x1a\x13.obkv.WriteResponse\x12*\n" +
 	"\x03Get\x12\x10.obkv.GetRequest\x1a\x11.obkv.GetResponse\x12-\n" +
 	"\x04Scan\x12\x11.obkv.ScanRequest\x1a\x12.obkv.ScanResponse\x123\n" +
-	"\x06Locate\x12\x13.obkv.LocateRequest\x1a\x14.obkv.LocateResponseB\n" +
+	"\x06Locate\x12\x13.obkv.LocateRequest\x1a\x14.obkv.LocateResponse\x127\n" +
+	"\x06Stream\x12\x13.obkv.StreamRequest\x1a\x14.obkv.StreamResponse(\x010\x01B\n" +
 	"Z\bobkv/apib\x06proto3"
 
 var (
@@ -2336,7 +2654,7 @@ func file_obkv_proto_rawDescGZIP() []byte {
 	return file_obkv_proto_rawDescData
 }
 
-var file_obkv_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_obkv_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_obkv_proto_goTypes = []any{
 	(*Ballot)(nil),            // 0: obkv.Ballot
 	(*Entry)(nil),             // 1: obkv.Entry
@@ -2370,6 +2688,10 @@ var file_obkv_proto_goTypes = []any{
 	(*ReplicaLocation)(nil),   // 29: obkv.ReplicaLocation
 	(*PartitionLocation)(nil), // 30: obkv.PartitionLocation
 	(*LocateResponse)(nil),    // 31: obkv.LocateResponse
+	(*StreamRequest)(nil),     // 32: obkv.StreamRequest
+	(*StreamCall)(nil),        // 33: obkv.StreamCall
+	(*StreamResponse)(nil),    // 34: obkv.StreamResponse
+	(*StreamAnswer)(nil),      // 35: obkv.StreamAnswer
 }
 var file_obkv_proto_depIdxs = []int32{
 	0,  // 0: obkv.Entry.ballot:type_name -> obkv.Ballot
@@ -2394,29 +2716,37 @@ var file_obkv_proto_depIdxs = []int32{
 	19, // 19: obkv.ScanResponse.meta:type_name -> obkv.ReadMeta
 	29, // 20: obkv.PartitionLocation.replicas:type_name -> obkv.ReplicaLocation
 	30, // 21: obkv.LocateResponse.locations:type_name -> obkv.PartitionLocation
-	7,  // 22: obkv.Peer.Send:input_type -> obkv.Batch
-	9,  // 23: obkv.Peer.FetchSnapshot:input_type -> obkv.SnapshotRequest
-	11, // 24: obkv.Admin.Health:input_type -> obkv.HealthRequest
-	13, // 25: obkv.Admin.Execute:input_type -> obkv.AdminRequest
-	15, // 26: obkv.Admin.Show:input_type -> obkv.ShowRequest
-	22, // 27: obkv.KV.Write:input_type -> obkv.WriteRequest
-	24, // 28: obkv.KV.Get:input_type -> obkv.GetRequest
-	26, // 29: obkv.KV.Scan:input_type -> obkv.ScanRequest
-	28, // 30: obkv.KV.Locate:input_type -> obkv.LocateRequest
-	8,  // 31: obkv.Peer.Send:output_type -> obkv.BatchAck
-	10, // 32: obkv.Peer.FetchSnapshot:output_type -> obkv.SnapshotChunk
-	12, // 33: obkv.Admin.Health:output_type -> obkv.HealthResponse
-	14, // 34: obkv.Admin.Execute:output_type -> obkv.AdminResponse
-	16, // 35: obkv.Admin.Show:output_type -> obkv.ShowResponse
-	23, // 36: obkv.KV.Write:output_type -> obkv.WriteResponse
-	25, // 37: obkv.KV.Get:output_type -> obkv.GetResponse
-	27, // 38: obkv.KV.Scan:output_type -> obkv.ScanResponse
-	31, // 39: obkv.KV.Locate:output_type -> obkv.LocateResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	33, // 22: obkv.StreamRequest.calls:type_name -> obkv.StreamCall
+	22, // 23: obkv.StreamCall.write:type_name -> obkv.WriteRequest
+	24, // 24: obkv.StreamCall.get:type_name -> obkv.GetRequest
+	35, // 25: obkv.StreamResponse.answers:type_name -> obkv.StreamAnswer
+	23, // 26: obkv.StreamAnswer.write:type_name -> obkv.WriteResponse
+	25, // 27: obkv.StreamAnswer.get:type_name -> obkv.GetResponse
+	7,  // 28: obkv.Peer.Send:input_type -> obkv.Batch
+	9,  // 29: obkv.Peer.FetchSnapshot:input_type -> obkv.SnapshotRequest
+	11, // 30: obkv.Admin.Health:input_type -> obkv.HealthRequest
+	13, // 31: obkv.Admin.Execute:input_type -> obkv.AdminRequest
+	15, // 32: obkv.Admin.Show:input_type -> obkv.ShowRequest
+	22, // 33: obkv.KV.Write:input_type -> obkv.WriteRequest
+	24, // 34: obkv.KV.Get:input_type -> obkv.GetRequest
+	26, // 35: obkv.KV.Scan:input_type -> obkv.ScanRequest
+	28, // 36: obkv.KV.Locate:input_type -> obkv.LocateRequest
+	32, // 37: obkv.KV.Stream:input_type -> obkv.StreamRequest
+	8,  // 38: obkv.Peer.Send:output_type -> obkv.BatchAck
+	10, // 39: obkv.Peer.FetchSnapshot:output_type -> obkv.SnapshotChunk
+	12, // 40: obkv.Admin.Health:output_type -> obkv.HealthResponse
+	14, // 41: obkv.Admin.Execute:output_type -> obkv.AdminResponse
+	16, // 42: obkv.Admin.Show:output_type -> obkv.ShowResponse
+	23, // 43: obkv.KV.Write:output_type -> obkv.WriteResponse
+	25, // 44: obkv.KV.Get:output_type -> obkv.GetResponse
+	27, // 45: obkv.KV.Scan:output_type -> obkv.ScanResponse
+	31, // 46: obkv.KV.Locate:output_type -> obkv.LocateResponse
+	34, // 47: obkv.KV.Stream:output_type -> obkv.StreamResponse
+	38, // [38:48] is the sub-list for method output_type
+	28, // [28:38] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_obkv_proto_init() }
@@ -2424,13 +2754,21 @@ func file_obkv_proto_init() {
 	if File_obkv_proto != nil {
 		return
 	}
+	file_obkv_proto_msgTypes[33].OneofWrappers = []any{
+		(*StreamCall_Write)(nil),
+		(*StreamCall_Get)(nil),
+	}
+	file_obkv_proto_msgTypes[35].OneofWrappers = []any{
+		(*StreamAnswer_Write)(nil),
+		(*StreamAnswer_Get)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_obkv_proto_rawDesc), len(file_obkv_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -351,6 +351,7 @@ const (
 	KV_Get_FullMethodName    = "/obkv.KV/Get"
 	KV_Scan_FullMethodName   = "/obkv.KV/Scan"
 	KV_Locate_FullMethodName = "/obkv.KV/Locate"
+	KV_Stream_FullMethodName = "/obkv.KV/Stream"
 )
 
 // KVClient is the client API for KV service.
@@ -362,6 +363,11 @@ type KVClient interface {
 	Scan(ctx context.Context, in *ScanRequest, opts ...grpc.CallOption) (*ScanResponse, error)
 	// Locate returns where a table's partitions and their replicas are (from the root service).
 	Locate(ctx context.Context, in *LocateRequest, opts ...grpc.CallOption) (*LocateResponse, error)
+	// Stream carries many Write and Get calls over one long-lived stream, each answered on its own
+	// and in any order (matched by id): one HTTP/2 stream and a few syscalls for many calls, where
+	// unary RPCs pay headers, a stream and a goroutine per call. The Go client uses it; the unary
+	// methods serve the same calls with the same answers.
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error)
 }
 
 type kVClient struct {
@@ -412,6 +418,19 @@ func (c *kVClient) Locate(ctx context.Context, in *LocateRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *kVClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamRequest, StreamResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &KV_ServiceDesc.Streams[0], KV_Stream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamRequest, StreamResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamClient = grpc.BidiStreamingClient[StreamRequest, StreamResponse]
+
 // KVServer is the server API for KV service.
 // All implementations must embed UnimplementedKVServer
 // for forward compatibility.
@@ -421,6 +440,11 @@ type KVServer interface {
 	Scan(context.Context, *ScanRequest) (*ScanResponse, error)
 	// Locate returns where a table's partitions and their replicas are (from the root service).
 	Locate(context.Context, *LocateRequest) (*LocateResponse, error)
+	// Stream carries many Write and Get calls over one long-lived stream, each answered on its own
+	// and in any order (matched by id): one HTTP/2 stream and a few syscalls for many calls, where
+	// unary RPCs pay headers, a stream and a goroutine per call. The Go client uses it; the unary
+	// methods serve the same calls with the same answers.
+	Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error
 	mustEmbedUnimplementedKVServer()
 }
 
@@ -442,6 +466,9 @@ func (UnimplementedKVServer) Scan(context.Context, *ScanRequest) (*ScanResponse,
 }
 func (UnimplementedKVServer) Locate(context.Context, *LocateRequest) (*LocateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Locate not implemented")
+}
+func (UnimplementedKVServer) Stream(grpc.BidiStreamingServer[StreamRequest, StreamResponse]) error {
+	return status.Error(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedKVServer) mustEmbedUnimplementedKVServer() {}
 func (UnimplementedKVServer) testEmbeddedByValue()            {}
@@ -536,6 +563,13 @@ func _KV_Locate_Handler(srv interface{}, ctx context.Context, dec func(interface
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KV_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(KVServer).Stream(&grpc.GenericServerStream[StreamRequest, StreamResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type KV_StreamServer = grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+
 // KV_ServiceDesc is the grpc.ServiceDesc for KV service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -560,6 +594,13 @@ var KV_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _KV_Locate_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Stream",
+			Handler:       _KV_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "obkv.proto",
 }

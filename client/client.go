@@ -26,6 +26,7 @@ type Client struct {
 	seeds      []string
 	lastLocate string
 	conns      map[string]*grpc.ClientConn // one per server address, reused by every call
+	kvs        map[string]*muxKV           // KV clients over conns
 	tables     map[tableKey]*tableLoc
 	versions   map[replicaKey]versionInfo
 	roles      map[replicaKey]roleHint // roles servers answered with (see learnRole)
@@ -51,6 +52,7 @@ func New(ctx context.Context, addrs []string, opts ...Option) (*Client, error) {
 	c := &Client{
 		cfg:      cfg,
 		conns:    map[string]*grpc.ClientConn{},
+		kvs:      map[string]*muxKV{},
 		tables:   map[tableKey]*tableLoc{},
 		versions: map[replicaKey]versionInfo{},
 		health:   map[string]*serverHealth{},
@@ -99,9 +101,12 @@ func waitReady(ctx context.Context, conn *grpc.ClientConn, timeout time.Duration
 // Close closes every connection. Calls in flight fail; later calls return ErrClosed.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	conns := c.conns
-	c.conns, c.closed = map[string]*grpc.ClientConn{}, true
+	conns, kvs := c.conns, c.kvs
+	c.conns, c.kvs, c.closed = map[string]*grpc.ClientConn{}, map[string]*muxKV{}, true
 	c.mu.Unlock()
+	for _, kv := range kvs {
+		kv.close()
+	}
 	var errs []error
 	for _, conn := range conns {
 		if err := conn.Close(); err != nil {
@@ -135,7 +140,17 @@ func (c *Client) kv(addr string) (api.KVClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return api.NewKVClient(conn), nil
+	if c.cfg.unary {
+		return api.NewKVClient(conn), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	kv := c.kvs[addr]
+	if kv == nil {
+		kv = newMuxKV(conn)
+		c.kvs[addr] = kv
+	}
+	return kv, nil
 }
 
 // withTimeout bounds ctx by d (0: no bound).

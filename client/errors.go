@@ -90,7 +90,7 @@ func classify(err error) errClass {
 // connection that breaks after the request was written reads "transport is closing" or
 // "error reading from server", which are not in this list on purpose.
 func undelivered(msg string) bool {
-	for _, s := range []string{"Error while dialing", "connect: connection refused", "produced zero addresses"} {
+	for _, s := range []string{"Error while dialing", "connect: connection refused", "produced zero addresses", notSentMsg} {
 		if strings.Contains(msg, s) {
 			return true
 		}

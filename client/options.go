@@ -54,6 +54,7 @@ type config struct {
 	failureCooldown   time.Duration
 	slowLeaderFactor  float64
 	clock             func() time.Time
+	unary             bool
 }
 
 func defaultConfig() config {
@@ -154,6 +155,11 @@ func WithSlowLeaderFactor(f float64) Option { return func(c *config) { c.slowLea
 // (tests pass a fake cluster's clock). It must return wall time: versions are microseconds of
 // it since the Unix epoch.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithUnaryCalls sends every Write and Get as its own unary RPC instead of multiplexing them
+// over one KV.Stream per server (the default, which costs the servers and the client far less
+// CPU per call). For comparisons and for proxies that cannot carry bidirectional streams.
+func WithUnaryCalls() Option { return func(c *config) { c.unary = true } }
 
 // readConfig is one read's effective settings.
 type readConfig struct {

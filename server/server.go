@@ -61,6 +61,7 @@ type Server struct {
 	// changing holds the partitions with a membership change in flight.
 	changing sync.Map
 	metrics  struct{ dropped atomic.Uint64 }
+	workers  *workers // runs KV.Stream calls
 	wg       sync.WaitGroup
 }
 
@@ -73,7 +74,7 @@ func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cl: cl, self: self, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}}
+	s := &Server{cl: cl, self: self, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}, workers: newWorkers()}
 	s.rsServer.Store("")
 	s.selfID, _ = s.idOf(name)
 	if err := os.MkdirAll(self.DataDir, 0o755); err != nil {

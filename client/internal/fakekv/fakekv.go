@@ -86,11 +86,13 @@ type Server struct {
 	delay              time.Duration
 	inject             map[string][]injected
 	calls              map[string]int
+	noStream           bool
 }
 
 type injected struct {
 	err   error
 	apply bool
+	stop  bool // take the server down after applying, before answering
 }
 
 // AddServer starts a server listening on 127.0.0.1 (a free port).
@@ -154,6 +156,21 @@ func (s *Server) FailAfterApply(err error) {
 	s.c.mu.Unlock()
 }
 
+// StopAfterApply makes the next Write apply its batch and then take the server down before it
+// answers (a leader that dies after committing: the client cannot know the outcome).
+func (s *Server) StopAfterApply() {
+	s.c.mu.Lock()
+	s.inject["Write"] = append(s.inject["Write"], injected{apply: true, stop: true})
+	s.c.mu.Unlock()
+}
+
+// DisableStream makes KV.Stream answer Unimplemented, as a server from before it existed.
+func (s *Server) DisableStream() {
+	s.c.mu.Lock()
+	s.noStream = true
+	s.c.mu.Unlock()
+}
+
 // SetDelay makes every call advance the cluster's clock by d, so a client on the cluster's clock
 // measures d of latency without anything sleeping.
 func (s *Server) SetDelay(d time.Duration) {
@@ -162,7 +179,8 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.c.mu.Unlock()
 }
 
-// Calls is how many calls of method the server has received.
+// Calls is how many calls of method the server has received ("Stream": streams opened; the
+// calls they carry count under their own methods).
 func (s *Server) Calls(method string) int {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
@@ -422,10 +440,28 @@ func (k *kvService) Write(ctx context.Context, req *api.WriteRequest) (*api.Writ
 		key := string(op.GetKey())
 		part.data[key] = append(part.data[key], cell{version: v, value: op.GetValue(), deleted: op.GetKind() == 2})
 	}
+	if injected && inj.stop {
+		s.down = true
+		s.gs.Stop() // closes every connection; does not wait for handlers
+		return nil, status.Error(codes.Unavailable, "server stopped")
+	}
 	if injected {
 		return nil, inj.err
 	}
 	return &api.WriteResponse{Version: v, ServedBy: &api.ServedBy{Server: s.Name, Zone: s.Zone, Type: r.Type, Role: "LEADER"}}, nil
+}
+
+// Stream serves Write and Get over one stream, as the observer does (api.ServeStream), or
+// answers Unimplemented after DisableStream.
+func (k *kvService) Stream(st grpc.BidiStreamingServer[api.StreamRequest, api.StreamResponse]) error {
+	k.s.c.mu.Lock()
+	k.s.calls["Stream"]++
+	off := k.s.noStream
+	k.s.c.mu.Unlock()
+	if off {
+		return status.Error(codes.Unimplemented, "unknown method Stream for service obkv.KV")
+	}
+	return api.ServeStream(st, k, func(f func()) { go f() })
 }
 
 func (k *kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.LocateResponse, error) {

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Limits of KV.Stream on the serving side.
+const (
+	// MaxStreamCalls bounds the calls of one stream being served at once; the stream's reader
+	// waits beyond it (and HTTP/2 flow control holds the client back).
+	MaxStreamCalls = 4096
+	// maxStreamAnswers bounds the answers sent in one StreamResponse.
+	maxStreamAnswers = 512
+	// maxCallTimeout caps a call's timeout_us.
+	maxCallTimeout = time.Hour
+)
+
+// ServeStream serves KV.Stream with kv's unary Write and Get: each call runs through run (which
+// must start it on some goroutine: a pool, or a fresh one), with the call's timeout_us as its
+// deadline; its answer carries the unary method's status and goes back batched with whatever
+// other answers are ready, in any order. It returns when the client ends the stream (nil) or
+// the stream fails.
+func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv KVServer, run func(func())) error {
+	ctx, cancel := context.WithCancel(st.Context())
+	defer cancel()
+	out := make(chan *StreamAnswer, maxStreamAnswers)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		sendAnswers(ctx, st, out)
+	}()
+	defer func() { cancel(); <-sent }() // no Send after the handler returns
+	slots := make(chan struct{}, MaxStreamCalls)
+	for {
+		req, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range req.Calls {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			run(func() {
+				a := serveCall(ctx, kv, c)
+				<-slots
+				select {
+				case out <- a:
+				case <-ctx.Done():
+				}
+			})
+		}
+	}
+}
+
+// sendAnswers sends answers from out, batched, until ctx ends or a Send fails (the client then
+// sees the stream end).
+func sendAnswers(ctx context.Context, st grpc.BidiStreamingServer[StreamRequest, StreamResponse], out <-chan *StreamAnswer) {
+	resp := &StreamResponse{}
+	for {
+		var a *StreamAnswer
+		select {
+		case a = <-out:
+		case <-ctx.Done():
+			return
+		}
+		resp.Answers = append(resp.Answers[:0], a)
+	more:
+		for len(resp.Answers) < maxStreamAnswers {
+			select {
+			case a = <-out:
+				resp.Answers = append(resp.Answers, a)
+			default:
+				break more
+			}
+		}
+		if err := st.Send(resp); err != nil {
+			return
+		}
+		clear(resp.Answers)
+	}
+}
+
+// serveCall serves one call of a stream with its unary method.
+func serveCall(ctx context.Context, kv KVServer, c *StreamCall) *StreamAnswer {
+	if c.TimeoutUs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(c.TimeoutUs, uint64(maxCallTimeout/time.Microsecond)))*time.Microsecond)
+		defer cancel()
+	}
+	a := &StreamAnswer{Id: c.Id}
+	var err error
+	switch x := c.Call.(type) {
+	case *StreamCall_Write:
+		var r *WriteResponse
+		if r, err = kv.Write(ctx, x.Write); err == nil {
+			a.Answer = &StreamAnswer_Write{Write: r}
+		}
+	case *StreamCall_Get:
+		var r *GetResponse
+		if r, err = kv.Get(ctx, x.Get); err == nil {
+			a.Answer = &StreamAnswer_Get{Get: r}
+		}
+	default:
+		err = status.Errorf(codes.InvalidArgument, "stream call %d: neither a write nor a get", c.Id)
+	}
+	if err != nil {
+		s := status.Convert(err)
+		a.Code, a.Message = uint32(s.Code()), s.Message()
+	}
+	return a
+}

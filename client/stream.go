@@ -1,0 +1,273 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"obkv/api"
+)
+
+// Limits of the multiplexed stream.
+const (
+	// streamQueueLen bounds the calls waiting for the sender; callers block beyond it.
+	streamQueueLen = 4096
+	// streamBatchCalls bounds the calls sent in one StreamRequest.
+	streamBatchCalls = 512
+)
+
+// notSentMsg starts the message of a call the stream never sent: nothing can have been applied,
+// so it is safe to retry anywhere (see undelivered).
+const notSentMsg = "call not sent"
+
+// errNoStream says the server does not serve KV.Stream (an older server): use unary calls.
+var errNoStream = errors.New("server has no KV.Stream")
+
+// muxKV is the KV client of one server. Write and Get travel over one long-lived KV.Stream
+// shared by every caller, batched while calls queue up, so a call costs no HTTP/2 stream, no
+// headers and no server goroutine of its own (the unary RPC's costs, which dominated CPU
+// profiles of the servers and of this client). Scan and Locate, and every call to a server
+// without KV.Stream, stay unary. Answers carry the unary method's status, so callers see the
+// same errors either way.
+type muxKV struct {
+	api.KVClient // unary
+
+	mu       sync.Mutex
+	st       *muxStream // nil until first use, and after the stream broke
+	noStream bool
+}
+
+func newMuxKV(conn *grpc.ClientConn) *muxKV {
+	return &muxKV{KVClient: api.NewKVClient(conn)}
+}
+
+// muxStream is one open KV.Stream with its sender and receiver goroutines.
+type muxStream struct {
+	m      *muxKV
+	cancel context.CancelFunc
+	queue  chan *muxCall
+	nextID atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[uint64]*muxCall
+	err     error         // why the stream ended; set once, before done closes
+	done    chan struct{} // closed when the stream ended
+}
+
+type muxCall struct {
+	call *api.StreamCall
+	sent atomic.Bool // handed to the stream: it may have reached the server
+	ans  chan *api.StreamAnswer
+}
+
+func (m *muxKV) Write(ctx context.Context, req *api.WriteRequest, opts ...grpc.CallOption) (*api.WriteResponse, error) {
+	a, err := m.call(ctx, &api.StreamCall{Call: &api.StreamCall_Write{Write: req}})
+	if errors.Is(err, errNoStream) {
+		return m.KVClient.Write(ctx, req, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.GetWrite(), nil
+}
+
+func (m *muxKV) Get(ctx context.Context, req *api.GetRequest, opts ...grpc.CallOption) (*api.GetResponse, error) {
+	a, err := m.call(ctx, &api.StreamCall{Call: &api.StreamCall_Get{Get: req}})
+	if errors.Is(err, errNoStream) {
+		return m.KVClient.Get(ctx, req, opts...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.GetGet(), nil
+}
+
+// stream returns the open stream, opening one if there is none.
+func (m *muxKV) stream() (*muxStream, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.noStream {
+		return nil, errNoStream
+	}
+	if m.st != nil {
+		return m.st, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := m.KVClient.Stream(ctx)
+	if err != nil {
+		cancel()
+		return nil, err // the connection is down: grpc-go's own error, as a unary call would get
+	}
+	s := &muxStream{m: m, cancel: cancel, queue: make(chan *muxCall, streamQueueLen),
+		pending: map[uint64]*muxCall{}, done: make(chan struct{})}
+	m.st = s
+	go s.send(st)
+	go s.receive(st)
+	return s, nil
+}
+
+// call sends one call and waits for its answer, the caller's context, or the stream's end.
+func (m *muxKV) call(ctx context.Context, c *api.StreamCall) (*api.StreamAnswer, error) {
+	s, err := m.stream()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 {
+			return nil, status.FromContextError(context.DeadlineExceeded).Err()
+		}
+		c.TimeoutUs = uint64(left.Microseconds()) + 1
+	}
+	c.Id = s.nextID.Add(1)
+	mc := &muxCall{call: c, ans: make(chan *api.StreamAnswer, 1)}
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return nil, s.endErr(mc)
+	}
+	s.pending[c.Id] = mc
+	s.mu.Unlock()
+	select {
+	case s.queue <- mc:
+	case <-ctx.Done():
+		s.forget(c.Id)
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-s.done:
+		return nil, s.endErr(mc)
+	}
+	select {
+	case a := <-mc.ans:
+		return answer(a)
+	case <-ctx.Done():
+		s.forget(c.Id)
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-s.done:
+		select {
+		case a := <-mc.ans: // answered just before the end
+			return answer(a)
+		default:
+			return nil, s.endErr(mc)
+		}
+	}
+}
+
+func answer(a *api.StreamAnswer) (*api.StreamAnswer, error) {
+	if a.Code != uint32(codes.OK) {
+		return nil, status.Error(codes.Code(a.Code), a.Message)
+	}
+	return a, nil
+}
+
+func (s *muxStream) forget(id uint64) {
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+}
+
+// endErr is the error of a call the stream ended under: errNoStream if the server has no
+// KV.Stream (nothing was served), "not sent" if the call never left, otherwise Unavailable
+// after delivery (a write's outcome is then unknown, as with a unary call whose connection
+// broke).
+func (s *muxStream) endErr(mc *muxCall) error {
+	s.forget(mc.call.Id)
+	if status.Code(s.err) == codes.Unimplemented {
+		return errNoStream
+	}
+	if !mc.sent.Load() {
+		return status.Errorf(codes.Unavailable, "%s: the stream to the server ended first: %v", notSentMsg, statusText(s.err))
+	}
+	return status.Errorf(codes.Unavailable, "the stream to the server ended after the call was sent: %v", statusText(s.err))
+}
+
+// end records why the stream ended, wakes every caller and lets the next call open a new one.
+func (s *muxStream) end(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	if err == nil {
+		err = status.Error(codes.Unavailable, "stream closed")
+	}
+	s.err = err
+	close(s.done)
+	s.mu.Unlock()
+	s.cancel()
+	s.m.mu.Lock()
+	if s.m.st == s {
+		s.m.st = nil
+	}
+	if status.Code(err) == codes.Unimplemented {
+		s.m.noStream = true
+	}
+	s.m.mu.Unlock()
+}
+
+// send batches queued calls into StreamRequests until the stream ends.
+func (s *muxStream) send(st grpc.BidiStreamingClient[api.StreamRequest, api.StreamResponse]) {
+	req := &api.StreamRequest{}
+	for {
+		var mc *muxCall
+		select {
+		case mc = <-s.queue:
+		case <-s.done:
+			return
+		}
+		mc.sent.Store(true)
+		req.Calls = append(req.Calls[:0], mc.call)
+	more:
+		for len(req.Calls) < streamBatchCalls {
+			select {
+			case mc = <-s.queue:
+				mc.sent.Store(true)
+				req.Calls = append(req.Calls, mc.call)
+			default:
+				break more
+			}
+		}
+		if err := st.Send(req); err != nil {
+			if !errors.Is(err, io.EOF) { // io.EOF: the stream ended; receive learns why
+				s.end(err)
+			}
+			return
+		}
+		clear(req.Calls)
+	}
+}
+
+// receive hands answers to their callers until the stream ends.
+func (s *muxStream) receive(st grpc.BidiStreamingClient[api.StreamRequest, api.StreamResponse]) {
+	for {
+		resp, err := st.Recv()
+		if err != nil {
+			s.end(err)
+			return
+		}
+		s.mu.Lock()
+		for _, a := range resp.Answers {
+			if mc := s.pending[a.Id]; mc != nil {
+				delete(s.pending, a.Id)
+				mc.ans <- a
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// close ends the stream, if one is open (Client.Close).
+func (m *muxKV) close() {
+	m.mu.Lock()
+	s := m.st
+	m.mu.Unlock()
+	if s != nil {
+		s.end(status.Error(codes.Canceled, "client closed"))
+	}
+}

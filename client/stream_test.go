@@ -1,0 +1,87 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// Every Write and Get of a client shares one stream per server, and each caller gets its own
+// answer however the calls interleave.
+func TestStreamCarriesConcurrentCalls(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				key, val := fmt.Sprintf("k%d-%d", w, i), fmt.Sprintf("v%d-%d", w, i)
+				if _, err := e.cl.Put(ctx, tn, tb, []byte(key), []byte(val)); err != nil {
+					errs <- err
+					return
+				}
+				r, err := e.cl.Get(ctx, tn, tb, []byte(key))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if string(r.Value) != val {
+					errs <- fmt.Errorf("get %s = %q; want %q", key, r.Value, val)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := e.calls("s1", "Write"); n != 32*20 {
+		t.Errorf("s1 served %d writes; want %d", n, 32*20)
+	}
+	if n := e.calls("s1", "Stream"); n != 1 {
+		t.Errorf("s1 saw %d streams; want 1 shared by every call", n)
+	}
+}
+
+// A server without KV.Stream (an older one) is served by unary calls, and nothing is lost on
+// the way: the refused stream carried nothing.
+func TestStreamFallsBackToUnary(t *testing.T) {
+	e := newEnv(t, 1)
+	e.s["s1"].DisableStream()
+	v := e.put("k", "v1")
+	if r := e.get("k"); string(r.Value) != "v1" || r.Meta.ReadVersion < v {
+		t.Errorf("get = %q at %d; want v1 at >= %d", r.Value, r.Meta.ReadVersion, v)
+	}
+	if e.calls("s1", "Write") != 1 {
+		t.Errorf("s1 writes = %d; want 1 (the refused stream must not count as a write)", e.calls("s1", "Write"))
+	}
+	e.put("k", "v2")
+	if n := e.calls("s1", "Stream"); n != 1 {
+		t.Errorf("s1 saw %d stream attempts; want 1 (the client remembers)", n)
+	}
+}
+
+// A stream that ends after a write was sent leaves its outcome unknown, and the client does not
+// retry it (it was applied here).
+func TestStreamEndAfterSendIsOutcomeUnknown(t *testing.T) {
+	e := newEnv(t, 1)
+	e.put("k", "v1")
+	e.s["s1"].StopAfterApply()
+	_, err := e.cl.Put(context.Background(), tn, tb, []byte("k"), []byte("v2"))
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("put = %v; want ErrOutcomeUnknown", err)
+	}
+	if n := e.calls("s2", "Write") + e.calls("s3", "Write"); n != 0 {
+		t.Errorf("the ambiguous write was retried on other servers (%d writes)", n)
+	}
+	if r := e.get("k", Prefer(Follower)); string(r.Value) != "v2" {
+		t.Errorf("the fake applied it, so a read sees v2; got %q", r.Value)
+	}
+}
