@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -264,7 +265,7 @@ func endProgress() {
 func benchCmd() *cobra.Command {
 	var schema benchSchema
 	var rf readFlags
-	var workload, distribution string
+	var workload, distribution, cpuProfile string
 	var keys, seed uint64
 	var keySize, valueSize, concurrency, scanLength int
 	var duration time.Duration
@@ -320,6 +321,17 @@ short by the end of the run are not counted.`,
 			if err := cfg.Validate(); err != nil {
 				return errors.New(flagError(err))
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runBench(schema, cfg, ropts, rf.zone, skipLoad)
 		},
 	}
@@ -335,6 +347,7 @@ short by the end of the run are not counted.`,
 	c.Flags().IntVar(&scanLength, "scan-length", 10, "workload S: each scan reads 1..N rows")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of every random choice (worker w uses seed+w)")
 	c.Flags().BoolVar(&skipLoad, "skip-load", false, "do not insert the records first (they were loaded by an earlier run)")
+	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this client (load and run) to this file, for go tool pprof")
 	c.AddCommand(benchFailoverCmd(&schema))
 	return c
 }
