@@ -122,7 +122,7 @@ func Load(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Re
 					rec.ok(OpInsert, cfg.now().Sub(start), false)
 					break
 				}
-				if ctx.Err() != nil {
+				if ended(ctx) {
 					return
 				}
 				rec.fail(OpInsert, cfg.classify(err))
@@ -180,7 +180,7 @@ func Run(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Rep
 			}
 			d := cfg.now().Sub(start)
 			if err != nil {
-				if ctx.Err() != nil {
+				if ended(ctx) {
 					return // cut short by the end of the run: not a sample
 				}
 				rec.fail(op, cfg.classify(err))
@@ -191,6 +191,17 @@ func Run(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Rep
 		}
 	}
 	return run(ctx, cfg, "run", cfg.Duration, body, progress)
+}
+
+// ended reports whether the run is over: its context is done or its deadline has passed. An
+// operation can fail from the deadline (the server's copy of it) a moment before ctx's own
+// timer fires; such a failure is the end of the run, not an error of the store.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 func randomValue(r *rand.Rand, n int) []byte {

@@ -182,3 +182,31 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// deadlineOnly is a context whose deadline is set but whose timer has not fired yet.
+type deadlineOnly struct {
+	context.Context
+	d time.Time
+}
+
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.d, true }
+
+// An operation failing from the run's deadline a moment before the context's timer fires is
+// the end of the run, not an error of the store.
+func TestEndedAtDeadlineBeforeTimerFires(t *testing.T) {
+	bg := context.Background()
+	if !ended(deadlineOnly{bg, time.Now().Add(-time.Millisecond)}) {
+		t.Error("a passed deadline is not the end of the run")
+	}
+	if ended(deadlineOnly{bg, time.Now().Add(time.Hour)}) {
+		t.Error("a future deadline ended the run")
+	}
+	if ended(bg) {
+		t.Error("a context without deadline ended the run")
+	}
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	if !ended(ctx) {
+		t.Error("a cancelled context did not end the run")
+	}
+}
