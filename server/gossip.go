@@ -42,10 +42,15 @@ func newGossip(s *Server) (*gossip, error) {
 		return nil, fmt.Errorf("gossip_addr %q: %w", s.self.GossipAddr, err)
 	}
 	port, _ := strconv.Atoi(portStr)
+	bindHost, bindPortStr, err := net.SplitHostPort(s.gossipListen())
+	if err != nil {
+		return nil, fmt.Errorf("gossip listen address %q: %w", s.gossipListen(), err)
+	}
+	bindPort, _ := strconv.Atoi(bindPortStr)
 	st := s.cl.Settings
 	c := memberlist.DefaultLANConfig()
 	c.Name = s.self.Name
-	c.BindAddr, c.BindPort = host, port
+	c.BindAddr, c.BindPort = bindHost, bindPort
 	c.AdvertiseAddr, c.AdvertisePort = host, port
 	c.ProbeInterval = st.GossipProbeInterval
 	c.ProbeTimeout = st.GossipProbeTimeout
@@ -63,12 +68,39 @@ func newGossip(s *Server) (*gossip, error) {
 		}
 	}
 	g.alive[s.self.Name] = true
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+		BindAddrs: []string{bindHost}, BindPort: bindPort, Logger: c.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("gossip on %s: %w", s.gossipListen(), err)
+	}
+	c.Transport = &boundTransport{NetTransport: nt, local: sourceIP(s.gossipListen())}
 	ml, err := memberlist.Create(c)
 	if err != nil {
+		_ = nt.Shutdown()
 		return nil, fmt.Errorf("gossip on %s: %w", s.self.GossipAddr, err)
 	}
 	g.ml = ml
 	return g, nil
+}
+
+// boundTransport is memberlist's network transport with its TCP connections (push/pull state
+// exchanges, fallback probes) made from the gossip address's host, like the peer transport's
+// (see sourceIP). Its UDP packets already leave from the bound socket.
+type boundTransport struct {
+	*memberlist.NetTransport
+	local net.IP // nil: let the system choose
+}
+
+func (t *boundTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	return t.DialAddressTimeout(memberlist.Address{Addr: addr}, timeout)
+}
+
+func (t *boundTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	if t.local != nil {
+		d.LocalAddr = &net.TCPAddr{IP: t.local}
+	}
+	return d.Dial("tcp", a.Addr)
 }
 
 // join keeps contacting the servers of the cluster file that are not live members, every

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -146,7 +145,7 @@ func (k kvService) readAt(ctx context.Context, r *replica.Replica, o *api.ReadOp
 			}
 			v = o.SnapshotVersion
 		}
-		stale := time.Now().UnixMicro() - int64(v)
+		stale := k.s.now().UnixMicro() - int64(v)
 		meta.ReadVersion = v
 		meta.StalenessMs = max(stale/1000, 0)
 		if o.MaxStalenessMs > 0 && meta.StalenessMs > o.MaxStalenessMs {

@@ -34,6 +34,7 @@ import (
 type Server struct {
 	cl     *config.Cluster
 	self   config.Server
+	opts   Options
 	selfID paxos.ID
 	log    *slog.Logger
 
@@ -67,14 +68,22 @@ type Server struct {
 
 // New opens the server's storage and recovers its replicas; Run starts serving.
 func New(cl *config.Cluster, name string, log *slog.Logger) (*Server, error) {
+	return NewWithOptions(cl, name, log, Options{})
+}
+
+// NewWithOptions is New with the process options of opts.
+func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Options) (*Server, error) {
 	self, ok := cl.Server(name)
 	if !ok {
 		return nil, fmt.Errorf("server %q is not in %s (servers: %v)", name, cl.Path, cl.ServerNames())
 	}
+	if err := opts.validate(cl.Settings); err != nil {
+		return nil, err
+	}
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cl: cl, self: self, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}, workers: newWorkers()}
+	s := &Server{cl: cl, self: self, opts: opts, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}, workers: newWorkers()}
 	s.rsServer.Store("")
 	s.selfID, _ = s.idOf(name)
 	if err := os.MkdirAll(self.DataDir, 0o755); err != nil {
@@ -200,6 +209,7 @@ func (s *Server) replicaConfig(partition uint64) replica.Config {
 		Partition: partition, Paxos: pc, Log: s.clog, Store: s.store, Transport: transportFunc(s.tr.send),
 		Snapshots: s.tr, Tick: st.Tick, MemstoreLimit: st.MemstoreLimitBytes,
 		CheckpointInterval: st.CheckpointInterval, ClosedInterval: st.ClosedVersionInterval, Logger: s.log,
+		Now: s.now,
 	}
 }
 
@@ -247,8 +257,11 @@ func (s *Server) Run(ctx context.Context) error {
 	if r := s.replica(rootservice.MetaPartition); r != nil {
 		_ = r.SetPriority(ctx, s.metaPriority())
 	}
-	lis, err := net.Listen("tcp", s.self.RPCAddr)
+	lis, err := net.Listen("tcp", s.rpcListen())
 	if err != nil {
+		if s.opts.RPCListen != "" {
+			return fmt.Errorf("listen on the rpc listen address %s: %w", s.opts.RPCListen, err)
+		}
 		return fmt.Errorf("listen on rpc_addr %s: %w", s.self.RPCAddr, err)
 	}
 	s.lis = lis
@@ -269,6 +282,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.rootServiceLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.reportLoop(loopCtx) }()
 	s.log.Info("observer serving", "rpc", s.self.RPCAddr, "gossip", s.self.GossipAddr, "zone", s.self.Zone, "replicas", len(s.replicas))
+	if s.opts != (Options{}) {
+		s.log.Info("process options", "rpc_listen", s.rpcListen(), "gossip_listen", s.gossipListen(), "clock_offset", s.opts.ClockOffset)
+	}
 
 	<-ctx.Done()
 	s.log.Info("stopping: handing leaderships over")

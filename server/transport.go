@@ -53,6 +53,7 @@ func newTransport(ctx context.Context, s *Server) (*transport, error) {
 			continue
 		}
 		conn, err := grpc.NewClient(srv.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithContextDialer(peerDialer(s.rpcListen())),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
 		if err != nil {
 			return nil, fmt.Errorf("peer %s at %s: %w", srv.Name, srv.RPCAddr, err)

@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -28,6 +29,9 @@ func main() {
 	name := flag.String("server", "", "name of the server of the cluster file to run")
 	level := flag.String("log-level", "info", "log level: debug, info, warn or error")
 	pprofAddr := flag.String("pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	rpcListen := flag.String("rpc-listen", "", "listen for gRPC on this host:port instead of the server's rpc_addr, which peers and clients still dial and which must lead here (a proxy, NAT or port forward); outgoing peer connections are made from this host")
+	gossipListen := flag.String("gossip-listen", "", "bind gossip (UDP and TCP) on this host:port instead of gossip_addr, which the server still advertises and which must lead here")
+	clockOffset := flag.Duration("clock-offset", 0, "testing: shift the wall clock used for versions and staleness by this much (e.g. 40ms or -40ms); at most settings.max_clock_drift either way; leases do not move")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: observer -c CLUSTER.yaml --server NAME\n\nRuns one server of an obkv cluster.\n\nExample:\n  observer -c examples/cluster.yaml --server s1\n\nFlags:\n")
 		flag.PrintDefaults()
@@ -47,12 +51,26 @@ func main() {
 		// Profiles only: the default mux holds nothing else. Never expose it beyond loopback.
 		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(*pprofAddr, nil)) }()
 	}
+	for _, a := range []struct{ flag, addr string }{{"rpc-listen", *rpcListen}, {"gossip-listen", *gossipListen}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			fmt.Fprintf(os.Stderr, "observer: --%s %q: want host:port, e.g. 127.0.0.1:2882 (%v)\n", a.flag, a.addr, err)
+			os.Exit(2)
+		}
+	}
 	cl, err := config.Load(*file)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "observer: %v\n", err)
 		os.Exit(2)
 	}
-	s, err := server.New(cl, *name, log)
+	if err := server.ClockOffsetRule(*clockOffset, cl.Settings); err != nil {
+		fmt.Fprintf(os.Stderr, "observer: --clock-offset %v: %v\n", *clockOffset, err)
+		os.Exit(2)
+	}
+	s, err := server.NewWithOptions(cl, *name, log, server.Options{
+		RPCListen: *rpcListen, GossipListen: *gossipListen, ClockOffset: *clockOffset})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "observer: %v\n", err)
 		os.Exit(1)

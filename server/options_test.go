@@ -1,0 +1,81 @@
+package server
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"obkv/config"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	st := config.DefaultSettings()
+	st.MaxClockDrift = 50 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string // "" = valid
+	}{
+		{"none", Options{}, ""},
+		{"offset at the bound", Options{ClockOffset: 50 * time.Millisecond}, ""},
+		{"negative offset at the bound", Options{ClockOffset: -50 * time.Millisecond}, ""},
+		{"offset over the bound", Options{ClockOffset: 51 * time.Millisecond}, "clock offset 51ms: must be within ±50ms (settings.max_clock_drift)"},
+		{"negative offset over the bound", Options{ClockOffset: -80 * time.Millisecond}, "clock offset -80ms: must be within ±50ms (settings.max_clock_drift)"},
+		{"listen addresses", Options{RPCListen: "127.0.0.2:1", GossipListen: ":2"}, ""},
+		{"rpc listen without port", Options{RPCListen: "127.0.0.2"}, `rpc listen address "127.0.0.2": want host:port`},
+		{"gossip listen without port", Options{GossipListen: "x"}, `gossip listen address "x": want host:port`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.validate(st)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("validate: %v, want nil", err)
+			case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+				t.Fatalf("validate: %v, want %q...", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSourceIP(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.5:2882": "127.0.0.5",
+		"[::1]:2882":     "::1",
+		"0.0.0.0:2882":   "",
+		":2882":          "",
+		"host:2882":      "", // a name is not resolved: the system chooses
+		"garbage":        "",
+	} {
+		got := sourceIP(addr)
+		if (got == nil && want != "") || (got != nil && got.String() != want) {
+			t.Errorf("sourceIP(%q) = %v, want %q", addr, got, want)
+		}
+	}
+}
+
+// TestPeerDialerSource checks that peer connections leave from the listen host.
+func TestPeerDialerSource(t *testing.T) {
+	src := "127.0.0.2"
+	if l, err := net.Listen("tcp", src+":0"); err != nil {
+		t.Skipf("no second loopback address here: %v", err)
+	} else {
+		_ = l.Close()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := peerDialer(src+":2882")(ctx, l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if host, _, _ := net.SplitHostPort(c.LocalAddr().String()); host != src {
+		t.Fatalf("connection from %s, want from %s", c.LocalAddr(), src)
+	}
+}
