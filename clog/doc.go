@@ -6,8 +6,10 @@
 //
 //   - [Log.Save] returns nil only once every update it was given is on stable
 //     storage (written and fdatasync'ed). Many goroutines may call Save at the
-//     same time; their updates are batched into one write and one fdatasync by
-//     a single flusher goroutine. An update is atomic: after a crash either all
+//     same time; their updates are batched into one write and one fdatasync,
+//     one batch at a time, by a flusher goroutine or by a waiting Save whose
+//     batch the flusher has not taken yet. [Log.StartSave] queues without
+//     waiting; its Pending.Wait has Save's result. An update is atomic: after a crash either all
 //     of it is recovered or none of it (a batch is the unit of recovery).
 //   - If Save returns an error other than a validation error, the outcome is
 //     ambiguous: the update may or may not be recovered after a restart (the

@@ -55,12 +55,13 @@ type Log struct {
 	cur     *batch        // the batch Saves append to
 	spare   *batch        // the batch not being written, nil while written
 	space   chan struct{} // closed when cur is handed to the flusher; nil if nobody waits
+	writing bool          // a batch is being written (by the flusher or a Save: writeCur)
 	closing bool
 	// err is set once a write, a sync or a roll failed; it wraps ErrFailed
 	// and is returned to every later write.
 	err error
 
-	// Owned by the flusher goroutine.
+	// Owned by whoever is writing (writing is set under mu).
 	nextSeq uint64 // seq of the next batch
 	off     int64  // where the next batch goes in active
 	done    chan struct{}
@@ -114,18 +115,48 @@ func segmentName(id uint64) string { return fmt.Sprintf("%016x.clog", id) }
 // (ErrInvalid, ErrTooLarge) none is written. Any other error leaves the
 // outcome ambiguous (see the package doc).
 func (l *Log) Save(ctx context.Context, updates ...Update) error {
+	p, err := l.StartSave(ctx, updates...)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
+}
+
+// Pending is a Save under way (StartSave).
+type Pending struct {
+	l   *Log
+	res *result // nil: nothing to write
+}
+
+// StartSave validates and queues updates like Save, and returns without
+// waiting for the write, which the flusher starts at once: the caller can do
+// other work during the fdatasync and then Wait. Validation errors return
+// here and nothing is queued.
+func (l *Log) StartSave(ctx context.Context, updates ...Update) (Pending, error) {
 	size := 0
 	for i := range updates {
 		n, err := l.updateSize(&updates[i])
 		if err != nil {
-			return err
+			return Pending{}, err
 		}
 		size += n
 	}
 	if size == 0 {
+		return Pending{}, nil
+	}
+	res, err := l.enqueue(ctx, size, updates, 0, 0)
+	return Pending{l: l, res: res}, err
+}
+
+// Wait returns once the updates are durable, with Save's result. If the
+// flusher has not taken their batch yet, Wait writes it itself: a wake-up of
+// another goroutine less on the path of every write, which on a busy machine
+// costs as much as the write.
+func (p Pending) Wait(ctx context.Context) error {
+	if p.res == nil {
 		return nil
 	}
-	return l.submit(ctx, size, updates, 0, 0)
+	return p.l.await(ctx, p.res)
 }
 
 // Compact durably records that partition's entries below below are no
@@ -136,7 +167,11 @@ func (l *Log) Compact(ctx context.Context, partition, below uint64) error {
 	if below == 0 {
 		return fmt.Errorf("%w: partition %d: compact below 0 (indexes start at 1)", ErrInvalid, partition)
 	}
-	if err := l.submit(ctx, recordSize(kindCompact, 0), nil, partition, below); err != nil {
+	res, err := l.enqueue(ctx, recordSize(kindCompact, 0), nil, partition, below)
+	if err != nil {
+		return err
+	}
+	if err := l.await(ctx, res); err != nil {
 		return err
 	}
 	return l.gc()
@@ -172,27 +207,27 @@ func (l *Log) updateSize(u *Update) (int, error) {
 	return n, nil
 }
 
-// submit queues updates (or, when updates is nil, a compaction of
-// partition below below) in the current batch and waits until the batch is
-// durable.
-func (l *Log) submit(ctx context.Context, size int, updates []Update, partition, below uint64) error {
+// enqueue validates and encodes updates (or, if updates is nil, a compact
+// record) into the current batch and wakes the flusher. It returns the
+// batch's result.
+func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition, below uint64) (*result, error) {
 	if size > l.opts.MaxBatchBytes-batchHeaderSize {
-		return fmt.Errorf("%w: save of %d bytes exceeds MaxBatchBytes %d less the batch header",
+		return nil, fmt.Errorf("%w: save of %d bytes exceeds MaxBatchBytes %d less the batch header",
 			ErrTooLarge, size, l.opts.MaxBatchBytes)
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	l.mu.Lock()
 	for {
 		if l.err != nil {
 			err := l.err
 			l.mu.Unlock()
-			return err
+			return nil, err
 		}
 		if l.closing {
 			l.mu.Unlock()
-			return fmt.Errorf("%w: save after Close", ErrClosed)
+			return nil, fmt.Errorf("%w: save after Close", ErrClosed)
 		}
 		if len(l.cur.buf)+size <= l.opts.MaxBatchBytes {
 			break
@@ -206,7 +241,7 @@ func (l *Log) submit(ctx context.Context, size int, updates []Update, partition,
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		l.mu.Lock()
 	}
@@ -218,10 +253,21 @@ func (l *Log) submit(ctx context.Context, size int, updates []Update, partition,
 	}
 	if err != nil {
 		l.mu.Unlock()
-		return err
+		return nil, err
 	}
 	res := l.cur.res
 	l.wake.Signal()
+	l.mu.Unlock()
+	return res, nil
+}
+
+// await waits for res's batch to be durable, writing it itself when nobody
+// is writing and the batch is still the current one.
+func (l *Log) await(ctx context.Context, res *result) error {
+	l.mu.Lock()
+	if !l.writing && l.cur.res == res {
+		l.writeCur()
+	}
 	l.mu.Unlock()
 	select {
 	case <-res.done:
@@ -326,46 +372,60 @@ func (l *Log) queueCompact(p, below uint64) error {
 }
 
 // flush is the flusher goroutine: it takes the current batch, writes and
-// syncs it, applies it to the index and tells its callers, until Close.
+// syncs it, applies it to the index and tells its callers, until Close; a
+// Save that finds its batch not yet taken writes it itself (await).
 func (l *Log) flush() {
 	defer close(l.done)
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	for {
-		for l.cur.count == 0 && !l.closing && l.err == nil {
+		switch {
+		case l.writing: // a Save writes its own batch (await)
+			l.wake.Wait()
+		case l.cur.count > 0:
+			l.writeCur()
+		case l.closing || l.err != nil:
+			return
+		default:
 			l.wake.Wait()
 		}
-		if l.cur.count == 0 {
-			l.mu.Unlock()
-			return
-		}
-		b := l.cur
-		l.cur, l.spare = l.spare, nil
-		if l.space != nil {
-			close(l.space)
-			l.space = nil
-		}
-		err := l.err
-		l.mu.Unlock()
-
-		if err == nil {
-			if err = l.write(b); err != nil {
-				err = fmt.Errorf("%w: %v (the log refuses writes from now on; reopen it)", ErrFailed, err)
-			}
-		}
-
-		l.mu.Lock()
-		if err != nil && l.err == nil {
-			l.err = err
-		}
-		b.res.err = err
-		close(b.res.done)
-		b.reset()
-		l.spare = b
 	}
 }
 
+// writeCur writes the current batch and completes its Saves; the flusher and
+// await call it with mu held and nobody writing. It releases mu during the
+// I/O, and wakes the flusher when done (more may have queued meanwhile).
+func (l *Log) writeCur() {
+	b := l.cur
+	l.cur, l.spare = l.spare, nil
+	l.writing = true
+	if l.space != nil {
+		close(l.space)
+		l.space = nil
+	}
+	err := l.err
+	l.mu.Unlock()
+
+	if err == nil {
+		if err = l.write(b); err != nil {
+			err = fmt.Errorf("%w: %v (the log refuses writes from now on; reopen it)", ErrFailed, err)
+		}
+	}
+
+	l.mu.Lock()
+	if err != nil && l.err == nil {
+		l.err = err
+	}
+	b.res.err = err
+	close(b.res.done)
+	b.reset()
+	l.spare = b
+	l.writing = false
+	l.wake.Broadcast()
+}
+
 // write writes one batch at the end of the log, syncs it and applies it to
-// the index. Only the flusher calls it.
+// the index. Only writeCur calls it (one writer at a time).
 func (l *Log) write(b *batch) error {
 	if l.off+int64(len(b.buf)) > l.active.size {
 		if err := l.roll(); err != nil {
@@ -409,7 +469,7 @@ func (l *Log) write(b *batch) error {
 
 // roll creates the next segment: header and snapshot batch written under a
 // temporary name, preallocated, synced, then renamed into place. Only the
-// flusher (and Open, before the flusher starts) calls it.
+// writer (write, under writing) and Open, before the flusher starts, call it.
 func (l *Log) roll() error {
 	var id uint64 = 1
 	if l.active != nil {

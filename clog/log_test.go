@@ -865,3 +865,50 @@ func TestReadDoesNotBlockWrites(t *testing.T) {
 		t.Fatalf("segments after compaction: %v", names)
 	}
 }
+
+// StartSave returns before the write, which the flusher starts without anyone waiting; a
+// second StartSave queues behind it; Wait returns each one's result once durable; a
+// validation error returns from StartSave with nothing queued.
+func TestStartSave(t *testing.T) {
+	mem := NewMemFS()
+	g := &gateFS{FS: mem, entered: make(chan struct{}), release: make(chan struct{})}
+	opts := testOptions(g)
+	opts.SegmentBytes = 1 << 20
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	g.armed.Store(true)
+	a, err := l.StartSave(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.entered // the flusher is in the sync of a's batch: nobody waited for it
+	b, err := l.StartSave(ctx, Update{Partition: 2, Entries: entries(2, 1, 2, 1, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.StartSave(ctx, Update{Partition: 1, Entries: entries(1, 5, 6, 1, 64)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("StartSave of a gap = %v; want ErrInvalid", err)
+	}
+	select {
+	case <-a.res.done:
+		t.Fatal("a completed before its sync")
+	default:
+	}
+	close(g.release)
+	if err := b.Wait(ctx); err != nil { // b's batch: written by the flusher or by this Wait
+		t.Fatal(err)
+	}
+	if err := a.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var none Pending
+	if err := none.Wait(ctx); err != nil {
+		t.Fatalf("Wait of an empty save = %v", err)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", testOptions(mem))
+	checkEntries(t, l, 1, 1, 3, 1, 64)
+	checkEntries(t, l, 2, 1, 2, 1, 64)
+	checkRange(t, l, 1, 1, 3)
+	mustClose(t, l)
+}

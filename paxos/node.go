@@ -42,7 +42,8 @@ type SnapshotFetch struct {
 //     acknowledged (under a new ballot); losing them there loses chosen values;
 //  2. only then send Messages (they may acknowledge what step 1 persisted). Exception: the
 //     messages for which MaySendBeforePersist is true may be sent before or during step 1;
-//  3. apply Committed in order; they are chosen and persisted;
+//  3. apply Committed in order; they are chosen (persisted by a majority), so the driver may
+//     apply them, and answer their proposers, while step 1's write is still in flight;
 //  4. answer ReadStates once applied through their Index; act on Snapshot, Soft and Closed.
 //
 // The slices belong to the Node and are valid until Advance.

@@ -625,6 +625,7 @@ func (r *Replica) handleReady() error {
 		if len(early) > 0 {
 			r.cfg.Transport.Send(r.cfg.Partition, early)
 		}
+		var saving clog.Pending
 		if !rd.HardState.IsZero() || len(rd.Entries) > 0 {
 			u := clog.Update{Partition: r.cfg.Partition}
 			if !rd.HardState.IsZero() {
@@ -641,17 +642,23 @@ func (r *Replica) handleReady() error {
 					u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
 				}
 			}
-			if err := r.cfg.Log.Save(context.Background(), u); err != nil {
+			var err error
+			if saving, err = r.cfg.Log.StartSave(context.Background(), u); err != nil {
 				return err
 			}
+		}
+		// Committed entries are chosen (a majority persisted them), so they are applied, and
+		// their writers answered, while this replica's own write is in flight.
+		for _, e := range rd.Committed {
+			r.apply(e)
+		}
+		if err := saving.Wait(context.Background()); err != nil {
+			return err
 		}
 		if len(late) > 0 {
 			r.cfg.Transport.Send(r.cfg.Partition, late)
 		}
 		r.early, r.late = early, late
-		for _, e := range rd.Committed {
-			r.apply(e)
-		}
 		for _, rs := range rd.ReadStates {
 			if rw := r.reads[rs.RequestID]; rw != nil {
 				if rs.Rejected {
