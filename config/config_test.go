@@ -422,6 +422,7 @@ func TestExamples(t *testing.T) {
 	}{
 		{"cluster.yaml", "demo", []string{"z1", "z2", "z3", "z4"}, 4},
 		{"cluster-3x2.yaml", "demo-3x2", []string{"z1", "z2", "z3"}, 6},
+		{"cluster-3.yaml", "demo-3", []string{"z1", "z2", "z3"}, 3},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			cl, err := Load(filepath.Join("..", "examples", tc.file))
