@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -67,6 +68,10 @@ type Store struct {
 	hookAfterDataSync func() error
 }
 
+// badgerEmptyFile is the text of ristretto's z.NewFile, which badger returns, unwrapped, when
+// Open finds an empty memtable or value log file.
+const badgerEmptyFile = "Create a new file"
+
 // Open opens (or creates) the store in opts.Dir: it replays badger's WALs,
 // loads the safe point and the partitions' floors, and drops every partition
 // an interrupted import or drop left behind. Restart = Open, then Checkpoints.
@@ -78,6 +83,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	db, err := badger.OpenManaged(opts.badger())
+	if err != nil && strings.Contains(err.Error(), badgerEmptyFile) {
+		// A crash between badger creating a memtable or value log file and its first write
+		// leaves an empty file; Open sizes it and then fails (badger issue #2207). The sized
+		// file holds nothing, and the second Open reads it as empty.
+		db, err = badger.OpenManaged(opts.badger())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sstable open %s: %w", opts.Dir, err)
 	}
