@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -30,13 +31,19 @@ const (
 func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv KVServer, run func(func())) error {
 	ctx, cancel := context.WithCancel(st.Context())
 	defer cancel()
-	out := make(chan *StreamAnswer, maxStreamAnswers)
+	as := &answerSender{st: st, out: make(chan *StreamAnswer, maxStreamAnswers), resp: &StreamResponse{}}
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
-		sendAnswers(ctx, st, out)
+		as.run(ctx)
 	}()
-	defer func() { cancel(); <-sent }() // no Send after the handler returns
+	defer func() { // no Send after the handler returns
+		cancel()
+		<-sent
+		as.mu.Lock()
+		as.closed = true
+		as.mu.Unlock()
+	}()
 	slots := make(chan struct{}, MaxStreamCalls)
 	for {
 		req, err := st.Recv()
@@ -55,41 +62,70 @@ func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv 
 			run(func() {
 				a := serveCall(ctx, kv, c)
 				<-slots
-				select {
-				case out <- a:
-				case <-ctx.Done():
-				}
+				as.answer(ctx, a)
 			})
 		}
 	}
 }
 
-// sendAnswers sends answers from out, batched, until ctx ends or a Send fails (the client then
-// sees the stream end).
-func sendAnswers(ctx context.Context, st grpc.BidiStreamingServer[StreamRequest, StreamResponse], out <-chan *StreamAnswer) {
-	resp := &StreamResponse{}
+// answerSender sends a stream's answers, batched. The goroutine that produced an answer sends
+// it itself when no Send is under way (one goroutine hand-off less on every call's path);
+// otherwise it queues the answer for run, which sends it with whatever else queued.
+type answerSender struct {
+	st  grpc.BidiStreamingServer[StreamRequest, StreamResponse]
+	out chan *StreamAnswer
+
+	mu     sync.Mutex // held while sending
+	resp   *StreamResponse
+	closed bool // the handler returned or a Send failed: no more Sends
+}
+
+func (as *answerSender) answer(ctx context.Context, a *StreamAnswer) {
+	if as.mu.TryLock() {
+		as.sendLocked(a)
+		as.mu.Unlock()
+		return
+	}
+	select {
+	case as.out <- a:
+	case <-ctx.Done():
+	}
+}
+
+// run sends queued answers until ctx ends.
+func (as *answerSender) run(ctx context.Context) {
 	for {
-		var a *StreamAnswer
 		select {
-		case a = <-out:
+		case a := <-as.out:
+			as.mu.Lock()
+			as.sendLocked(a)
+			as.mu.Unlock()
 		case <-ctx.Done():
 			return
 		}
-		resp.Answers = append(resp.Answers[:0], a)
-	more:
-		for len(resp.Answers) < maxStreamAnswers {
-			select {
-			case a = <-out:
-				resp.Answers = append(resp.Answers, a)
-			default:
-				break more
-			}
-		}
-		if err := st.Send(resp); err != nil {
-			return
-		}
-		clear(resp.Answers)
 	}
+}
+
+// sendLocked sends first and every queued answer in one StreamResponse. A failed Send ends the
+// stream for the client; later answers are dropped.
+func (as *answerSender) sendLocked(first *StreamAnswer) {
+	if as.closed {
+		return
+	}
+	as.resp.Answers = append(as.resp.Answers[:0], first)
+more:
+	for len(as.resp.Answers) < maxStreamAnswers {
+		select {
+		case a := <-as.out:
+			as.resp.Answers = append(as.resp.Answers, a)
+		default:
+			break more
+		}
+	}
+	if err := as.st.Send(as.resp); err != nil {
+		as.closed = true
+	}
+	clear(as.resp.Answers)
 }
 
 // serveCall serves one call of a stream with its unary method.

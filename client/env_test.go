@@ -22,7 +22,7 @@ var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 //
 // plus s6 in z3 with no replica, a spare for moves.
 type env struct {
-	t  *testing.T
+	t  testing.TB
 	c  *fakekv.Cluster
 	s  map[string]*fakekv.Server
 	cl *Client
@@ -36,7 +36,7 @@ var layout = []fakekv.Replica{
 	{Server: "s5", Type: "LOGONLY"},
 }
 
-func newEnv(t *testing.T, partitions int, opts ...Option) *env {
+func newEnv(t testing.TB, partitions int, opts ...Option) *env {
 	t.Helper()
 	e := &env{t: t, c: fakekv.NewCluster(epoch), s: map[string]*fakekv.Server{}}
 	t.Cleanup(e.c.Close)

@@ -52,8 +52,12 @@ func newMuxKV(conn *grpc.ClientConn) *muxKV {
 type muxStream struct {
 	m      *muxKV
 	cancel context.CancelFunc
+	st     grpc.BidiStreamingClient[api.StreamRequest, api.StreamResponse]
 	queue  chan *muxCall
 	nextID atomic.Uint64
+
+	sendMu sync.Mutex // held while sending
+	req    *api.StreamRequest
 
 	mu      sync.Mutex
 	pending map[uint64]*muxCall
@@ -105,11 +109,11 @@ func (m *muxKV) stream() (*muxStream, error) {
 		cancel()
 		return nil, err // the connection is down: grpc-go's own error, as a unary call would get
 	}
-	s := &muxStream{m: m, cancel: cancel, queue: make(chan *muxCall, streamQueueLen),
-		pending: map[uint64]*muxCall{}, done: make(chan struct{})}
+	s := &muxStream{m: m, cancel: cancel, st: st, queue: make(chan *muxCall, streamQueueLen),
+		req: &api.StreamRequest{}, pending: map[uint64]*muxCall{}, done: make(chan struct{})}
 	m.st = s
-	go s.send(st)
-	go s.receive(st)
+	go s.send()
+	go s.receive()
 	return s, nil
 }
 
@@ -135,13 +139,18 @@ func (m *muxKV) call(ctx context.Context, c *api.StreamCall) (*api.StreamAnswer,
 	}
 	s.pending[c.Id] = mc
 	s.mu.Unlock()
-	select {
-	case s.queue <- mc:
-	case <-ctx.Done():
-		s.forget(c.Id)
-		return nil, status.FromContextError(ctx.Err()).Err()
-	case <-s.done:
-		return nil, s.endErr(mc)
+	if s.sendMu.TryLock() { // nobody is sending: send it from here, with whatever queued
+		s.sendLocked(mc)
+		s.sendMu.Unlock()
+	} else {
+		select {
+		case s.queue <- mc:
+		case <-ctx.Done():
+			s.forget(c.Id)
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-s.done:
+			return nil, s.endErr(mc)
+		}
 	}
 	select {
 	case a := <-mc.ans:
@@ -211,42 +220,52 @@ func (s *muxStream) end(err error) {
 	s.m.mu.Unlock()
 }
 
-// send batches queued calls into StreamRequests until the stream ends.
-func (s *muxStream) send(st grpc.BidiStreamingClient[api.StreamRequest, api.StreamResponse]) {
-	req := &api.StreamRequest{}
+// send sends queued calls until the stream ends. A caller sends its own call when no Send is
+// under way (one goroutine hand-off less on its path); calls that find one under way queue
+// here.
+func (s *muxStream) send() {
 	for {
-		var mc *muxCall
 		select {
-		case mc = <-s.queue:
+		case mc := <-s.queue:
+			s.sendMu.Lock()
+			s.sendLocked(mc)
+			s.sendMu.Unlock()
 		case <-s.done:
 			return
 		}
-		mc.sent.Store(true)
-		req.Calls = append(req.Calls[:0], mc.call)
-	more:
-		for len(req.Calls) < streamBatchCalls {
-			select {
-			case mc = <-s.queue:
-				mc.sent.Store(true)
-				req.Calls = append(req.Calls, mc.call)
-			default:
-				break more
-			}
+	}
+}
+
+// sendLocked sends first and every queued call in one StreamRequest.
+func (s *muxStream) sendLocked(first *muxCall) {
+	select {
+	case <-s.done:
+		return // the caller learns from done
+	default:
+	}
+	first.sent.Store(true)
+	s.req.Calls = append(s.req.Calls[:0], first.call)
+more:
+	for len(s.req.Calls) < streamBatchCalls {
+		select {
+		case mc := <-s.queue:
+			mc.sent.Store(true)
+			s.req.Calls = append(s.req.Calls, mc.call)
+		default:
+			break more
 		}
-		if err := st.Send(req); err != nil {
-			if !errors.Is(err, io.EOF) { // io.EOF: the stream ended; receive learns why
-				s.end(err)
-			}
-			return
-		}
-		clear(req.Calls)
+	}
+	err := s.st.Send(s.req)
+	clear(s.req.Calls)
+	if err != nil && !errors.Is(err, io.EOF) { // io.EOF: the stream ended; receive learns why
+		s.end(err)
 	}
 }
 
 // receive hands answers to their callers until the stream ends.
-func (s *muxStream) receive(st grpc.BidiStreamingClient[api.StreamRequest, api.StreamResponse]) {
+func (s *muxStream) receive() {
 	for {
-		resp, err := st.Recv()
+		resp, err := s.st.Recv()
 		if err != nil {
 			s.end(err)
 			return
