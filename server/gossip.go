@@ -18,23 +18,26 @@ type nodeMeta struct {
 	Zone   string `json:"zone"`
 	Region string `json:"region"`
 	RPC    string `json:"rpc"`
+	// Draining: the server is stopping and hands its leaderships over; it takes none.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // gossip tracks which servers are alive, with hashicorp/memberlist tuned (from the cluster
 // file's settings) to notice a dead server within about a second on a LAN.
 type gossip struct {
-	s    *Server
-	ml   *memberlist.Memberlist
-	meta []byte
+	s  *Server
+	ml *memberlist.Memberlist
 
-	mu sync.Mutex
+	mu   sync.Mutex
+	meta []byte // this server's nodeMeta
 	// downSince is when each server was last seen leaving; absent while it is alive.
 	downSince map[string]time.Time
 	alive     map[string]bool
+	draining  map[string]bool // servers whose nodeMeta says Draining
 }
 
 func newGossip(s *Server) (*gossip, error) {
-	g := &gossip{s: s, downSince: map[string]time.Time{}, alive: map[string]bool{}}
+	g := &gossip{s: s, downSince: map[string]time.Time{}, alive: map[string]bool{}, draining: map[string]bool{}}
 	b, _ := json.Marshal(nodeMeta{Zone: s.self.Zone, Region: s.cl.RegionOf(s.self.Zone), RPC: s.self.RPCAddr})
 	g.meta = b
 	host, portStr, err := net.SplitHostPort(s.self.GossipAddr)
@@ -158,17 +161,57 @@ func (g *gossip) DownFor(name string) time.Duration {
 	return 0
 }
 
+// startDraining tells the other servers that this one is stopping (nodeMeta.Draining), so that
+// theirs do not wait for it to take leaderships (see Server.drain).
+func (g *gossip) startDraining() {
+	b, _ := json.Marshal(nodeMeta{Zone: g.s.self.Zone, Region: g.s.cl.RegionOf(g.s.self.Zone), RPC: g.s.self.RPCAddr, Draining: true})
+	g.mu.Lock()
+	g.meta = b
+	g.mu.Unlock()
+	_ = g.ml.UpdateNode(time.Second)
+}
+
+// CanLead reports whether server name may take leaderships over: a live member that is not
+// draining.
+func (g *gossip) CanLead(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.alive[name] && !g.draining[name]
+}
+
 // memberlist.Delegate
-func (g *gossip) NodeMeta(limit int) []byte              { return g.meta }
+func (g *gossip) NodeMeta(limit int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.meta
+}
 func (g *gossip) NotifyMsg([]byte)                       {}
 func (g *gossip) GetBroadcasts(int, int) [][]byte        { return nil }
 func (g *gossip) LocalState(join bool) []byte            { return nil }
 func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
 
 // memberlist.EventDelegate
-func (g *gossip) NotifyJoin(n *memberlist.Node)   { g.set(n.Name, true) }
+func (g *gossip) NotifyJoin(n *memberlist.Node) {
+	g.set(n.Name, true)
+	g.setDraining(n)
+}
 func (g *gossip) NotifyLeave(n *memberlist.Node)  { g.set(n.Name, false) }
-func (g *gossip) NotifyUpdate(n *memberlist.Node) {}
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.setDraining(n) }
+
+// setDraining records whether n's metadata says it is draining.
+func (g *gossip) setDraining(n *memberlist.Node) {
+	var m nodeMeta
+	if err := json.Unmarshal(n.Meta, &m); err != nil {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.Draining {
+		g.draining[n.Name] = true
+	} else {
+		delete(g.draining, n.Name) // restarted
+	}
+}
 
 func (g *gossip) set(name string, alive bool) {
 	if _, ok := g.s.cl.Server(name); !ok {

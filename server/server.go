@@ -352,11 +352,14 @@ func (s *Server) drain(timeout time.Duration) {
 		}
 		_ = r.SetPriority(context.Background(), pr)
 	}
+	if s.gsp != nil {
+		s.gsp.startDraining()
+	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		leading := 0
 		for _, r := range rs {
-			if st := r.Status(); st.Serving && len(st.Config.Voters()) > 1 {
+			if st := r.Status(); st.Serving && s.canHandOver(st.Config.Voters()) {
 				leading++
 			}
 		}
@@ -365,6 +368,22 @@ func (s *Server) drain(timeout time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// canHandOver reports whether another of voters' servers can take a leadership over: alive and
+// not draining itself. When every server stops at once (obctl cluster down), none can, and the
+// drain does not wait for it.
+func (s *Server) canHandOver(voters []paxos.ID) bool {
+	for _, id := range voters {
+		srv, ok := s.serverByID(id)
+		if !ok || srv.Name == s.self.Name {
+			continue
+		}
+		if s.gsp == nil || s.gsp.CanLead(srv.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // rootServiceLoop starts the root service while this server's meta replica leads.
