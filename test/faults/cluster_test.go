@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -47,11 +48,21 @@ type backend interface {
 	// pause freezes every thread of a server (SIGSTOP, or the cgroup freezer); resume thaws it.
 	pause(name string)
 	resume(name string)
-	// netFaults says whether isolate and heal work here.
-	netFaults() bool
+	// noNetFaults says why isolate, heal and the one-way cut do not work here, or is "".
+	noNetFaults() string
 	// isolate cuts every network link of a server, both ways; heal restores them.
 	isolate(name string)
 	heal(name string)
+	// noOneWay says why cutOneWay does not work here, or is "".
+	noOneWay() string
+	// cutOneWay loses everything server from sends to the servers to, while what they send to
+	// it still arrives. healOneWay restores it and returns how many packets (Docker) or
+	// gossip datagrams (proxies) of the cut were dropped: the proof that it took effect.
+	cutOneWay(from string, to []string)
+	healOneWay(from string, to []string) uint64
+	// restartWith stops a running server gracefully and starts it again with extra observer
+	// flags, which later starts keep.
+	restartWith(name string, args ...string)
 	// exited describes a server that exited without the test stopping it, or is "".
 	exited() string
 	// logs returns the tail of a server's log.
@@ -109,21 +120,25 @@ func (c *testCluster) dumpLogs() {
 
 // ---- Loopback processes ----
 
-// procBackend runs each server as an observer process on 127.0.0.1, in its own process group:
-// a realcluster.Cluster, which also kills the processes and dumps their logs at cleanup.
+// procBackend runs each server as an observer process on loopback, in its own process group,
+// behind fault-injecting proxies: a realcluster.Cluster made by NewProxied, which also kills the
+// processes and dumps their logs at cleanup.
 type procBackend struct {
 	t  *testing.T
 	rc *realcluster.Cluster
+	// dropped is what Net.Dropped said of each link when cutOneWay cut it.
+	dropped map[[2]string]uint64
 }
 
 var _ backend = (*procBackend)(nil)
 
-// newLoopbackCluster writes a cluster file with free loopback ports into t.TempDir(). It
-// starts nothing; cleanup kills every process it started.
+// newLoopbackCluster writes a cluster file with free loopback ports, every server behind its
+// proxies on an address of its own, into t.TempDir(). It starts nothing; cleanup kills every
+// process it started and closes the proxies.
 func newLoopbackCluster(t *testing.T) *testCluster {
 	t.Helper()
-	rc := realcluster.New(t, "faults-loopback", realcluster.FourZones, nil)
-	c := &testCluster{t: t, file: rc.File, b: &procBackend{t: t, rc: rc}}
+	rc := realcluster.NewProxied(t, "faults-loopback", realcluster.FourZones, nil)
+	c := &testCluster{t: t, file: rc.File, b: &procBackend{t: t, rc: rc, dropped: map[[2]string]uint64{}}}
 	for i, s := range rc.Servers {
 		c.servers = append(c.servers, server{name: s.Name, zone: s.Zone, region: fourZones[i][2],
 			rpcAddr: s.RPCAddr, gossipAddr: s.GossipAddr, dataDir: s.DataDir})
@@ -136,14 +151,43 @@ func (b *procBackend) kill(name string)        { b.rc.Kill(name) }
 func (b *procBackend) stop(name string)        { b.rc.Stop(name) }
 func (b *procBackend) pause(name string)       { b.rc.Pause(name) }
 func (b *procBackend) resume(name string)      { b.rc.Resume(name) }
-func (b *procBackend) netFaults() bool         { return false }
 func (b *procBackend) exited() string          { return b.rc.Unexpected() }
 func (b *procBackend) logs(name string) string { return b.rc.LogTail(name) }
+func (b *procBackend) isolate(name string)     { b.t.Helper(); b.rc.Isolate(name) }
+func (b *procBackend) heal(name string)        { b.t.Helper(); b.rc.Heal(name) }
+func (b *procBackend) noOneWay() string        { return b.noNetFaults() }
 
-func (b *procBackend) isolate(name string) {
-	b.t.Fatalf("isolate %s: no network faults on loopback", name)
+func (b *procBackend) noNetFaults() string {
+	if b.rc.Net == nil {
+		return "no fault proxies here (see the log above)"
+	}
+	return ""
 }
-func (b *procBackend) heal(name string) { b.t.Fatalf("heal %s: no network faults on loopback", name) }
+
+// cutOneWay cuts the proxies' links from server from to each of to: its datagrams are dropped,
+// its bytes on every TCP connection between them (whoever opened it) held until healOneWay.
+func (b *procBackend) cutOneWay(from string, to []string) {
+	for _, x := range to {
+		b.dropped[[2]string{from, x}] = b.rc.Net.Dropped(from, x)
+		b.rc.Net.Cut(from, x)
+	}
+}
+
+func (b *procBackend) healOneWay(from string, to []string) uint64 {
+	var n uint64
+	for _, x := range to {
+		b.rc.Net.Heal(from, x)
+		n += b.rc.Net.Dropped(from, x) - b.dropped[[2]string{from, x}]
+	}
+	return n
+}
+
+func (b *procBackend) restartWith(name string, args ...string) {
+	b.t.Helper()
+	b.rc.Stop(name)
+	b.rc.SetArgs(name, args...)
+	b.rc.Start(name)
+}
 
 // ---- Docker containers ----
 
@@ -153,15 +197,19 @@ const (
 	dockerGossipPort = 2883
 )
 
-// dockerBackend runs each server as a container of the project's image on a network of its own.
+// dockerBackend runs each server as a container of the project's image on a network of its own,
+// its data directory on a volume of its own (so that a container can be made again with other
+// flags and keep its data).
 type dockerBackend struct {
 	t       *testing.T
 	c       *testCluster
 	network string
-	prefix  string // container names are prefix + server name
+	prefix  string // container and volume names are prefix + server name
 	mu      sync.Mutex
 	// stopped holds the servers the test stopped on purpose, killed or stopped.
 	stopped map[string]bool
+	// args are the extra observer flags of each server's container.
+	args map[string][]string
 }
 
 // newDockerCluster creates a Docker network with a random free private /24 subnet and one
@@ -171,7 +219,7 @@ func newDockerCluster(t *testing.T) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	run := fmt.Sprintf("obkv-faults-%d-%06d", os.Getpid(), rand.IntN(1e6))
-	db := &dockerBackend{t: t, network: run, prefix: run + "-", stopped: map[string]bool{}}
+	db := &dockerBackend{t: t, network: run, prefix: run + "-", stopped: map[string]bool{}, args: map[string][]string{}}
 	c := &testCluster{t: t, file: filepath.Join(dir, "cluster.yaml"), b: db}
 	db.c = c
 	ctx := context.Background()
@@ -204,17 +252,46 @@ func newDockerCluster(t *testing.T) *testCluster {
 	}
 	writeClusterFile(t, c.file, "faults-docker", c.servers)
 	for _, s := range c.servers {
-		ip, _, _ := strings.Cut(s.rpcAddr, ":")
-		if _, err := docker(ctx, "create", "--name", db.prefix+s.name, "--network", run, "--ip", ip,
-			"--label", "obkv-faults=1", image, "-c", "/cluster.yaml", "--server", s.name); err != nil {
+		if _, err := docker(ctx, "volume", "create", "--label", "obkv-faults=1", db.prefix+s.name); err != nil {
 			t.Fatal(err)
 		}
-		// docker cp needs no shell in the image: scratch is enough.
-		if _, err := docker(ctx, "cp", c.file, db.prefix+s.name+":/cluster.yaml"); err != nil {
-			t.Fatal(err)
-		}
+		db.create(s.name)
 	}
 	return c
+}
+
+// create makes server name's container (not started) with its extra flags, its volume at /data
+// and the cluster file copied in.
+func (b *dockerBackend) create(name string) {
+	b.t.Helper()
+	ctx := context.Background()
+	ip, _, _ := strings.Cut(b.c.server(name).rpcAddr, ":")
+	args := []string{"create", "--name", b.prefix + name, "--network", b.network, "--ip", ip,
+		"--label", "obkv-faults=1", "--mount", "type=volume,source=" + b.prefix + name + ",target=/data",
+		image, "-c", "/cluster.yaml", "--server", name}
+	b.mu.Lock()
+	args = append(args, b.args[name]...)
+	b.mu.Unlock()
+	if _, err := docker(ctx, args...); err != nil {
+		b.t.Fatal(err)
+	}
+	// docker cp needs no shell in the image: scratch is enough.
+	if _, err := docker(ctx, "cp", b.c.file, b.prefix+name+":/cluster.yaml"); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// restartWith stops the container, makes it again with args (a container's command is fixed
+// when it is created; the data is on its volume) and starts it.
+func (b *dockerBackend) restartWith(name string, args ...string) {
+	b.t.Helper()
+	b.stop(name)
+	b.do("rm", b.prefix+name)
+	b.mu.Lock()
+	b.args[name] = append([]string(nil), args...)
+	b.mu.Unlock()
+	b.create(name)
+	b.start(name)
 }
 
 func (b *dockerBackend) do(args ...string) {
@@ -269,7 +346,75 @@ func (b *dockerBackend) waitState(name, want string) {
 func (b *dockerBackend) pause(name string)  { b.t.Helper(); b.do("pause", b.prefix+name) }
 func (b *dockerBackend) resume(name string) { b.t.Helper(); b.do("unpause", b.prefix+name) }
 
-func (b *dockerBackend) netFaults() bool { return true }
+func (b *dockerBackend) noNetFaults() string { return "" }
+
+// noOneWay: one-way loss is an iptables rule in the sender's network namespace, entered with
+// nsenter (the image has no iptables): both must be on the host, and the test must run as root.
+func (b *dockerBackend) noOneWay() string {
+	for _, tool := range []string{"nsenter", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return tool + " is not on PATH"
+		}
+	}
+	if os.Geteuid() != 0 {
+		return "the test does not run as root (nsenter and iptables need it)"
+	}
+	return ""
+}
+
+// iptables runs the host's iptables with args in the network namespace of server name's container.
+func (b *dockerBackend) iptables(name string, args ...string) string {
+	b.t.Helper()
+	out, err := docker(context.Background(), "inspect", "--format", "{{.State.Pid}}", b.prefix+name)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	pid := strings.TrimSpace(out)
+	ctx, cancel := context.WithTimeout(context.Background(), dockerTimeout)
+	defer cancel()
+	all := append([]string{"--target", pid, "--net", "iptables", "-w", "5"}, args...)
+	res, err := exec.CommandContext(ctx, "nsenter", all...).CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("nsenter %s: %v: %s", strings.Join(all, " "), err, res)
+	}
+	return string(res)
+}
+
+func (b *dockerBackend) ipOf(name string) string {
+	ip, _, _ := strings.Cut(b.c.server(name).rpcAddr, ":")
+	return ip
+}
+
+// cutOneWay drops every packet server from sends to each of to, in from's own network
+// namespace (its OUTPUT chain): the scratch image has no iptables, the host's runs there.
+func (b *dockerBackend) cutOneWay(from string, to []string) {
+	b.t.Helper()
+	for _, x := range to {
+		b.iptables(from, "-I", "OUTPUT", "-d", b.ipOf(x), "-j", "DROP")
+	}
+}
+
+// healOneWay removes the rules and returns how many packets they dropped.
+func (b *dockerBackend) healOneWay(from string, to []string) uint64 {
+	b.t.Helper()
+	dst := map[string]bool{}
+	for _, x := range to {
+		dst[b.ipOf(x)] = true
+	}
+	var n uint64
+	for _, line := range strings.Split(b.iptables(from, "-L", "OUTPUT", "-n", "-v", "-x"), "\n") {
+		// pkts bytes target prot opt in out source destination
+		if f := strings.Fields(line); len(f) >= 9 && f[2] == "DROP" && dst[f[8]] {
+			var k uint64
+			_, _ = fmt.Sscan(f[0], &k)
+			n += k
+		}
+	}
+	for _, x := range to {
+		b.iptables(from, "-D", "OUTPUT", "-d", b.ipOf(x), "-j", "DROP")
+	}
+	return n
+}
 
 func (b *dockerBackend) isolate(name string) {
 	b.t.Helper()
@@ -278,8 +423,7 @@ func (b *dockerBackend) isolate(name string) {
 
 func (b *dockerBackend) heal(name string) {
 	b.t.Helper()
-	ip, _, _ := strings.Cut(b.c.server(name).rpcAddr, ":")
-	b.do("network", "connect", "--ip", ip, b.network, b.prefix+name)
+	b.do("network", "connect", "--ip", b.ipOf(name), b.network, b.prefix+name)
 }
 
 func (b *dockerBackend) exited() string {
@@ -318,6 +462,9 @@ func (b *dockerBackend) cleanup() {
 		if _, err := docker(ctx, "rm", "-f", "-v", b.prefix+s[0]); err != nil && !strings.Contains(err.Error(), "No such container") {
 			b.t.Errorf("remove container: %v", err)
 		}
+		if _, err := docker(ctx, "volume", "rm", "-f", b.prefix+s[0]); err != nil {
+			b.t.Errorf("remove volume: %v", err)
+		}
 	}
 	if _, err := docker(ctx, "network", "rm", b.network); err != nil && !strings.Contains(err.Error(), "not found") {
 		b.t.Errorf("remove network: %v", err)
@@ -327,8 +474,24 @@ func (b *dockerBackend) cleanup() {
 // ---- obctl ----
 
 // ctl runs obctl with the cluster file and -o json and decodes its output into v (if not nil).
+//
+// A failed `show` is asked again of each server in turn (obctl --addr): obctl talks to the
+// first server that answers its health check, and during one-way loss that can be a server
+// that clients reach but that cannot reach the root service, so every request it forwards
+// there waits out obctl's timeout (docs/faults.md). Other commands are not repeated: they
+// may have taken effect.
 func (c *testCluster) ctl(ctx context.Context, v any, args ...string) error {
-	return realcluster.Ctl(ctx, c.file, v, args...)
+	err := realcluster.Ctl(ctx, c.file, v, args...)
+	if err == nil || len(args) == 0 || args[0] != "show" {
+		return err
+	}
+	// Last first: the faults hit s1 (the first server obctl tries) most.
+	for i := len(c.servers) - 1; i >= 0 && ctx.Err() == nil; i-- {
+		if realcluster.Ctl(ctx, c.file, v, append([]string{"--addr", c.servers[i].rpcAddr}, args...)...) == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 func (c *testCluster) mustCtl(ctx context.Context, v any, args ...string) {

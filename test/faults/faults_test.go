@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,8 +42,8 @@ func TestFaultsDocker(t *testing.T) {
 	runSuite(t, newDockerCluster(t))
 }
 
-// TestFaultsLoopback runs the same workload and checks on processes on loopback, with process
-// faults only (no network fault: see docs/faults.md).
+// TestFaultsLoopback runs the same workload, faults and checks on processes on loopback, each
+// server behind fault-injecting proxies (test/internal/faultproxy) for the network faults.
 func TestFaultsLoopback(t *testing.T) {
 	runSuite(t, newLoopbackCluster(t))
 }
@@ -51,13 +52,16 @@ func TestFaultsLoopback(t *testing.T) {
 // the cluster to be whole again.
 type fault struct {
 	name string
-	// net marks a network fault, skipped by backends without them.
-	net bool
-	run func(ctx context.Context, c *testCluster, hold func())
+	// net marks a network fault, skipped by backends without them; oneWay one that needs
+	// one-way loss.
+	net, oneWay bool
+	run         func(ctx context.Context, c *testCluster, hold func())
 }
 
 func runSuite(t *testing.T, c *testCluster) {
 	long := os.Getenv("FAULTS_LONG") != ""
+	// FAULTS_ONLY=text runs only the faults whose name contains text (to debug one).
+	only := os.Getenv("FAULTS_ONLY")
 	hold, rounds, bound := shortHold, 1, 4*time.Minute
 	if long {
 		hold, rounds, bound = longHold, longRounds, 30*time.Minute
@@ -106,20 +110,27 @@ func runSuite(t *testing.T, c *testCluster) {
 	withR := false // whether t2's locality has R@z4
 	runStart := time.Now()
 	for round := range rounds {
-		faults := nemesis(&withR)
+		faults := nemesis(&withR, round)
 		if round > 0 {
 			rng.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
 		}
 		for _, f := range faults {
-			if f.net && !c.b.netFaults() {
-				t.Logf("%5.1fs skip %q: this backend has no network faults", time.Since(runStart).Seconds(), f.name)
+			if only != "" && !strings.Contains(f.name, only) {
+				continue
+			}
+			if why := c.b.noNetFaults(); f.net && why != "" {
+				t.Logf("%5.1fs skip %q: this backend has no network faults: %s", time.Since(runStart).Seconds(), f.name, why)
+				continue
+			}
+			if why := c.b.noOneWay(); f.oneWay && why != "" {
+				t.Logf("%5.1fs skip %q: this backend cannot lose packets one way: %s", time.Since(runStart).Seconds(), f.name, why)
 				continue
 			}
 			t0 := time.Now()
 			f.run(ctx, c, func() { w.sleepRun(ctx, hold) })
 			c.waitHome(ctx)
 			t.Logf("%5.1fs round %d: %s, healed and leaders home (%v)", time.Since(runStart).Seconds(), round, f.name, time.Since(t0).Round(time.Millisecond))
-			w.sleepRun(ctx, hold/2)
+			w.sleepRun(ctx, hold/4)
 		}
 	}
 	w.halt()
@@ -159,10 +170,24 @@ func runSuite(t *testing.T, c *testCluster) {
 	t.Logf("%5.1fs every partition converged, leaders home", time.Since(start).Seconds())
 }
 
-// nemesis returns one round of faults. withR tracks t2's locality across rounds: the locality
-// change adds R@z4 when it is absent and removes it when present.
-func nemesis(withR *bool) []fault {
+// clockOffset is the clock offset of the clock fault: s2 runs this much ahead and s3 this much
+// behind (the other way in odd rounds), so every pair of servers is at most 2*clockOffset =
+// settings.max_clock_drift (50ms by default) apart.
+const clockOffset = 25 * time.Millisecond
+
+// nemesis returns round's faults. withR tracks t2's locality across rounds: the locality change
+// adds R@z4 when it is absent and removes it when present.
+func nemesis(withR *bool, round int) []fault {
+	skew := clockOffset
+	if round%2 == 1 {
+		skew = -skew
+	}
 	return []fault{
+		{name: fmt.Sprintf("clock offsets: restart s2 (t2's leaders) with --clock-offset %v and s3 with %v, kept for the rest of the run", skew, -skew), run: func(ctx context.Context, c *testCluster, hold func()) {
+			c.b.restartWith("s2", "--clock-offset", skew.String())
+			c.b.restartWith("s3", "--clock-offset", (-skew).String())
+			hold()
+		}},
 		{name: "SIGKILL the server of t1's leaders (s1), fail over to z2/z3, restart", run: func(ctx context.Context, c *testCluster, hold func()) {
 			c.b.kill("s1")
 			c.waitLeaders(ctx, "t1", "kv", 3, "in z2 or z3", func(r replicaRow) bool { return r.Zone == "z2" || r.Zone == "z3" })
@@ -202,6 +227,17 @@ func nemesis(withR *bool) []fault {
 			hold()
 			c.b.heal("s2")
 			c.b.heal("s4")
+		}},
+		{name: "one-way loss: everything s1 (t1's leaders) sends to s2, s3, s4 is lost; they still reach it; fail over, heal", net: true, oneWay: true, run: func(ctx context.Context, c *testCluster, hold func()) {
+			others := []string{"s2", "s3", "s4"}
+			c.b.cutOneWay("s1", others)
+			c.waitLeaders(ctx, "t1", "kv", 3, "in z2 or z3", func(r replicaRow) bool { return r.Zone == "z2" || r.Zone == "z3" })
+			hold()
+			if n := c.b.healOneWay("s1", others); n == 0 {
+				c.t.Errorf("one-way loss from s1: nothing was dropped, so the fault did not take effect")
+			} else {
+				c.t.Logf("one-way loss from s1: %d packets or datagrams dropped", n)
+			}
 		}},
 		{name: "online locality change of t2 (R@z4 added or removed)", run: func(ctx context.Context, c *testCluster, hold func()) {
 			loc := "F@z1,F@z2,F@z3,R@z4"

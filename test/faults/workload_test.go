@@ -41,6 +41,12 @@ const (
 	weakBound = 3 * time.Second
 	// callTimeout bounds one client call.
 	callTimeout = 3 * time.Second
+	// clockSlack is how far behind the test's clock a server's may be: settings.max_clock_drift
+	// (the default, 50ms), the bound of the clock-offset fault. The staleness check compares a
+	// read's version with the time the test sent it (check.WeakRead.SentUnixMicro), which
+	// assumes one clock; a server whose clock runs behind measures staleness that much short,
+	// so the send time is recorded that much earlier.
+	clockSlack = 50 * time.Millisecond
 )
 
 // workload runs strong writers/readers, weak readers and a weak scanner over tables until
@@ -93,6 +99,14 @@ func (w *workload) run(ctx context.Context, newClient func(opts ...client.Option
 		w.wg.Add(1)
 		go func() { defer w.wg.Done(); w.scanner(ctx, cl, tb, 200+i) }()
 	}
+}
+
+// serverIndex is the digit of server name "sN" (1..4), or 0.
+func serverIndex(name string) int {
+	if len(name) == 2 && name[0] == 's' && name[1] >= '1' && name[1] <= '9' {
+		return int(name[1] - '0')
+	}
+	return 0
 }
 
 // halt stops every client and waits for them.
@@ -170,7 +184,7 @@ func (w *workload) weakClient(ctx context.Context, cl *client.Client, id int) {
 	for seq := 0; w.pace(ctx, tick.C); seq++ {
 		tb := w.tables[rng.IntN(len(w.tables))]
 		key := tb.key(rng.IntN(keysPerTable))
-		sent := time.Now().UnixMicro()
+		sent := time.Now().Add(-clockSlack).UnixMicro()
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		res, err := cl.Get(cctx, tb.tenant, tb.name, []byte(key))
 		cancel()
@@ -180,7 +194,12 @@ func (w *workload) weakClient(ctx context.Context, cl *client.Client, id int) {
 		}
 		w.count("weak get ok", nil)
 		w.mu.Lock()
-		w.reads = append(w.reads, check.WeakRead{Client: id, Seq: seq, Partition: tb.id*100 + res.Meta.Partition,
+		// Read versions are checked never to go back per client and serving replica: a
+		// replica's readable version never goes back (DESIGN.md invariant 5), but the client
+		// does not promise monotonic reads across replicas (docs/reads.md), and one that
+		// clients reach while it hears nothing (one-way loss) serves older, still bounded,
+		// versions than the others.
+		w.reads = append(w.reads, check.WeakRead{Client: id*10 + serverIndex(res.Meta.Server), Seq: seq, Partition: tb.id*100 + res.Meta.Partition,
 			Key: tb.hkey(key), Found: res.Found, Value: string(res.Value), ReadVersion: res.Meta.ReadVersion,
 			StalenessMs: res.Meta.Staleness.Milliseconds(), MaxStalenessMs: weakBound.Milliseconds(),
 			SentUnixMicro: sent, ServedBy: res.Meta.Server})
@@ -194,7 +213,7 @@ func (w *workload) scanner(ctx context.Context, cl *client.Client, tb table, id 
 	tick := time.NewTicker(10 * opInterval)
 	defer tick.Stop()
 	for seq := 0; w.pace(ctx, tick.C); seq++ {
-		sent := time.Now().UnixMicro()
+		sent := time.Now().Add(-clockSlack).UnixMicro()
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
 		res, err := cl.Scan(cctx, tb.tenant, tb.name, nil, nil, 0)
 		cancel()
@@ -210,7 +229,10 @@ func (w *workload) scanner(ctx context.Context, cl *client.Client, tb table, id 
 			if p < len(res.Partitions) {
 				stale = res.Partitions[p].Staleness.Milliseconds()
 			}
-			w.reads = append(w.reads, check.WeakRead{Client: id, Seq: seq, Partition: tb.id*100 + p,
+			// Each scan is its own reader for the went-back check: its snapshot version is the
+			// newest every partition's chosen replica made readable, which is lower when the
+			// client picks a laggier replica for some partition (docs/reads.md).
+			w.reads = append(w.reads, check.WeakRead{Client: (id*1_000_000+seq)*10 + 9, Seq: seq, Partition: tb.id*100 + p,
 				Key: tb.hkey(string(row.Key)), Found: true, Value: string(row.Value), ReadVersion: res.SnapshotVersion,
 				StalenessMs: stale, MaxStalenessMs: weakBound.Milliseconds(), SentUnixMicro: sent, ServedBy: "scan"})
 		}

@@ -2,6 +2,9 @@ package realcluster
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"obkv/test/internal/faultproxy"
 )
 
 // Poll and time bounds of the harness.
@@ -48,9 +53,14 @@ var BaseSettings = map[string]string{
 
 // Server is one server of a test cluster.
 type Server struct {
-	Name, Zone          string
+	Name, Zone string
+	// RPCAddr and GossipAddr are the cluster file's: where peers, obctl and clients reach the
+	// server (its proxies, in a proxied cluster).
 	RPCAddr, GossipAddr string
-	DataDir             string
+	// RPCListen and GossipListen are where the observer really listens in a proxied cluster
+	// (observer --rpc-listen, --gossip-listen); "" otherwise.
+	RPCListen, GossipListen string
+	DataDir                 string
 }
 
 // Proc is a running (or exited) observer process.
@@ -94,21 +104,77 @@ type Cluster struct {
 	// Servers are in the cluster file's order.
 	Servers []Server
 
+	// Net cuts the links between the servers (and between them and the test's clients) of a
+	// proxied cluster; nil otherwise.
+	Net *faultproxy.Net
+
 	mu    sync.Mutex
-	procs map[string]*Proc // the latest process of each server
+	procs map[string]*Proc    // the latest process of each server
+	args  map[string][]string // extra observer flags of each server (SetArgs)
 }
+
+// Options are New's choices beyond the topology and settings.
+type Options struct {
+	// Proxied puts every server behind fault-injecting proxies (see NewProxied).
+	Proxied bool
+}
+
+// Client is the node the proxies of a proxied cluster attribute every connection and datagram
+// that does not come from a server's address to: the test's clients and obctl.
+const Client = "client"
 
 // New writes a cluster file named name (the sanitized test name when "") of topo with free
 // loopback ports and settings (over BaseSettings) into t.TempDir(). It starts nothing. Cleanup
 // kills every process it started and, if the test failed, logs the tail of each server's log.
 func New(t *testing.T, name string, topo Topology, settings map[string]string) *Cluster {
 	t.Helper()
+	return newCluster(t, name, topo, settings, Options{})
+}
+
+// NewProxied is New with every server behind fault-injecting proxies on loopback, so that the
+// test can cut links with c.Net (test/internal/faultproxy):
+//
+//   - Server i (1-based) gets an address of its own, 127.A.B.i, with A.B drawn at random for the
+//     run (so that two runs never share one). The cluster file's rpc_addr and gossip_addr are
+//     its proxies there (TCP for rpc; TCP and UDP for gossip); the observer listens on two
+//     other ports of the same address (--rpc-listen, --gossip-listen) and makes its outgoing
+//     peer and gossip connections from it, which is how the proxies tell the servers apart.
+//   - obctl and the clients of the test reach the servers through the proxies too, from
+//     127.0.0.1: node Client.
+//
+// When this system refuses to listen on such an address (not Linux), the cluster is not
+// proxied: c.Net is nil and the reason is logged.
+func NewProxied(t *testing.T, name string, topo Topology, settings map[string]string) *Cluster {
+	t.Helper()
+	return newCluster(t, name, topo, settings, Options{Proxied: true})
+}
+
+func newCluster(t *testing.T, name string, topo Topology, settings map[string]string, opts Options) *Cluster {
+	t.Helper()
 	if name == "" {
 		name = sanitize(t.Name())
 	}
 	dir := t.TempDir()
-	ports := FreePorts(t, 2*len(topo.Servers))
-	c := &Cluster{t: t, File: filepath.Join(dir, "cluster.yaml"), procs: map[string]*Proc{}}
+	c := &Cluster{t: t, File: filepath.Join(dir, "cluster.yaml"), procs: map[string]*Proc{}, args: map[string][]string{}}
+	base := ""
+	if opts.Proxied {
+		base = fmt.Sprintf("127.%d.%d.", 100+rand.IntN(100), rand.IntN(256))
+		if l, err := net.Listen("tcp", base+"1:0"); err != nil {
+			t.Logf("no fault proxies: cannot listen on %s1 (%v); the servers run on 127.0.0.1", base, err)
+			base = ""
+		} else {
+			_ = l.Close()
+		}
+	}
+	perServer := 2
+	if base != "" {
+		perServer = 4
+		c.Net = faultproxy.New(Client)
+		// Registered before the processes' cleanup, so it runs after it: the proxies outlive
+		// the observers.
+		t.Cleanup(func() { _ = c.Net.Close() })
+	}
+	ports := FreePorts(t, perServer*len(topo.Servers))
 	var b strings.Builder
 	fmt.Fprintf(&b, "cluster: %s\nregions:\n", name)
 	for _, r := range topo.Regions {
@@ -116,10 +182,26 @@ func New(t *testing.T, name string, topo Topology, settings map[string]string) *
 	}
 	b.WriteString("servers:\n")
 	for i, s := range topo.Servers {
+		p := ports[perServer*i:]
 		srv := Server{Name: s[0], Zone: s[1],
-			RPCAddr:    fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
-			GossipAddr: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
+			RPCAddr:    fmt.Sprintf("127.0.0.1:%d", p[0]),
+			GossipAddr: fmt.Sprintf("127.0.0.1:%d", p[1]),
 			DataDir:    filepath.Join(dir, "data", s[0])}
+		if base != "" {
+			ip := fmt.Sprintf("%s%d", base, i+1)
+			srv.RPCAddr, srv.GossipAddr = fmt.Sprintf("%s:%d", ip, p[0]), fmt.Sprintf("%s:%d", ip, p[1])
+			srv.RPCListen, srv.GossipListen = fmt.Sprintf("%s:%d", ip, p[2]), fmt.Sprintf("%s:%d", ip, p[3])
+			c.Net.AddHost(netip.MustParseAddr(ip), srv.Name)
+			if _, err := c.Net.ListenTCP(srv.RPCAddr, srv.RPCListen, srv.Name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Net.ListenTCP(srv.GossipAddr, srv.GossipListen, srv.Name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Net.ListenUDP(srv.GossipAddr, srv.GossipListen, srv.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
 		c.Servers = append(c.Servers, srv)
 		fmt.Fprintf(&b, "  - {name: %s, zone: %s, rpc_addr: %s, gossip_addr: %s, data_dir: %s}\n",
 			srv.Name, srv.Zone, srv.RPCAddr, srv.GossipAddr, srv.DataDir)
@@ -197,7 +279,12 @@ func (c *Cluster) Start(name string) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(Bins().Observer, "-c", c.File, "--server", name)
+	args := []string{"-c", c.File, "--server", name}
+	if s.RPCListen != "" {
+		args = append(args, "--rpc-listen", s.RPCListen, "--gossip-listen", s.GossipListen)
+	}
+	args = append(args, c.args[name]...)
+	cmd := exec.Command(Bins().Observer, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -212,6 +299,54 @@ func (c *Cluster) Start(name string) {
 		close(p.done)
 	}()
 	c.procs[name] = p
+}
+
+// SetArgs sets the extra observer flags server name starts with from now on (none by default).
+func (c *Cluster) SetArgs(name string, args ...string) {
+	c.t.Helper()
+	c.Server(name) // fails on an unknown name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.args[name] = append([]string(nil), args...)
+}
+
+// Isolate cuts every link of server name, both ways: to and from every other server and the
+// test's clients. It fails the test if the cluster is not proxied.
+func (c *Cluster) Isolate(name string) {
+	c.t.Helper()
+	for _, other := range c.nodes() {
+		if other != name {
+			c.net().Cut(name, other)
+			c.net().Cut(other, name)
+		}
+	}
+}
+
+// Heal restores every link of server name, both ways.
+func (c *Cluster) Heal(name string) {
+	c.t.Helper()
+	for _, other := range c.nodes() {
+		if other != name {
+			c.net().Heal(name, other)
+			c.net().Heal(other, name)
+		}
+	}
+}
+
+func (c *Cluster) nodes() []string {
+	out := []string{Client}
+	for _, s := range c.Servers {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+func (c *Cluster) net() *faultproxy.Net {
+	c.t.Helper()
+	if c.Net == nil {
+		c.t.Fatal("this cluster has no fault proxies (realcluster.NewProxied)")
+	}
+	return c.Net
 }
 
 // StartAll starts every server of the cluster.

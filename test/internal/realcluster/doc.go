@@ -16,6 +16,12 @@
 //     process a Cluster starts is killed (SIGKILL to the group) and reaped by the cleanup New
 //     registers; when the test failed, that cleanup also logs the tail of every server's log.
 //     Methods that fail call t.Fatal, so they must run on the test's goroutine.
+//   - Proxies: NewProxied gives every server an address of its own in 127.0.0.0/8 and puts
+//     fault-injecting proxies (test/internal/faultproxy) in front of its rpc_addr and
+//     gossip_addr; the observer listens behind them (--rpc-listen, --gossip-listen) and dials
+//     its peers from its own address. Isolate and Heal cut and restore every link of a server;
+//     Net cuts single directions. Clients and obctl go through the proxies as node Client.
+//     SetArgs gives a server extra observer flags (--clock-offset) for its next starts.
 //   - obctl: Run and Ctl run obctl with the cluster file and --timeout ObctlTimeout; Ctl adds
 //     -o json and decodes stdout. A non-zero exit is a *CtlError.
 //   - Waiting: no helper sleeps for a fixed time to wait for something; WaitFor polls a
