@@ -265,7 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on rpc_addr %s: %w", s.self.RPCAddr, err)
 	}
 	s.lis = lis
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes))
+	s.grpc = grpc.NewServer(api.ServerOptions(maxMsgBytes)...)
 	api.RegisterPeerServer(s.grpc, peerService{s: s})
 	api.RegisterAdminServer(s.grpc, adminService{s: s})
 	api.RegisterKVServer(s.grpc, kvService{s: s})

@@ -52,9 +52,9 @@ func newTransport(ctx context.Context, s *Server) (*transport, error) {
 		if srv.Name == s.self.Name {
 			continue
 		}
-		conn, err := grpc.NewClient(srv.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		conn, err := grpc.NewClient(srv.RPCAddr, append(api.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithContextDialer(peerDialer(s.rpcListen())),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))...)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s at %s: %w", srv.Name, srv.RPCAddr, err)
 		}
