@@ -115,7 +115,9 @@ func segmentName(id uint64) string { return fmt.Sprintf("%016x.clog", id) }
 // (ErrInvalid, ErrTooLarge) none is written. Any other error leaves the
 // outcome ambiguous (see the package doc).
 func (l *Log) Save(ctx context.Context, updates ...Update) error {
-	p, err := l.StartSave(ctx, updates...)
+	// The flusher is not woken: this goroutine writes the batch itself unless a write is under
+	// way, whose end wakes the flusher for what queued meanwhile (writeCur).
+	p, err := l.startSave(ctx, false, updates)
 	if err != nil {
 		return err
 	}
@@ -133,6 +135,10 @@ type Pending struct {
 // other work during the fdatasync and then Wait. Validation errors return
 // here and nothing is queued.
 func (l *Log) StartSave(ctx context.Context, updates ...Update) (Pending, error) {
+	return l.startSave(ctx, true, updates)
+}
+
+func (l *Log) startSave(ctx context.Context, wake bool, updates []Update) (Pending, error) {
 	size := 0
 	for i := range updates {
 		n, err := l.updateSize(&updates[i])
@@ -144,7 +150,7 @@ func (l *Log) StartSave(ctx context.Context, updates ...Update) (Pending, error)
 	if size == 0 {
 		return Pending{}, nil
 	}
-	res, err := l.enqueue(ctx, size, updates, 0, 0)
+	res, err := l.enqueue(ctx, size, updates, 0, 0, wake)
 	return Pending{l: l, res: res}, err
 }
 
@@ -167,7 +173,7 @@ func (l *Log) Compact(ctx context.Context, partition, below uint64) error {
 	if below == 0 {
 		return fmt.Errorf("%w: partition %d: compact below 0 (indexes start at 1)", ErrInvalid, partition)
 	}
-	res, err := l.enqueue(ctx, recordSize(kindCompact, 0), nil, partition, below)
+	res, err := l.enqueue(ctx, recordSize(kindCompact, 0), nil, partition, below, false)
 	if err != nil {
 		return err
 	}
@@ -208,9 +214,9 @@ func (l *Log) updateSize(u *Update) (int, error) {
 }
 
 // enqueue validates and encodes updates (or, if updates is nil, a compact
-// record) into the current batch and wakes the flusher. It returns the
+// record) into the current batch, wakes the flusher if wake, and returns the
 // batch's result.
-func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition, below uint64) (*result, error) {
+func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition, below uint64, wake bool) (*result, error) {
 	if size > l.opts.MaxBatchBytes-batchHeaderSize {
 		return nil, fmt.Errorf("%w: save of %d bytes exceeds MaxBatchBytes %d less the batch header",
 			ErrTooLarge, size, l.opts.MaxBatchBytes)
@@ -256,7 +262,9 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition
 		return nil, err
 	}
 	res := l.cur.res
-	l.wake.Signal()
+	if wake {
+		l.wake.Signal()
+	}
 	l.mu.Unlock()
 	return res, nil
 }

@@ -642,8 +642,15 @@ func (r *Replica) handleReady() error {
 					u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
 				}
 			}
+			// With entries to apply, the write starts on the log's flusher and the applying
+			// overlaps it; without, this goroutine writes it itself (no hand-off).
 			var err error
-			if saving, err = r.cfg.Log.StartSave(context.Background(), u); err != nil {
+			if len(rd.Committed) > 0 {
+				saving, err = r.cfg.Log.StartSave(context.Background(), u)
+			} else {
+				err = r.cfg.Log.Save(context.Background(), u)
+			}
+			if err != nil {
 				return err
 			}
 		}
