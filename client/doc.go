@@ -14,7 +14,9 @@
 // zone, region, address, type, leader flag, alive, readable version). The client caches it per
 // table and fetches it again after WithLocationTTL, on "not leader", on NotFound (a replica
 // moved) and after connection errors. One grpc.ClientConn per server address is shared by all
-// calls. Each Get and each partition of a Scan goes to the server of the replica the read
+// calls, and on it one KV.Stream carries every Write and Get, batched while calls queue up (a
+// unary RPC per call costs the server and the client several times the CPU; WithUnaryCalls
+// turns this off, and a server without KV.Stream is served unary). Each Get and each partition of a Scan goes to the server of the replica the read
 // preference orders first; ReadPreference documents every order and fallback, docs/reads.md
 // the whole read model.
 //
