@@ -16,8 +16,9 @@
 // moved) and after connection errors. One grpc.ClientConn per server address is shared by all
 // calls, and on it one KV.Stream carries every Write and Get, batched while calls queue up (a
 // unary RPC per call costs the server and the client several times the CPU; WithUnaryCalls
-// turns this off, and a server without KV.Stream is served unary). Each Get and each partition of a Scan goes to the server of the replica the read
-// preference orders first; ReadPreference documents every order and fallback, docs/reads.md
+// turns this off, and a server without KV.Stream is served unary). Each Get and each
+// partition of a Scan goes to the server of the replica the read preference orders first;
+// ReadPreference documents every order and fallback, docs/reads.md
 // the whole read model.
 //
 // Consistency: a strong read (the default) is linearizable, served by the leader or by a FULL
