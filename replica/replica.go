@@ -131,7 +131,7 @@ type Replica struct {
 	start      time.Time
 	ticks      uint64
 	lastCkpt   time.Time
-	lastClosed time.Time
+	lastClosed int64 // the ClosedInterval slot of wall time last closed
 	hlc        uint64
 	state      persistedState // last persisted
 
@@ -455,6 +455,14 @@ func (r *Replica) catchUp() {
 
 func (r *Replica) run() {
 	defer close(r.done)
+	// Tick on the wall clock's multiples of Tick, as every replica does: their periodic work
+	// (closing versions above all) then happens at the same moments and shares fsyncs.
+	select {
+	case <-time.After(time.Until(time.Now().Truncate(r.cfg.Tick).Add(r.cfg.Tick))):
+	case <-r.stop:
+		r.failAll(ErrClosed)
+		return
+	}
 	ticker := time.NewTicker(r.cfg.Tick)
 	defer ticker.Stop()
 	for {
@@ -525,8 +533,11 @@ func (r *Replica) failAll(err error) {
 func (r *Replica) periodic() {
 	now := time.Now()
 	st := r.node.Status()
-	if st.Serving && now.Sub(r.lastClosed) >= r.cfg.ClosedInterval {
-		r.lastClosed = now
+	// Close once per ClosedInterval slot of wall time: the leaders of every partition on every
+	// server close in the same tick (ticks are aligned, see run), so the floors they persist
+	// share fsyncs by group commit instead of costing one each.
+	if slot := now.UnixNano() / int64(r.cfg.ClosedInterval); st.Serving && slot != r.lastClosed {
+		r.lastClosed = slot
 		// Close the current time: later proposals get versions above it by construction.
 		v := max(uint64(r.cfg.Now().UnixMicro()), r.hlc)
 		r.hlc = v
