@@ -507,10 +507,18 @@ type (
 )
 
 // waitFor polls cond until it holds; see realcluster.WaitFor.
+// Each wait gives up after at most maxWait, whatever is left of the run's bound: a failover,
+// a catch-up or a return home takes seconds, and a cluster stuck for longer has a bug to report
+// now, not when the run's bound ends.
 func (c *testCluster) waitFor(ctx context.Context, what string, cond func(ctx context.Context) (bool, string)) time.Duration {
 	c.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
 	return realcluster.WaitFor(ctx, c.t, what, c.b.exited, cond)
 }
+
+// maxWait bounds one wait of the suite.
+const maxWait = 2 * time.Minute
 
 func (c *testCluster) replicas(ctx context.Context, tenant string) ([]replicaRow, error) {
 	var rows []replicaRow
