@@ -36,6 +36,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // link is one direction between two nodes.
@@ -248,7 +249,16 @@ func (p *TCPProxy) accept() {
 	for {
 		c, err := p.lis.Accept()
 		if err != nil {
-			return // closed (Accept on loopback fails for no other reason worth retrying)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors or the like: retry shortly, as net/http's Server does.
+			select {
+			case <-p.done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
 		}
 		from := p.n.NodeOf(c.RemoteAddr())
 		if !p.track(c) {
