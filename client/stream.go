@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"obkv/api"
 )
@@ -21,6 +22,11 @@ const (
 	streamQueueLen = 4096
 	// streamBatchCalls bounds the calls sent in one StreamRequest.
 	streamBatchCalls = 512
+	// inlineSendBytes bounds the bytes of unanswered calls under which a caller sends its own
+	// call. gRPC's Send blocks when a server stops reading (a paused process) and enough is
+	// buffered; below this bound nothing can fill grpc-go's per-stream write quota (64 KiB),
+	// and above it callers queue for the sender goroutine, where their deadlines still hold.
+	inlineSendBytes = 32 << 10
 )
 
 // notSentMsg starts the message of a call the stream never sent: nothing can have been applied,
@@ -56,8 +62,9 @@ type muxStream struct {
 	queue  chan *muxCall
 	nextID atomic.Uint64
 
-	sendMu sync.Mutex // held while sending
-	req    *api.StreamRequest
+	sendMu   sync.Mutex // held while sending
+	req      *api.StreamRequest
+	inflight atomic.Int64 // bytes of calls sent and not answered
 
 	mu      sync.Mutex
 	pending map[uint64]*muxCall
@@ -65,10 +72,20 @@ type muxStream struct {
 	done    chan struct{} // closed when the stream ended
 }
 
+// States of a muxCall.
+const (
+	callQueued int32 = iota
+	callSent
+	callAbandoned
+)
+
 type muxCall struct {
 	call *api.StreamCall
-	sent atomic.Bool // handed to the stream: it may have reached the server
-	ans  chan *api.StreamAnswer
+	// state is callQueued, then callSent (handed to the stream: it may have reached the
+	// server) or callAbandoned (its caller gave up first: it is never sent).
+	state atomic.Int32
+	size  int64 // encoded size, counted in inflight while sent and unanswered
+	ans   chan *api.StreamAnswer
 }
 
 func (m *muxKV) Write(ctx context.Context, req *api.WriteRequest, opts ...grpc.CallOption) (*api.WriteResponse, error) {
@@ -131,7 +148,7 @@ func (m *muxKV) call(ctx context.Context, c *api.StreamCall) (*api.StreamAnswer,
 		c.TimeoutUs = uint64(left.Microseconds()) + 1
 	}
 	c.Id = s.nextID.Add(1)
-	mc := &muxCall{call: c, ans: make(chan *api.StreamAnswer, 1)}
+	mc := &muxCall{call: c, ans: make(chan *api.StreamAnswer, 1), size: int64(proto.Size(c))}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
@@ -139,14 +156,14 @@ func (m *muxKV) call(ctx context.Context, c *api.StreamCall) (*api.StreamAnswer,
 	}
 	s.pending[c.Id] = mc
 	s.mu.Unlock()
-	if s.sendMu.TryLock() { // nobody is sending: send it from here, with whatever queued
+	if s.inflight.Load() < inlineSendBytes && s.sendMu.TryLock() { // send it from here, with whatever queued
 		s.sendLocked(mc)
 		s.sendMu.Unlock()
 	} else {
 		select {
 		case s.queue <- mc:
 		case <-ctx.Done():
-			s.forget(c.Id)
+			s.forget(mc)
 			return nil, status.FromContextError(ctx.Err()).Err()
 		case <-s.done:
 			return nil, s.endErr(mc)
@@ -156,7 +173,7 @@ func (m *muxKV) call(ctx context.Context, c *api.StreamCall) (*api.StreamAnswer,
 	case a := <-mc.ans:
 		return answer(a)
 	case <-ctx.Done():
-		s.forget(c.Id)
+		s.forget(mc)
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case <-s.done:
 		select {
@@ -175,10 +192,23 @@ func answer(a *api.StreamAnswer) (*api.StreamAnswer, error) {
 	return a, nil
 }
 
-func (s *muxStream) forget(id uint64) {
-	s.mu.Lock()
-	delete(s.pending, id)
-	s.mu.Unlock()
+// forget is called when mc's caller stops waiting. A call never sent is dropped (and never will
+// be); a sent one stays pending until its answer arrives, so that inflight counts it until then.
+func (s *muxStream) forget(mc *muxCall) {
+	if mc.state.CompareAndSwap(callQueued, callAbandoned) {
+		s.mu.Lock()
+		delete(s.pending, mc.call.Id)
+		s.mu.Unlock()
+	}
+}
+
+// claim marks mc sent and counts it in inflight, unless its caller abandoned it.
+func (s *muxStream) claim(mc *muxCall) bool {
+	if !mc.state.CompareAndSwap(callQueued, callSent) {
+		return false
+	}
+	s.inflight.Add(mc.size)
+	return true
 }
 
 // endErr is the error of a call the stream ended under: errNoStream if the server has no
@@ -186,11 +216,11 @@ func (s *muxStream) forget(id uint64) {
 // after delivery (a write's outcome is then unknown, as with a unary call whose connection
 // broke).
 func (s *muxStream) endErr(mc *muxCall) error {
-	s.forget(mc.call.Id)
+	s.forget(mc)
 	if status.Code(s.err) == codes.Unimplemented {
 		return errNoStream
 	}
-	if !mc.sent.Load() {
+	if mc.state.Load() != callSent {
 		return status.Errorf(codes.Unavailable, "%s: the stream to the server ended first: %v", notSentMsg, statusText(s.err))
 	}
 	return status.Errorf(codes.Unavailable, "the stream to the server ended after the call was sent: %v", statusText(s.err))
@@ -221,8 +251,8 @@ func (s *muxStream) end(err error) {
 }
 
 // send sends queued calls until the stream ends. A caller sends its own call when no Send is
-// under way (one goroutine hand-off less on its path); calls that find one under way queue
-// here.
+// under way and little is unanswered (one goroutine hand-off less on its path; see
+// inlineSendBytes); other calls queue here.
 func (s *muxStream) send() {
 	for {
 		select {
@@ -243,17 +273,23 @@ func (s *muxStream) sendLocked(first *muxCall) {
 		return // the caller learns from done
 	default:
 	}
-	first.sent.Store(true)
-	s.req.Calls = append(s.req.Calls[:0], first.call)
+	s.req.Calls = s.req.Calls[:0]
+	if s.claim(first) {
+		s.req.Calls = append(s.req.Calls, first.call)
+	}
 more:
 	for len(s.req.Calls) < streamBatchCalls {
 		select {
 		case mc := <-s.queue:
-			mc.sent.Store(true)
-			s.req.Calls = append(s.req.Calls, mc.call)
+			if s.claim(mc) {
+				s.req.Calls = append(s.req.Calls, mc.call)
+			}
 		default:
 			break more
 		}
+	}
+	if len(s.req.Calls) == 0 {
+		return
 	}
 	err := s.st.Send(s.req)
 	clear(s.req.Calls)
@@ -274,6 +310,7 @@ func (s *muxStream) receive() {
 		for _, a := range resp.Answers {
 			if mc := s.pending[a.Id]; mc != nil {
 				delete(s.pending, a.Id)
+				s.inflight.Add(-mc.size)
 				mc.ans <- a
 			}
 		}

@@ -48,6 +48,18 @@ func TestStreamCarriesConcurrentCalls(t *testing.T) {
 	if n := e.calls("s1", "Stream"); n != 1 {
 		t.Errorf("s1 saw %d streams; want 1 shared by every call", n)
 	}
+	e.cl.mu.Lock()
+	kv := e.cl.kvs[e.s["s1"].Addr()]
+	e.cl.mu.Unlock()
+	kv.mu.Lock()
+	st := kv.st
+	kv.mu.Unlock()
+	if st == nil {
+		t.Fatal("no open stream to s1")
+	}
+	if n := st.inflight.Load(); n != 0 {
+		t.Errorf("%d bytes counted unanswered after every call was answered", n)
+	}
 }
 
 // A server without KV.Stream (an older one) is served by unary calls, and nothing is lost on
