@@ -95,7 +95,11 @@ func WaitFor(ctx context.Context, t interface {
 		if ok {
 			return time.Since(start)
 		}
-		last = state
+		// A check cut short by the deadline says only that (an obctl killed mid-call): keep
+		// what the one before it saw.
+		if ctx.Err() == nil || last == "never checked" {
+			last = state
+		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("waiting for %s: gave up after %v: %s", what, time.Since(start).Round(time.Millisecond), last)
