@@ -88,8 +88,10 @@ func (n *Node) onLease(m Message) {
 			refuse()
 			return
 		}
-		if n.role == Candidate && m.Priority.Better(n.prio) && n.cand.ballot.Less(m.Ballot) {
-			// A better replica is asking: stand aside rather than split the vote.
+		if n.role == Candidate && !n.prio.Better(m.Priority) && n.cand.ballot.Less(m.Ballot) {
+			// A replica at least as good is asking under a higher ballot: stand aside rather
+			// than split the vote (equal replicas that stood at once would otherwise both wait
+			// out CampaignTicks; the higher ballot breaks the tie).
 			n.giveUp()
 		}
 		held := n.now < n.grant.until && n.grant.holder != m.From

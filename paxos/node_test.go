@@ -183,3 +183,78 @@ func TestConfChangeCodec(t *testing.T) {
 		t.Fatalf("short bytes: %v", err)
 	}
 }
+
+// Two equally good candidates that stand at once (the leader's lease ran out for both; the
+// third voter is down) must not split the vote: the one with the lower ballot stands aside
+// and grants the other, which then leads without waiting out CampaignTicks.
+func TestEqualCandidatesDoNotSplitTheVote(t *testing.T) {
+	newNode := func(id ID) *Node {
+		n, err := New(testConfig(id), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.SetPriority(Priority{Healthy: true, ZoneRank: 1})
+		return n
+	}
+	drain := func(n *Node) []Message {
+		var out []Message
+		for n.HasReady() {
+			rd := n.Ready()
+			out = append(out, rd.Messages...)
+			n.Advance(rd)
+		}
+		return out
+	}
+	leaseTo := func(msgs []Message, to ID) Message {
+		for _, m := range msgs {
+			if m.Type == MsgLease && m.To == to {
+				return m
+			}
+		}
+		t.Fatalf("no lease request to %d in %v", to, msgs)
+		return Message{}
+	}
+	a, b := newNode(2), newNode(3)
+	var outA, outB []Message
+	for i := 0; i < 100 && (a.Status().Role != Candidate || b.Status().Role != Candidate); i++ {
+		if a.Status().Role != Candidate {
+			a.Tick()
+			outA = append(outA, drain(a)...)
+		}
+		if b.Status().Role != Candidate {
+			b.Tick()
+			outB = append(outB, drain(b)...)
+		}
+	}
+	if a.Status().Role != Candidate || b.Status().Role != Candidate {
+		t.Fatalf("both should stand with replica 1 silent: %v, %v", a.Status().Role, b.Status().Role)
+	}
+	reqA, reqB := leaseTo(outA, 3), leaseTo(outB, 2)
+	if reqA.Ballot.Round != reqB.Ballot.Round {
+		t.Fatalf("ballots %s and %s: the test wants a tie on the round", reqA.Ballot, reqB.Ballot)
+	}
+	// Each hears the other. 2 (lower ballot) stands aside and grants 3; 3 refuses 2.
+	_ = a.Step(reqB)
+	grant := drain(a)
+	_ = b.Step(reqA)
+	refusal := drain(b)
+	var granted bool
+	for _, m := range grant {
+		if m.Type == MsgLeaseResp && m.To == 3 && !m.Reject {
+			granted = true
+			_ = b.Step(m)
+		}
+	}
+	if !granted {
+		t.Fatalf("replica 2 did not grant the higher ballot of an equal candidate: %v", grant)
+	}
+	for _, m := range refusal {
+		if m.Type == MsgLeaseResp && m.To == 2 && !m.Reject {
+			t.Fatalf("replica 3 granted the lower ballot while standing: %v", refusal)
+		}
+	}
+	drain(b)
+	if st := b.Status(); st.Role != Leader {
+		t.Fatalf("replica 3 with grants from 2 and itself is %v, want leader", st.Role)
+	}
+}
