@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Every Write and Get of a client shares one stream per server, and each caller gets its own
@@ -95,5 +100,45 @@ func TestStreamEndAfterSendIsOutcomeUnknown(t *testing.T) {
 	}
 	if r := e.get("k", Prefer(Follower)); string(r.Value) != "v2" {
 		t.Errorf("the fake applied it, so a read sees v2; got %q", r.Value)
+	}
+}
+
+// When the cached leader's server dies while the location cannot be refreshed (the root service
+// fails over too), a write asks another FULL replica, follows the leader it names, and succeeds.
+func TestWriteFindsNewLeaderWithoutLocate(t *testing.T) {
+	e := newEnv(t, 1)
+	e.put("k", "v1")
+	for _, s := range e.s {
+		for range 100 {
+			s.Fail("Locate", status.Error(codes.Unavailable, "root service failing over"))
+		}
+	}
+	e.s["s1"].Stop()
+	// A write sent while the connection was still up would be ambiguous (rightly); wait until
+	// the client saw its stream to s1 end.
+	kv, err := e.cl.kv(e.s["s1"].Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := kv.(*muxKV)
+		m.mu.Lock()
+		open := m.st != nil
+		m.mu.Unlock()
+		if !open {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stream to the stopped s1 did not end")
+		}
+		runtime.Gosched()
+	}
+	e.c.SetLeader(tn, tb, -1, "s3") // s2 answers "not leader: leader is s3"
+	if _, err := e.cl.Put(context.Background(), tn, tb, []byte("k"), []byte("v2")); err != nil {
+		t.Fatalf("put with the leader dead and no location: %v", err)
+	}
+	if e.calls("s3", "Write") != 1 {
+		t.Errorf("s3 (the new leader) served %d writes; want 1", e.calls("s3", "Write"))
 	}
 }

@@ -89,8 +89,13 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 	// rounds (10 ms doubling to 200 ms) rather than spending every attempt at once; the
 	// caller's deadline bounds the whole.
 	waits := 0
+	// avoid holds the servers of this call that failed or did not know a leader: the next
+	// attempt asks another FULL replica, whose "not leader: leader is X" names the new leader
+	// as soon as it is elected, without waiting for the root service to learn of it (which can
+	// be on the server that just died).
+	avoid := map[string]bool{}
 	pause := func() error {
-		d := min(10*time.Millisecond<<min(waits, 5), 200*time.Millisecond)
+		d := min(10*time.Millisecond<<min(waits, 2), maxLeaderPause)
 		waits++
 		select {
 		case <-ctx.Done():
@@ -99,18 +104,26 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 			return nil
 		}
 	}
-	const maxLeaderWaits = 40
+	const maxLeaderWaits = 100
 	for tried := 0; tried < c.cfg.maxAttempts; {
 		if refresh {
+			// A failed refresh (the root service may be failing over with the server that
+			// died) keeps the cached location: the replicas themselves name their new leader.
+			refresh = false
 			fresh, err := c.location(ctx, loc.tenant, loc.table, true)
-			if err != nil {
+			switch {
+			case err == nil:
+				loc = fresh
+			case ctx.Err() != nil:
 				return 0, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, strings.Join(errs, "; "), err)
+			default:
+				errs = append(errs, "location refresh: "+err.Error())
 			}
-			loc, refresh = fresh, false
 		}
-		target, ok := c.leaderOf(loc, p, hint)
+		target, ok := c.leaderOf(loc, p, hint, avoid)
 		hint = ""
 		if !ok {
+			clear(avoid) // every replica was tried: start over after the pause
 			if waits >= maxLeaderWaits {
 				return 0, fmt.Errorf("%s: no leader is known after %d location refreshes (%s): %w", what, waits, lastErrs(errs), ErrNoReplica)
 			}
@@ -144,6 +157,9 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		case classNotLeader:
 			hint = leaderHint(err)
 			refresh = true
+			if hint == "" {
+				avoid[target.server] = true
+			}
 			if hint == "" && waits < maxLeaderWaits {
 				tried-- // an election is running: wait for it instead of spending an attempt
 				if err := pause(); err != nil {
@@ -154,6 +170,7 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 			refresh = true
 		case classUndelivered:
 			c.failed(target.addr)
+			avoid[target.server] = true
 			refresh = true
 		case classInvalid:
 			return 0, fmt.Errorf("%s: %s rejected it: %s: %w", what, on, statusText(err), ErrInvalid)
@@ -174,20 +191,43 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 }
 
 // leaderOf is the replica a write to p goes to: the server a "not leader" answer named when it
-// hosts a FULL replica of p, else the cached leader.
-func (c *Client) leaderOf(loc *tableLoc, p int, hint string) (replica, bool) {
-	var leader replica
-	found := false
-	for _, r := range loc.parts[p] {
-		if hint != "" && r.server == hint && r.typ == typeFull {
-			return r, true
-		}
-		if r.leader && r.typ == typeFull && !found {
-			leader, found = r, true
+// hosts a FULL replica of p; else the cached leader, unless this call avoids it or it failed
+// within the cooldown; else another FULL replica not avoided, which either leads by now or
+// names the leader (a write to a non-leader proposes nothing); else the cooling leader, then a
+// cooling replica (a failure mark can be a refused Locate of a live server). None left: false.
+func (c *Client) leaderOf(loc *tableLoc, p int, hint string, avoid map[string]bool) (replica, bool) {
+	var leader, cooled, other, cooledOther *replica
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range loc.parts[p] {
+		r := &loc.parts[p][i]
+		failed := c.recentlyFailedLocked(r.addr)
+		switch {
+		case r.typ != typeFull:
+		case hint != "" && r.server == hint:
+			return *r, true
+		case avoid[r.server]:
+		case r.leader && failed:
+			cooled = r
+		case r.leader:
+			leader = r
+		case failed && cooledOther == nil:
+			cooledOther = r
+		case !failed && other == nil:
+			other = r
 		}
 	}
-	return leader, found
+	for _, r := range []*replica{leader, other, cooled, cooledOther} {
+		if r != nil {
+			return *r, true
+		}
+	}
+	return replica{}, false
 }
+
+// maxLeaderPause caps the wait between write attempts while no leader is known: an election
+// takes tens of milliseconds once a lease has run out, and an attempt costs the servers little.
+const maxLeaderPause = 50 * time.Millisecond
 
 // IsOutcomeUnknown reports whether err says a write may or may not have been applied.
 func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
