@@ -61,8 +61,20 @@ type fault struct {
 func runSuite(t *testing.T, c *testCluster) {
 	long := os.Getenv("FAULTS_LONG") != ""
 	// FAULTS_ONLY=text runs only the faults whose name contains text (to debug one);
-	// FAULTS_SKIP=text skips them (to look past a known bug).
-	only, skip := os.Getenv("FAULTS_ONLY"), os.Getenv("FAULTS_SKIP")
+	// FAULTS_SKIP=text1,text2 skips those whose name contains any (to look past a known bug).
+	only := os.Getenv("FAULTS_ONLY")
+	var skip []string
+	if v := os.Getenv("FAULTS_SKIP"); v != "" {
+		skip = strings.Split(v, ",")
+	}
+	skipped := func(name string) bool {
+		for _, s := range skip {
+			if strings.Contains(name, s) {
+				return true
+			}
+		}
+		return only != "" && !strings.Contains(name, only)
+	}
 	hold, rounds, bound := shortHold, 1, 4*time.Minute
 	if long {
 		hold, rounds, bound = longHold, longRounds, 30*time.Minute
@@ -116,7 +128,7 @@ func runSuite(t *testing.T, c *testCluster) {
 			rng.Shuffle(len(faults), func(i, j int) { faults[i], faults[j] = faults[j], faults[i] })
 		}
 		for _, f := range faults {
-			if (only != "" && !strings.Contains(f.name, only)) || (skip != "" && strings.Contains(f.name, skip)) {
+			if skipped(f.name) {
 				continue
 			}
 			if why := c.b.noNetFaults(); f.net && why != "" {
