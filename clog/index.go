@@ -127,6 +127,14 @@ func (ix *index) applyCompact(p, below uint64) error {
 	return nil
 }
 
+// applyDrop forgets partition p: its entries, range and hard state.
+func (ix *index) applyDrop(p uint64) {
+	if ps := ix.parts[p]; ps != nil {
+		ix.release(ps.locs)
+		delete(ix.parts, p)
+	}
+}
+
 func (ix *index) applyState(p uint64, state []byte) {
 	ps := ix.part(p)
 	ps.state = append(ps.state[:0], state...)

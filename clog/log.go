@@ -150,7 +150,7 @@ func (l *Log) startSave(ctx context.Context, wake bool, updates []Update) (Pendi
 	if size == 0 {
 		return Pending{}, nil
 	}
-	res, err := l.enqueue(ctx, size, updates, 0, 0, wake)
+	res, err := l.enqueue(ctx, size, updates, kindEntry, 0, 0, wake)
 	return Pending{l: l, res: res}, err
 }
 
@@ -173,7 +173,22 @@ func (l *Log) Compact(ctx context.Context, partition, below uint64) error {
 	if below == 0 {
 		return fmt.Errorf("%w: partition %d: compact below 0 (indexes start at 1)", ErrInvalid, partition)
 	}
-	res, err := l.enqueue(ctx, recordSize(kindCompact, 0), nil, partition, below, false)
+	res, err := l.enqueue(ctx, recordSize(kindCompact, 0), nil, kindCompact, partition, below, false)
+	if err != nil {
+		return err
+	}
+	if err := l.await(ctx, res); err != nil {
+		return err
+	}
+	return l.gc()
+}
+
+// Drop durably forgets partition: its entries, its range and its hard state,
+// as if it had never been saved (a replica removed from this server; one
+// created again later starts from nothing). It deletes the segment files no
+// partition needs any more.
+func (l *Log) Drop(ctx context.Context, partition uint64) error {
+	res, err := l.enqueue(ctx, recordSize(kindDrop, 0), nil, kindDrop, partition, 0, false)
 	if err != nil {
 		return err
 	}
@@ -213,10 +228,10 @@ func (l *Log) updateSize(u *Update) (int, error) {
 	return n, nil
 }
 
-// enqueue validates and encodes updates (or, if updates is nil, a compact
-// record) into the current batch, wakes the flusher if wake, and returns the
-// batch's result.
-func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition, below uint64, wake bool) (*result, error) {
+// enqueue validates and encodes updates (or, if updates is nil, a compact or
+// drop record, by k) into the current batch, wakes the flusher if wake, and
+// returns the batch's result.
+func (l *Log) enqueue(ctx context.Context, size int, updates []Update, k kind, partition, below uint64, wake bool) (*result, error) {
 	if size > l.opts.MaxBatchBytes-batchHeaderSize {
 		return nil, fmt.Errorf("%w: save of %d bytes exceeds MaxBatchBytes %d less the batch header",
 			ErrTooLarge, size, l.opts.MaxBatchBytes)
@@ -252,10 +267,14 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, partition
 		l.mu.Lock()
 	}
 	var err error
-	if updates == nil {
-		err = l.queueCompact(partition, below)
-	} else {
+	switch {
+	case updates != nil:
 		err = l.queueUpdates(updates)
+	case k == kindDrop:
+		delete(l.pend, partition)
+		l.cur.add(kindDrop, partition, 0, [2]uint64{}, nil)
+	default:
+		err = l.queueCompact(partition, below)
 	}
 	if err != nil {
 		l.mu.Unlock()
@@ -463,6 +482,8 @@ func (l *Log) write(b *batch) error {
 			err = l.ix.applyTruncate(o.partition, o.a)
 		case kindCompact:
 			err = l.ix.applyCompact(o.partition, o.a)
+		case kindDrop:
+			l.ix.applyDrop(o.partition)
 		case kindState:
 			r, _, derr := decodeRecord(b.buf[o.off : o.off+o.n])
 			err = derr

@@ -912,3 +912,46 @@ func TestStartSave(t *testing.T) {
 	checkRange(t, l, 1, 1, 3)
 	mustClose(t, l)
 }
+
+// Drop forgets a partition (entries, range, hard state), durably; the partition can then
+// start again from index 1, as a replica created again on the same server does.
+func TestDropForgetsPartition(t *testing.T) {
+	mem := NewMemFS()
+	l := mustOpen(t, "/log", testOptions(mem))
+	ctx := context.Background()
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 11, 1, 64), State: []byte("old")},
+		Update{Partition: 2, Entries: entries(2, 1, 4, 1, 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Compact(ctx, 1, 1<<40); err != nil { // what dropping a replica used to do
+		t.Fatal(err)
+	}
+	if err := l.Drop(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	check := func(l *Log, stage string) {
+		t.Helper()
+		if _, _, ok := l.Range(1); ok {
+			t.Fatalf("%s: partition 1 still has a range", stage)
+		}
+		if st, ok := l.State(1); ok {
+			t.Fatalf("%s: partition 1 still has state %q", stage, st)
+		}
+		checkEntries(t, l, 2, 1, 4, 1, 64)
+	}
+	check(l, "after Drop")
+	mustClose(t, l)
+	l = mustOpen(t, "/log", testOptions(mem))
+	check(l, "after reopen")
+	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 7, 64), State: []byte("new")}); err != nil {
+		t.Fatalf("save from index 1 after Drop: %v", err)
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", testOptions(mem))
+	checkEntries(t, l, 1, 1, 3, 7, 64)
+	checkRange(t, l, 1, 1, 3)
+	if st, _ := l.State(1); string(st) != "new" {
+		t.Fatalf("state after re-creating = %q, want new", st)
+	}
+	mustClose(t, l)
+}

@@ -21,6 +21,7 @@ const (
 	truncFixed   = 16 // partition, from
 	compactFixed = 16 // partition, below
 	metaFixed    = 25 // partition, first, next, hasState
+	dropFixed    = 8  // partition
 )
 
 var segmentMagic = [8]byte{'O', 'B', 'K', 'V', 'C', 'L', 'O', 'G'}
@@ -38,6 +39,7 @@ const (
 	kindTruncate kind = 3
 	kindCompact  kind = 4
 	kindMeta     kind = 5
+	kindDrop     kind = 6
 )
 
 func (k kind) fixed() int {
@@ -52,6 +54,8 @@ func (k kind) fixed() int {
 		return compactFixed
 	case kindMeta:
 		return metaFixed
+	case kindDrop:
+		return dropFixed
 	}
 	return -1
 }
@@ -60,7 +64,8 @@ var le = binary.LittleEndian
 
 // record is a decoded record. The meaning of a, b and data depends on kind:
 // entry: index, ballot, data; state: -, -, state; truncate: from; compact:
-// below; meta: first, next, state (hasState: whether state is set).
+// below; meta: first, next, state (hasState: whether state is set); drop:
+// nothing (the partition is forgotten).
 type record struct {
 	kind      kind
 	partition uint64
@@ -151,6 +156,10 @@ func decodeRecord(b []byte) (record, int, error) {
 		}
 	case kindTruncate, kindCompact:
 		r.a = le.Uint64(p[8:])
+		if len(r.data) != 0 {
+			return record{}, 0, fmt.Errorf("record of kind %d has %d trailing bytes", k, len(r.data))
+		}
+	case kindDrop:
 		if len(r.data) != 0 {
 			return record{}, 0, fmt.Errorf("record of kind %d has %d trailing bytes", k, len(r.data))
 		}

@@ -261,6 +261,8 @@ func (r *recovery) applyBatch(s *segment, snapshot bool) error {
 			err = ix.applyTruncate(rec.partition, rec.a)
 		case kindCompact:
 			err = ix.applyCompact(rec.partition, rec.a)
+		case kindDrop:
+			ix.applyDrop(rec.partition)
 		default:
 			err = fmt.Errorf("kind %d outside a snapshot batch", rec.kind)
 		}

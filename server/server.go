@@ -550,7 +550,7 @@ func (s *Server) dropReplica(ctx context.Context, r *replica.Replica) {
 	}
 	s.mu.Unlock()
 	r.Close()
-	_ = s.clog.Compact(ctx, p, 1<<62)
+	_ = s.clog.Drop(ctx, p) // a replica created here again later starts from nothing
 	_ = s.store.DropPartition(ctx, p)
 	s.log.Info("replica dropped", "partition", p)
 }
