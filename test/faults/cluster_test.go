@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -552,49 +551,10 @@ func (c *testCluster) waitReady(ctx context.Context) time.Duration {
 	})
 }
 
-// leaders returns the leader row of each of the parts partitions of table, or a description of
-// the replicas when some partition has no leader or more than one.
-func leaders(rows []replicaRow, table string, parts int) (map[int]replicaRow, string) {
-	out := map[int]replicaRow{}
-	count := map[int]int{}
-	for _, r := range rows {
-		if r.Table == table && r.Role == "LEADER" {
-			out[r.Partition] = r
-			count[r.Partition]++
-		}
-	}
-	for p := 0; p < parts; p++ {
-		if count[p] != 1 {
-			return nil, fmt.Sprintf("partition %d of %s has %d leaders: %s", p, table, count[p], describe(rows, table))
-		}
-	}
-	return out, ""
-}
-
-// describe lists the replicas of table: "p0: s1/z1/F/LEADER@12 s2/z2/F/FOLLOWER@12; p1: ...".
-func describe(rows []replicaRow, table string) string {
-	by := map[int][]string{}
-	var parts []int
-	for _, r := range rows {
-		if r.Table != table {
-			continue
-		}
-		if _, ok := by[r.Partition]; !ok {
-			parts = append(parts, r.Partition)
-		}
-		ty := r.Type
-		if ty != "" {
-			ty = ty[:1]
-		}
-		by[r.Partition] = append(by[r.Partition], fmt.Sprintf("%s/%s/%s/%s@%d", r.Server, r.Zone, ty, r.Role, r.AppliedIndex))
-	}
-	sort.Ints(parts)
-	var b strings.Builder
-	for _, p := range parts {
-		fmt.Fprintf(&b, "p%d: %s; ", p, strings.Join(by[p], " "))
-	}
-	return strings.TrimSuffix(b.String(), "; ")
-}
+var (
+	leaders  = realcluster.Leaders
+	describe = realcluster.Describe
+)
 
 // waitLeaders waits until every partition of tenant.table has exactly one leader and each
 // satisfies ok.

@@ -55,7 +55,8 @@ func Leaders(rows []ReplicaRow, table string, parts int) (map[int]ReplicaRow, st
 	return out, ""
 }
 
-// Describe lists the replicas of table compactly: "p0: s1/z1/F/LEADER s2/z2/F/FOLLOWER; p1: ...".
+// Describe lists the replicas of table compactly, with their applied index:
+// "p0: s1/z1/F/LEADER@12 s2/z2/F/FOLLOWER@12; p1: ...".
 func Describe(rows []ReplicaRow, table string) string {
 	by := map[int][]string{}
 	var parts []int
@@ -66,7 +67,11 @@ func Describe(rows []ReplicaRow, table string) string {
 		if _, ok := by[r.Partition]; !ok {
 			parts = append(parts, r.Partition)
 		}
-		by[r.Partition] = append(by[r.Partition], fmt.Sprintf("%s/%s/%s/%s", r.Server, r.Zone, r.Type[:1], r.Role))
+		ty := r.Type
+		if ty != "" {
+			ty = ty[:1]
+		}
+		by[r.Partition] = append(by[r.Partition], fmt.Sprintf("%s/%s/%s/%s@%d", r.Server, r.Zone, ty, r.Role, r.AppliedIndex))
 	}
 	sort.Ints(parts)
 	var b strings.Builder
