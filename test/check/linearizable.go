@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -149,6 +150,7 @@ type Pending struct {
 	state pendingState
 	ret   int64
 	out   Output
+	note  string // Annotate's note, kept whatever the outcome
 }
 
 type pendingState uint8
@@ -187,6 +189,19 @@ func (p *Pending) end(s pendingState, out Output) {
 		panic(fmt.Sprintf("check: %s(%s) of client %d ended twice", p.in.Kind, p.in.Key, p.client))
 	}
 	p.state, p.ret, p.out = s, p.h.now(), out
+	if p.note != "" && p.out.Note == "" {
+		p.out.Note = p.note
+	}
+}
+
+// Annotate attaches note (which server answered, the error) to the operation, whatever its
+// outcome: it is shown in the visualisation and in the failure report of Check, which also
+// lists the failed operations porcupine never sees. It returns p, for op.Annotate(s).Fail().
+func (p *Pending) Annotate(note string) *Pending {
+	p.h.mu.Lock()
+	defer p.h.mu.Unlock()
+	p.note = note
+	return p
 }
 
 // Return records that the operation completed with out, now.
@@ -285,9 +300,65 @@ func (h *History) Operations() []porcupine.Operation {
 
 // Check checks the history against KVModel, giving porcupine at most timeout (0: no limit).
 // When it is not linearizable it writes the visualisation to a temporary HTML file and returns
-// its path with an error wrapping ErrNotLinearizable.
+// its path with an error wrapping ErrNotLinearizable. The error also names the keys whose
+// histories are not linearizable and a text report (the HTML's path + ".txt") listing every
+// operation on them, failed ones included, in call order: a large history's HTML is tens of
+// megabytes, the report is what a person reads first.
 func (h *History) Check(timeout time.Duration) (string, error) {
-	return CheckOperations(KVModel, h.Operations(), timeout)
+	ops := h.Operations()
+	path, err := CheckOperations(KVModel, ops, timeout)
+	if !errors.Is(err, ErrNotLinearizable) {
+		return path, err
+	}
+	keys := failingKeys(ops, timeout)
+	report := path + ".txt"
+	if werr := os.WriteFile(report, []byte(h.report(keys)), 0o644); werr != nil {
+		return path, fmt.Errorf("%w; keys %v (no report: %v)", err, keys, werr)
+	}
+	return path, fmt.Errorf("%w; keys %v; report %s", err, keys, report)
+}
+
+// failingKeys returns the keys whose own histories are not linearizable (KVModel partitions by
+// key, so a history fails exactly when one of its keys does).
+func failingKeys(ops []porcupine.Operation, timeout time.Duration) []string {
+	var keys []string
+	for _, part := range KVModel.Partition(ops) {
+		if porcupine.CheckOperationsTimeout(KVModel, part, timeout) == porcupine.Illegal {
+			keys = append(keys, part[0].Input.(Input).Key)
+		}
+	}
+	return keys
+}
+
+// report lists every operation on keys, in call order, with times in milliseconds from the
+// history's first call.
+func (h *History) report(keys []string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "key %s\n", k)
+		var ops []*Pending
+		for _, p := range h.ops {
+			if p.in.Key == k {
+				ops = append(ops, p)
+			}
+		}
+		sort.SliceStable(ops, func(i, j int) bool { return ops[i].call < ops[j].call })
+		for _, p := range ops {
+			ret := "open"
+			if p.state != pendingOpen {
+				ret = fmt.Sprintf("%10.3f", float64(p.ret)/1e6)
+			}
+			what := KVModel.DescribeOperation(p.in, p.out)
+			if p.in.Kind == OpGet && p.state != pendingOK {
+				what = fmt.Sprintf("get(%s) [%s]", p.in.Key, p.note)
+			}
+			fmt.Fprintf(&b, "  %10.3f %10s  client %-4d %-8s %s\n", float64(p.call)/1e6, ret, p.client,
+				[...]string{"open", "ok", "FAILED", "unknown"}[p.state], what)
+		}
+	}
+	return b.String()
 }
 
 // CheckOperations checks ops against model; see History.Check.

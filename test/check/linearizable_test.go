@@ -127,6 +127,14 @@ func TestNotLinearizableHistories(t *testing.T) {
 			if !strings.Contains(string(b), "<html") || !strings.Contains(string(b), "get(x)") {
 				t.Errorf("visualisation %s (%d bytes) has no HTML or no operation descriptions", path, len(b))
 			}
+			defer os.Remove(path + ".txt")
+			r, rerr := os.ReadFile(path + ".txt")
+			if rerr != nil {
+				t.Fatal(rerr)
+			}
+			if !strings.Contains(err.Error(), "keys [x]") || !strings.HasPrefix(string(r), "key x\n") {
+				t.Errorf("error %q and report %q: want key x named in both", err, r)
+			}
 		})
 	}
 }
@@ -205,4 +213,34 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestReportNamesOnlyFailingKeys: the failure report lists the keys that are not linearizable,
+// not the others, with failed operations and their notes, which porcupine never sees.
+func TestReportNamesOnlyFailingKeys(t *testing.T) {
+	var tick int64
+	h := NewHistoryClock(func() int64 { tick++; return tick })
+	h.Call(0, Input{Kind: OpPut, Key: "y", Value: "1"}).Return(Output{})
+	h.Call(1, Input{Kind: OpGet, Key: "y"}).Return(Output{Found: true, Value: "1"})
+	h.Call(0, Input{Kind: OpPut, Key: "x", Value: "1"}).Annotate("not leader").Fail()
+	h.Call(1, Input{Kind: OpGet, Key: "x"}).Return(Output{Found: true, Value: "1", Note: "s1 leader v9"})
+	path, err := h.Check(0)
+	if !errors.Is(err, ErrNotLinearizable) {
+		t.Fatalf("Check: %v; want ErrNotLinearizable", err)
+	}
+	defer os.Remove(path)
+	defer os.Remove(path + ".txt")
+	r, rerr := os.ReadFile(path + ".txt")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	report := string(r)
+	if !strings.Contains(err.Error(), "keys [x]") || strings.Contains(report, "key y") {
+		t.Errorf("error %q, report:\n%s\nwant only key x named", err, report)
+	}
+	for _, want := range []string{"FAILED", "put(x, 1) [not leader]", "get(x) -> 1 [s1 leader v9]"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
 }

@@ -146,19 +146,19 @@ func (w *workload) strongClient(ctx context.Context, cl *client.Client, id int) 
 				w.addWrite(check.Write{Key: tb.hkey(key), Value: value, Version: v})
 				w.count("put ok", nil)
 			case client.IsOutcomeUnknown(err) || ctx.Err() != nil:
-				op.Unknown()
+				op.Annotate(err.Error()).Unknown()
 				w.addWrite(check.Write{Key: tb.hkey(key), Value: value, Unknown: true})
 				w.count("put unknown", err)
 			default:
 				// The client's contract: any other error proves the write was not applied.
-				op.Fail()
+				op.Annotate(err.Error()).Fail()
 				w.count("put refused", err)
 			}
 		} else {
 			op := w.hist.Call(id, check.Input{Kind: check.OpGet, Key: tb.hkey(key)})
 			res, err := cl.Get(cctx, tb.tenant, tb.name, []byte(key), client.Strong())
 			if err != nil {
-				op.Fail()
+				op.Annotate(err.Error()).Fail()
 				w.count("strong get failed", err)
 			} else {
 				op.Return(check.Output{Found: res.Found, Value: string(res.Value),
@@ -281,7 +281,7 @@ func (w *workload) readBack(ctx context.Context, cl *client.Client) []string {
 					op.Return(check.Output{Found: res.Found, Value: string(res.Value), Note: "read back"})
 					break
 				}
-				op.Fail()
+				op.Annotate(err.Error()).Fail()
 				if ctx.Err() != nil {
 					break
 				}

@@ -495,11 +495,28 @@ func Tail(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// DumpLogs logs the tail of every server's observer.log.
+// DumpLogs logs the tail of every server's observer.log and keeps the whole logs in a directory
+// outside the test's own (which is removed), naming it: a failure seen in a long run must be
+// readable after it.
 func (c *Cluster) DumpLogs() {
 	for _, s := range c.Servers {
 		c.t.Logf("--- last lines of %s/observer.log:\n%s", s.Name, c.LogTail(s.Name))
 	}
+	keep, err := os.MkdirTemp("", "obkv-logs-"+sanitize(c.t.Name())+"-*")
+	if err != nil {
+		c.t.Logf("the whole logs are not kept: %v", err)
+		return
+	}
+	for _, s := range c.Servers {
+		b, err := os.ReadFile(filepath.Join(s.DataDir, "observer.log"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(keep, s.Name+".log"), b, 0o644)
+		}
+		if err != nil {
+			c.t.Logf("%s's log is not kept: %v", s.Name, err)
+		}
+	}
+	c.t.Logf("whole server logs kept in %s", keep)
 }
 
 // FourZones is examples/cluster.yaml's shape: z1, z2, z3 in r1 and z4 in r2, one server each.
