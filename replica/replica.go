@@ -763,7 +763,9 @@ func (r *Replica) applyBatch(b Batch, version uint64) {
 		} else {
 			err = r.active.Put(op.Key, op.Value, version)
 		}
-		if err != nil && !errors.Is(err, memstore.ErrVersionOrder) {
+		if err != nil {
+			// A chosen write that does not apply is lost for this replica's readers: versions
+			// are ascending along the log (DESIGN.md), so this is a bug, never expected.
 			r.log.Error("apply failed", "version", version, "err", err)
 		}
 	}
@@ -789,6 +791,12 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		r.mu.Unlock()
 		r.node.InstallSnapshot(meta)
 		r.snapMeta = r.node.SnapshotMeta()
+		// The snapshot's versions count as applied: a version this replica hands out as leader
+		// must be above them even when its clock is behind the leader's that wrote them.
+		r.hlc = max(r.hlc, meta.Version)
+		r.mu.Lock()
+		r.status.MaxApplied = max(r.status.MaxApplied, meta.Version)
+		r.mu.Unlock()
 		if err := r.persistState(ctx); err != nil {
 			r.log.Error("persist state after snapshot", "err", err)
 			return
