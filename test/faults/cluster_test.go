@@ -21,8 +21,7 @@ import (
 const (
 	pollInterval = realcluster.PollInterval
 	// exitTimeout bounds how long a killed or stopped server may take to exit.
-	exitTimeout  = realcluster.ExitTimeout
-	logTailLines = realcluster.LogTailLines
+	exitTimeout = realcluster.ExitTimeout
 )
 
 // server is one server of the four-zone test cluster.
@@ -64,7 +63,7 @@ type backend interface {
 	restartWith(name string, args ...string)
 	// exited describes a server that exited without the test stopping it, or is "".
 	exited() string
-	// logs returns the tail of a server's log.
+	// logs returns a server's whole log (every start of it), or why there is none.
 	logs(name string) string
 }
 
@@ -110,11 +109,40 @@ func writeClusterFile(t *testing.T, path, name string, servers []server) {
 	}
 }
 
-// dumpLogs prints the tail of every server's log; cleanups call it when the test failed.
+// dumpLogs prints the tail of every server's log and keeps the whole logs; the Docker
+// backend's cleanup calls it when the test failed (realcluster does it for processes).
 func (c *testCluster) dumpLogs() {
+	var names []string
 	for _, s := range c.servers {
-		c.t.Logf("--- last lines of %s's log:\n%s", s.name, c.b.logs(s.name))
+		c.t.Logf("--- last lines of %s's log:\n%s", s.name, realcluster.Tail(c.b.logs(s.name)))
+		names = append(names, s.name)
 	}
+	if keep, err := realcluster.KeepLogs(c.t, names, c.b.logs); err != nil {
+		c.t.Logf("whole server logs not kept (%s): %v", keep, err)
+	} else {
+		c.t.Logf("whole server logs kept in %s", keep)
+	}
+}
+
+// checkLogs fails the test for every server log line that reports a broken invariant: a chosen
+// write that did not apply (replica "apply failed"), or a panic.
+func (c *testCluster) checkLogs() {
+	for _, s := range c.servers {
+		for _, line := range brokenInvariants(c.b.logs(s.name)) {
+			c.t.Errorf("%s logged: %s", s.name, line)
+		}
+	}
+}
+
+// brokenInvariants returns the lines of a server log that report a broken invariant.
+func brokenInvariants(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="apply failed"`) || strings.HasPrefix(line, "panic:") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 // ---- Loopback processes ----
@@ -151,7 +179,7 @@ func (b *procBackend) stop(name string)        { b.rc.Stop(name) }
 func (b *procBackend) pause(name string)       { b.rc.Pause(name) }
 func (b *procBackend) resume(name string)      { b.rc.Resume(name) }
 func (b *procBackend) exited() string          { return b.rc.Unexpected() }
-func (b *procBackend) logs(name string) string { return b.rc.LogTail(name) }
+func (b *procBackend) logs(name string) string { return b.rc.Log(name) }
 func (b *procBackend) isolate(name string)     { b.t.Helper(); b.rc.Isolate(name) }
 func (b *procBackend) heal(name string)        { b.t.Helper(); b.rc.Heal(name) }
 func (b *procBackend) noOneWay() string        { return b.noNetFaults() }
@@ -448,7 +476,7 @@ func (b *dockerBackend) exited() string {
 }
 
 func (b *dockerBackend) logs(name string) string {
-	out, err := docker(context.Background(), "logs", "--tail", fmt.Sprint(logTailLines), b.prefix+name)
+	out, err := docker(context.Background(), "logs", b.prefix+name)
 	if err != nil {
 		return err.Error()
 	}

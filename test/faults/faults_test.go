@@ -181,6 +181,7 @@ func runSuite(t *testing.T, c *testCluster) {
 	c.waitConverged(ctx, "sys", "t1", "t2")
 	c.waitHome(ctx)
 	t.Logf("%5.1fs every partition converged, leaders home", time.Since(start).Seconds())
+	c.checkLogs()
 }
 
 // clockOffset is the clock offset of the clock fault: s2 runs this much ahead and s3 this much

@@ -479,11 +479,16 @@ func (c *Cluster) cleanup() {
 // LogTail returns the last LogTailLines lines of server name's observer.log, or why there are
 // none.
 func (c *Cluster) LogTail(name string) string {
+	return Tail(c.Log(name))
+}
+
+// Log returns the whole of server name's observer.log, or why there is none.
+func (c *Cluster) Log(name string) string {
 	b, err := os.ReadFile(filepath.Join(c.Server(name).DataDir, "observer.log"))
 	if err != nil {
 		return fmt.Sprintf("no log: %v", err)
 	}
-	return Tail(string(b))
+	return string(b)
 }
 
 // Tail returns the last LogTailLines lines of s.
@@ -502,21 +507,30 @@ func (c *Cluster) DumpLogs() {
 	for _, s := range c.Servers {
 		c.t.Logf("--- last lines of %s/observer.log:\n%s", s.Name, c.LogTail(s.Name))
 	}
-	keep, err := os.MkdirTemp("", "obkv-logs-"+sanitize(c.t.Name())+"-*")
-	if err != nil {
-		c.t.Logf("the whole logs are not kept: %v", err)
-		return
-	}
+	var names []string
 	for _, s := range c.Servers {
-		b, err := os.ReadFile(filepath.Join(s.DataDir, "observer.log"))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(keep, s.Name+".log"), b, 0o644)
-		}
-		if err != nil {
-			c.t.Logf("%s's log is not kept: %v", s.Name, err)
+		names = append(names, s.Name)
+	}
+	if keep, err := KeepLogs(c.t, names, c.Log); err != nil {
+		c.t.Logf("whole server logs not kept (%s): %v", keep, err)
+	} else {
+		c.t.Logf("whole server logs kept in %s", keep)
+	}
+}
+
+// KeepLogs writes each server's whole log, as logOf returns it, into a new directory outside
+// the test's own (which is removed when the test ends) and returns the directory.
+func KeepLogs(t *testing.T, names []string, logOf func(name string) string) (string, error) {
+	keep, err := os.MkdirTemp("", "obkv-logs-"+sanitize(t.Name())+"-*")
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(keep, n+".log"), []byte(logOf(n)), 0o644); err != nil {
+			return keep, err
 		}
 	}
-	c.t.Logf("whole server logs kept in %s", keep)
+	return keep, nil
 }
 
 // FourZones is examples/cluster.yaml's shape: z1, z2, z3 in r1 and z4 in r2, one server each.
