@@ -278,11 +278,12 @@ func (r *Replica) Close() {
 	<-r.done
 }
 
-// do runs fn on the replica goroutine and waits for it.
+// do runs fn on the replica goroutine, with the Node's clock caught up (see step), and waits
+// for it.
 func (r *Replica) do(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	select {
-	case r.reqs <- func() { fn(); close(done) }:
+	case r.reqs <- func() { r.catchUp(); fn(); close(done) }:
 	case <-r.stop:
 		return ErrClosed
 	case <-ctx.Done():
@@ -321,7 +322,6 @@ func (r *Replica) TransferLeader(ctx context.Context, to paxos.ID) error {
 func (r *Replica) ProposeConfChange(ctx context.Context, cc paxos.ConfChange) error {
 	ch := make(chan error, 1)
 	if err := r.do(ctx, func() {
-		r.catchUp()
 		idx, err := r.node.ProposeConfChange(cc)
 		if err != nil {
 			ch <- wrapNotLeader(err)
@@ -344,7 +344,6 @@ func (r *Replica) Write(ctx context.Context, b Batch) (uint64, error) {
 	ch := make(chan error, 1)
 	var version uint64
 	if err := r.do(ctx, func() {
-		r.catchUp()
 		version = r.nextVersion()
 		idx, err := r.node.Propose(paxos.Proposal{Version: version, Data: data})
 		if err != nil {
@@ -381,7 +380,6 @@ func wrapNotLeader(err error) error {
 func (r *Replica) ReadIndex(ctx context.Context) error {
 	ch := make(chan error, 1)
 	if err := r.do(ctx, func() {
-		r.catchUp()
 		r.nextRead++
 		id := r.nextRead
 		if err := r.node.ReadIndex(id); err != nil {
@@ -474,7 +472,6 @@ func (r *Replica) run() {
 			r.catchUp()
 			r.periodic()
 		case m := <-r.inbox:
-			r.catchUp()
 			r.step(m)
 		drain:
 			for i := 0; i < 1024; i++ {
@@ -512,7 +509,11 @@ func (r *Replica) run() {
 	}
 }
 
+// step hands m to the Node at the current time: a message's handling can decide whether this
+// replica still serves (a follower's ReadIndex), so the Node's clock must not lag the wall
+// clock, as it would after the process was paused inside a batch of messages.
 func (r *Replica) step(m paxos.Message) {
+	r.catchUp()
 	if err := r.node.Step(m); err != nil {
 		r.log.Debug("dropped message", "err", err)
 	}
