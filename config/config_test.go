@@ -267,11 +267,13 @@ func TestRules(t *testing.T) {
 		{"closed version not a multiple of tick", "tick: 10ms", "closed_version_interval: 15ms",
 			`cluster.yaml:24: settings.closed_version_interval "15ms": must be a multiple of tick (10ms)`},
 		{"heartbeat over lease/2", "tick: 10ms", "heartbeat_interval: 250ms\n  max_clock_drift: 0s",
-			`cluster.yaml:24: settings.heartbeat_interval "250ms": must be under (lease - max_clock_drift)/2 = 250ms so a lease survives one lost renewal`},
+			`cluster.yaml:24: settings.heartbeat_interval "250ms": must be under (lease - max_clock_drift - tick)/2 = 245ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal`},
+		{"heartbeat over (lease-drift-tick)/2", "tick: 10ms", "heartbeat_interval: 240ms\n  max_clock_drift: 1ms",
+			`cluster.yaml:24: settings.heartbeat_interval "240ms": must be under (lease - max_clock_drift - tick)/2 = 240ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal`},
 		{"heartbeat over (lease-drift)/2", "tick: 10ms", "heartbeat_interval: 200ms\n  max_clock_drift: 100ms",
-			`cluster.yaml:24: settings.heartbeat_interval "200ms": must be under (lease - max_clock_drift)/2 = 200ms so a lease survives one lost renewal`},
-		{"drift not under lease", "tick: 10ms", "max_clock_drift: 500ms",
-			`cluster.yaml:24: settings.max_clock_drift "500ms": must be under lease (500ms): the leader ends its lease max_clock_drift early`},
+			`cluster.yaml:24: settings.heartbeat_interval "200ms": must be under (lease - max_clock_drift - tick)/2 = 195ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal`},
+		{"drift not under lease - tick", "tick: 10ms", "max_clock_drift: 490ms",
+			`cluster.yaml:24: settings.max_clock_drift "490ms": must be under lease - tick (490ms): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early`},
 		{"probe timeout not under interval", "tick: 10ms", "gossip_probe_timeout: 200ms",
 			`cluster.yaml:24: settings.gossip_probe_timeout "200ms": must be under gossip_probe_interval (200ms), which also holds the indirect probes`},
 		{"empty file", base, "",
@@ -488,7 +490,7 @@ func TestSettingsDefaults(t *testing.T) {
 	}{
 		{"LeaseTicks", s.LeaseTicks(), 50},
 		{"HeartbeatTicks", s.HeartbeatTicks(), 5},
-		{"MaxDriftTicks", s.MaxDriftTicks(), 5},
+		{"MaxDriftTicks", s.MaxDriftTicks(), 6}, // 50ms of drift and the tick counters' own tick
 		{"ClosedVersionTicks", s.ClosedVersionTicks(), 5},
 		{"Ticks(15ms)", s.Ticks(15 * time.Millisecond), 2},
 		{"Ticks(0)", s.Ticks(0), 0},
@@ -498,8 +500,8 @@ func TestSettingsDefaults(t *testing.T) {
 		}
 	}
 	s.MaxClockDrift = 1 * time.Millisecond
-	if got := s.MaxDriftTicks(); got != 1 {
-		t.Errorf("MaxDriftTicks of 1ms with a 10ms tick = %d, want 1 (rounded up)", got)
+	if got := s.MaxDriftTicks(); got != 2 {
+		t.Errorf("MaxDriftTicks of 1ms with a 10ms tick = %d, want 2 (rounded up, plus a tick)", got)
 	}
 	// Every spec reads and writes its own field.
 	for i := range settingSpecs {
@@ -556,7 +558,7 @@ func TestSettingsOverride(t *testing.T) {
 	if cl.Settings != want {
 		t.Errorf("settings\n%+v\nwant\n%+v", cl.Settings, want)
 	}
-	if cl.Settings.LeaseTicks() != 200 || cl.Settings.MaxDriftTicks() != 0 {
+	if cl.Settings.LeaseTicks() != 200 || cl.Settings.MaxDriftTicks() != 1 {
 		t.Errorf("LeaseTicks, MaxDriftTicks = %d, %d", cl.Settings.LeaseTicks(), cl.Settings.MaxDriftTicks())
 	}
 	// An empty settings section means all defaults.

@@ -19,10 +19,10 @@ type Settings struct {
 	// Invariant: a multiple of Tick and at least 4 ticks.
 	LeaseDuration time.Duration
 	// HeartbeatInterval is how often a leader renews its lease.
-	// Invariant: 2*HeartbeatInterval < LeaseDuration - MaxClockDrift.
+	// Invariant: 2*HeartbeatInterval < LeaseDuration - MaxClockDrift - Tick.
 	HeartbeatInterval time.Duration
 	// MaxClockDrift bounds how far two servers' clocks may drift apart
-	// during one lease. Invariant: MaxClockDrift < LeaseDuration.
+	// during one lease. Invariant: MaxClockDrift < LeaseDuration - Tick.
 	MaxClockDrift time.Duration
 	// ElectionLagEntries: a replica this many entries behind may not win.
 	ElectionLagEntries int64
@@ -80,9 +80,23 @@ func (s Settings) LeaseTicks() uint64 { return s.ticksCeil(s.LeaseDuration) }
 // multiple).
 func (s Settings) HeartbeatTicks() uint64 { return s.ticksCeil(s.HeartbeatInterval) }
 
-// MaxDriftTicks is MaxClockDrift in ticks, rounded up: a drift bound may only
-// be overestimated, since the leader subtracts it from its lease.
-func (s Settings) MaxDriftTicks() uint64 { return s.ticksCeil(s.MaxClockDrift) }
+// MaxDriftTicks is how many ticks early a leader ends its lease: MaxClockDrift
+// rounded up (a drift bound may only be overestimated), plus one tick. The extra
+// tick covers the tick counters themselves: each server counts whole ticks from
+// its own start, so a voter's count at a message's arrival can trail the
+// leader's count at its sending by up to one tick of real time, and the voter's
+// grant (counted from its arrival tick) would otherwise end before the leader's
+// lease (counted from its send tick) even with perfect clocks.
+func (s Settings) MaxDriftTicks() uint64 {
+	if s.Tick <= 0 {
+		return 0
+	}
+	return s.ticksCeil(s.MaxClockDrift) + 1
+}
+
+// leaseMargin is MaxDriftTicks as a duration: how much of each lease the
+// leader does not use.
+func (s Settings) leaseMargin() time.Duration { return time.Duration(s.MaxDriftTicks()) * s.Tick }
 
 // ClosedVersionTicks is ClosedVersionInterval in ticks (exact: Validate
 // requires a multiple).
@@ -197,10 +211,10 @@ var settingSpecs = []settingSpec{
 		"how long a leader's lease lasts; a multiple of tick, at least 4 ticks",
 		func(s *Settings) any { return &s.LeaseDuration }},
 	{"heartbeat_interval", kindDuration, 1 * ms, 10 * sec,
-		"how often a leader renews its lease and feeds its followers; a multiple of tick, under (lease - max_clock_drift)/2",
+		"how often a leader renews its lease and feeds its followers; a multiple of tick, under (lease - max_clock_drift - tick)/2",
 		func(s *Settings) any { return &s.HeartbeatInterval }},
 	{"max_clock_drift", kindDuration, 0, 10 * sec,
-		"bound on how far two servers' clocks drift apart during one lease; the leader ends its lease this much early; under lease",
+		"bound on how far two servers' clocks drift apart during one lease; the leader ends its lease this much (plus a tick) early; under lease - tick",
 		func(s *Settings) any { return &s.MaxClockDrift }},
 	{"election_lag_entries", kindCount, 1, 1 << 40,
 		"a replica this many log entries behind the best voter may not win an election",
@@ -314,18 +328,19 @@ func (s Settings) validate(p *problems) {
 		p.at("settings.lease", formatDuration(s.LeaseDuration),
 			"must be at least 4 ticks (%s with tick %s) so a lease outlives a few heartbeats", formatDuration(4*tick), formatDuration(tick))
 	}
-	if ok("lease", "max_clock_drift") && s.MaxClockDrift >= s.LeaseDuration {
+	if ok("tick", "lease", "max_clock_drift") && s.leaseMargin() >= s.LeaseDuration {
 		bad["max_clock_drift"] = true
 		p.at("settings.max_clock_drift", formatDuration(s.MaxClockDrift),
-			"must be under lease (%s): the leader ends its lease max_clock_drift early", formatDuration(s.LeaseDuration))
+			"must be under lease - tick (%s): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early",
+			formatDuration(s.LeaseDuration-s.Tick))
 	}
-	// As paxos.Config.Validate: the leader's usable lease is lease minus
-	// drift, and a renewal must fit in it twice so one lost heartbeat does
-	// not cost the lease. With no drift this is "under lease/2".
-	if ok("lease", "max_clock_drift", "heartbeat_interval") && 2*s.HeartbeatInterval >= s.LeaseDuration-s.MaxClockDrift {
+	// As paxos.Config.Validate: the leader's usable lease is lease minus the
+	// margin (drift rounded up to ticks, plus a tick), and a renewal must fit
+	// in it twice so one lost heartbeat does not cost the lease.
+	if ok("tick", "lease", "max_clock_drift", "heartbeat_interval") && 2*s.HeartbeatInterval >= s.LeaseDuration-s.leaseMargin() {
 		p.at("settings.heartbeat_interval", formatDuration(s.HeartbeatInterval),
-			"must be under (lease - max_clock_drift)/2 = %s so a lease survives one lost renewal",
-			formatDuration((s.LeaseDuration-s.MaxClockDrift)/2))
+			"must be under (lease - max_clock_drift - tick)/2 = %s (max_clock_drift rounded up to ticks) so a lease survives one lost renewal",
+			formatDuration((s.LeaseDuration-s.leaseMargin())/2))
 	}
 	// memberlist probes directly, then indirectly within the same probe
 	// interval; a timeout as long as the interval leaves no time for the
