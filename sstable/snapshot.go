@@ -63,7 +63,7 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 	if !ok {
 		return SnapshotInfo{}, fmt.Errorf("sstable export partition %d: %w", partition, ErrNoCheckpoint)
 	}
-	if err := s.readable("export", partition, cp.Version); err != nil {
+	if _, err := s.readable("export", partition, cp.Version); err != nil {
 		return SnapshotInfo{}, err
 	}
 	info := SnapshotInfo{SourcePartition: partition, Checkpoint: cp}
@@ -258,6 +258,7 @@ func (s *Store) ImportSnapshot(ctx context.Context, partition uint64, r io.Reade
 		return info, fmt.Errorf("sstable import partition %d: %w", partition, ErrImporting)
 	}
 	s.parts[partition] = partState{importing: true}
+	s.drops[partition]++
 	s.mu.Unlock()
 
 	// metaMu is held around the metadata steps only, not while the stream is

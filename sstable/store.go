@@ -61,6 +61,11 @@ type Store struct {
 	safePoint uint64
 	// parts is guarded by mu: per partition read floor and import state.
 	parts map[uint64]partState
+	// drops is guarded by mu: per partition, how many times its data began to be
+	// dropped (an import or DropPartition) since Open. A read notes it before it
+	// reads the disk and fails if it moved meanwhile (see readable, unchanged):
+	// the read may have seen the partition half gone.
+	drops map[uint64]uint64
 
 	// hookAfterDataSync, when set (tests only), runs after a dump's data is
 	// durable and before its checkpoint is written; an error stands for a crash
@@ -92,7 +97,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sstable open %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, parts: make(map[uint64]partState)}
+	s := &Store{db: db, parts: make(map[uint64]partState), drops: make(map[uint64]uint64)}
 	if err := s.recover(ctx); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
@@ -146,10 +151,15 @@ func (s *Store) Close() error {
 
 // Get reads key of partition from the sstable alone (no memstore) at version.
 func (s *Store) Get(partition uint64, key []byte, version uint64) (value []byte, found bool, err error) {
-	if err := s.readable("get", partition, version); err != nil {
+	gen, err := s.readable("get", partition, version)
+	if err != nil {
 		return nil, false, err
 	}
-	return s.get(partition, key, version)
+	value, found, err = s.get(partition, key, version)
+	if err == nil {
+		err = s.unchanged("get", partition, gen)
+	}
+	return value, found, err
 }
 
 func (s *Store) get(partition uint64, key []byte, version uint64) ([]byte, bool, error) {
@@ -169,23 +179,36 @@ func (s *Store) get(partition uint64, key []byte, version uint64) ([]byte, bool,
 	return v, true, nil
 }
 
-// readable refuses a read the store cannot answer exactly.
-func (s *Store) readable(op string, partition, version uint64) error {
+// readable refuses a read the store cannot answer exactly. It returns the
+// partition's drop count, for unchanged after the read.
+func (s *Store) readable(op string, partition, version uint64) (uint64, error) {
 	if err := checkPartition(op, partition); err != nil {
-		return err
+		return 0, err
 	}
 	s.mu.RLock()
-	sp, st := s.safePoint, s.parts[partition]
+	sp, st, gen := s.safePoint, s.parts[partition], s.drops[partition]
 	s.mu.RUnlock()
 	switch {
 	case st.importing:
-		return fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
+		return 0, fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
 	case version < sp:
-		return fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
+		return 0, fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
 			op, partition, version, sp, ErrVersionTooOld)
 	case version < st.floor:
-		return fmt.Errorf("sstable %s partition %d at version %d: below the partition's floor %d (the snapshot it was rebuilt from): %w",
+		return 0, fmt.Errorf("sstable %s partition %d at version %d: below the partition's floor %d (the snapshot it was rebuilt from): %w",
 			op, partition, version, st.floor, ErrVersionTooOld)
+	}
+	return gen, nil
+}
+
+// unchanged fails a read during which the partition's data began to be dropped
+// (gen is what readable returned): what it read may miss rows.
+func (s *Store) unchanged(op string, partition, gen uint64) error {
+	s.mu.RLock()
+	now := s.drops[partition]
+	s.mu.RUnlock()
+	if now != gen {
+		return fmt.Errorf("sstable %s partition %d: its data was dropped or replaced by a snapshot during the read: %w", op, partition, ErrImporting)
 	}
 	return nil
 }
@@ -369,6 +392,9 @@ func (s *Store) DropPartition(ctx context.Context, partition uint64) error {
 	if err := s.writeMetaLocked(metaKey(metaImport, partition), encodeUint64(0)); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.drops[partition]++
+	s.mu.Unlock()
 	if err := s.dropLocked(partition); err != nil {
 		return err
 	}

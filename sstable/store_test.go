@@ -601,3 +601,31 @@ func TestOpenAfterCrashLeftEmptyMemtable(t *testing.T) {
 		t.Fatalf("Get(a, 6) after the reopen = %s, want 1", got)
 	}
 }
+
+// TestReadDuringDropFails: a scan during which its partition's data is dropped (as an import
+// or a replica's removal drops it) fails instead of returning what was left; neighbours and
+// later reads are unaffected.
+func TestReadDuringDropFails(t *testing.T) {
+	s := newStore(t)
+	dump(t, s, 1, frozen(t, 0, op{key: "a", value: "1", version: 5}, op{key: "b", value: "2", version: 5}), 10, 5)
+	dump(t, s, 2, frozen(t, 0, op{key: "a", value: "3", version: 5}), 10, 5)
+	dropped := false
+	err := s.View(1).Scan(context.Background(), nil, nil, 10, func(k, v []byte) bool {
+		if !dropped {
+			dropped = true
+			if err := s.DropPartition(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return true
+	})
+	if !errors.Is(err, ErrImporting) {
+		t.Fatalf("scan across a drop: %v, want ErrImporting", err)
+	}
+	if err := s.View(2).Scan(context.Background(), nil, nil, 10, func(k, v []byte) bool { return true }); err != nil {
+		t.Fatalf("neighbour scan: %v", err)
+	}
+	if got := readView(t, s.View(1), "a", 10); got != "<absent>" {
+		t.Fatalf("read after the drop = %s, want <absent>", got)
+	}
+}

@@ -32,7 +32,8 @@ func (s *Store) View(partition uint64, tables ...*memstore.Table) *View {
 // entry of key at or below version, else from the sstable. A tombstone hides
 // the key. The value may alias a memstore table: do not modify it.
 func (v *View) Get(key []byte, version uint64) (value []byte, found bool, err error) {
-	if err := v.s.readable("get", v.partition, version); err != nil {
+	gen, err := v.s.readable("get", v.partition, version)
+	if err != nil {
 		return nil, false, err
 	}
 	for _, t := range v.tables {
@@ -43,17 +44,29 @@ func (v *View) Get(key []byte, version uint64) (value []byte, found bool, err er
 			return e.Value, true, nil
 		}
 	}
-	return v.s.get(v.partition, key, version)
+	value, found, err = v.s.get(v.partition, key, version)
+	if err == nil {
+		err = v.s.unchanged("get", v.partition, gen)
+	}
+	return value, found, err
 }
 
 // Scan calls fn, in key order, with each key of [start, end) visible at
 // version and its value, tombstoned keys skipped; nil start and end are
 // unbounded. key and value are valid only during the call. It stops when fn
 // returns false or ctx is done (returning ctx's error).
-func (v *View) Scan(ctx context.Context, start, end []byte, version uint64, fn func(key, value []byte) bool) error {
-	if err := v.s.readable("scan", v.partition, version); err != nil {
+func (v *View) Scan(ctx context.Context, start, end []byte, version uint64, fn func(key, value []byte) bool) (err error) {
+	gen, err := v.s.readable("scan", v.partition, version)
+	if err != nil {
 		return err
 	}
+	// Rows already passed to fn when the partition's data is found dropped at the end are
+	// not taken back: the scan fails, and its caller drops what it collected.
+	defer func() {
+		if err == nil {
+			err = v.s.unchanged("scan", v.partition, gen)
+		}
+	}()
 	mems := make([]*memstore.Iterator, len(v.tables))
 	for i, t := range v.tables {
 		mems[i] = t.NewIterator(start, end, version)
