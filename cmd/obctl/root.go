@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -80,70 +81,126 @@ func loadCluster() (*config.Cluster, error) {
 	return config.Load(g.file)
 }
 
-// dial returns an Admin client of the first server that answers, from --addr or the -c file.
-func dial(ctx context.Context) (api.AdminClient, func(), error) {
-	var addrs []string
+// adminAddrs returns the servers to ask, from --addr or the -c file.
+func adminAddrs() ([]string, error) {
 	switch {
 	case g.addr != "":
-		addrs = []string{g.addr}
+		return []string{g.addr}, nil
 	case g.file != "":
 		cl, err := config.Load(g.file)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
+		addrs := make([]string, 0, len(cl.Servers))
 		for _, s := range cl.Servers {
 			addrs = append(addrs, s.RPCAddr)
 		}
-	default:
-		return nil, nil, errors.New("say how to reach the cluster: -c CLUSTER.yaml or --addr HOST:PORT")
+		return addrs, nil
 	}
-	var lastErr error
-	for _, a := range addrs {
-		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		c := api.NewAdminClient(conn)
-		hctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err = c.Health(hctx, &api.HealthRequest{})
-		cancel()
-		if err == nil {
-			return c, func() { _ = conn.Close() }, nil
-		}
-		_ = conn.Close()
-		lastErr = fmt.Errorf("%s: %s", a, oneLine(err))
-	}
-	return nil, nil, fmt.Errorf("no server of the cluster answers (%v)", lastErr)
+	return nil, errors.New("say how to reach the cluster: -c CLUSTER.yaml or --addr HOST:PORT")
 }
 
-// execute runs one admin operation, retrying while the root service is being elected.
+// showAttempt bounds one read-only admin call on one server, so that a server which answers
+// its health check but cannot reach the root service (cut off one way) does not hold the whole
+// --timeout. Execute calls are not cut short: a DDL may legitimately take longer, and one cut
+// short and sent again elsewhere could be applied twice.
+const showAttempt = 3 * time.Second
+
+// callAdmin runs fn against the cluster's servers until it succeeds, fails with an error that is
+// not about the cluster being in motion (retryable), or ctx ends. It starts with the first
+// server that answers a health check and moves to the next one after every retryable failure,
+// so an unreachable or cut-off server costs one attempt, not the whole call. attempt, when
+// positive, bounds each attempt.
+func callAdmin(ctx context.Context, attempt time.Duration, fn func(ctx context.Context, c api.AdminClient) error) error {
+	addrs, err := adminAddrs()
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for i := 0; ; i++ {
+		a := addrs[i%len(addrs)]
+		err := adminOn(ctx, a, attempt, fn)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			errs = append(errs, fmt.Sprintf("%s: %s", a, oneLine(err)))
+			return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+		}
+		if !retryable(err) {
+			return err
+		}
+		errs = append(errs, fmt.Sprintf("%s: %s", a, oneLine(err)))
+		if (i+1)%len(addrs) == 0 { // every server tried: let the cluster move on
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// adminOn runs fn on the server at addr, after a health check, within attempt if positive.
+func adminOn(ctx context.Context, addr string, attempt time.Duration, fn func(ctx context.Context, c api.AdminClient) error) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return status.Error(codes.Unavailable, err.Error())
+	}
+	defer conn.Close()
+	c := api.NewAdminClient(conn)
+	hctx, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = c.Health(hctx, &api.HealthRequest{})
+	cancel()
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "health check: %s", oneLine(err))
+	}
+	if attempt <= 0 {
+		return fn(ctx, c)
+	}
+	actx, cancel := context.WithTimeout(ctx, attempt)
+	defer cancel()
+	err = fn(actx, c)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		return status.Errorf(codes.Unavailable, "no answer within %v: %s", attempt, oneLine(err))
+	}
+	return err
+}
+
+// lastOf joins the last n of errs.
+func lastOf(errs []string, n int) string {
+	if len(errs) > n {
+		errs = append([]string{fmt.Sprintf("... %d earlier", len(errs)-n)}, errs[len(errs)-n:]...)
+	}
+	return strings.Join(errs, "; ")
+}
+
+// execute runs one admin operation, retrying on other servers while the root service is
+// being elected or a server cannot serve it.
 func execute(op string, args any) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	c, closeFn, err := dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
 	b, err := json.Marshal(args)
 	if err != nil {
 		return nil, err
 	}
-	for {
+	var out json.RawMessage
+	err = callAdmin(ctx, 0, func(ctx context.Context, c api.AdminClient) error {
 		resp, err := c.Execute(ctx, &api.AdminRequest{Op: op, ArgsJson: b})
 		if err == nil {
-			return resp.ResultJson, nil
+			out = resp.ResultJson
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err
+	})
+	return out, err
 }
 
-// retryable reports errors that mean "the root service is moving", not "your request is bad".
+// retryable reports errors that mean "the root service is moving" or "this server cannot
+// serve it now", not "your request is bad".
 func retryable(err error) bool {
+	if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+		return true
+	}
 	m := oneLine(err)
 	for _, s := range []string{"root service is not available", "not leader", "outcome unknown", "Unavailable", "connection refused"} {
 		if strings.Contains(m, s) {
@@ -157,25 +214,15 @@ func retryable(err error) bool {
 func show(what, tenant, table string) ([]map[string]any, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	c, closeFn, err := dial(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFn()
-	for {
+	var rows []map[string]any
+	err := callAdmin(ctx, showAttempt, func(ctx context.Context, c api.AdminClient) error {
 		resp, err := c.Show(ctx, &api.ShowRequest{What: what, Tenant: tenant, Table: table})
-		if err == nil {
-			var rows []map[string]any
-			if err := json.Unmarshal(resp.RowsJson, &rows); err != nil {
-				return nil, err
-			}
-			return rows, nil
+		if err != nil {
+			return err
 		}
-		if !retryable(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return json.Unmarshal(resp.RowsJson, &rows)
+	})
+	return rows, err
 }
 
 // printRows prints rows as a table with the given column order (other keys follow, sorted), or

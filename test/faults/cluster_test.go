@@ -501,24 +501,10 @@ func (b *dockerBackend) cleanup() {
 // ---- obctl ----
 
 // ctl runs obctl with the cluster file and -o json and decodes its output into v (if not nil).
-//
-// A failed `show` is asked again of each server in turn (obctl --addr): obctl talks to the
-// first server that answers its health check, and during one-way loss that can be a server
-// that clients reach but that cannot reach the root service, so every request it forwards
-// there waits out obctl's timeout (docs/faults.md). Other commands are not repeated: they
-// may have taken effect.
+// obctl itself moves on to another server when one fails or, for a show, does not answer in
+// time (a server that clients reach but that cannot reach the root service, under one-way loss).
 func (c *testCluster) ctl(ctx context.Context, v any, args ...string) error {
-	err := realcluster.Ctl(ctx, c.file, v, args...)
-	if err == nil || len(args) == 0 || args[0] != "show" {
-		return err
-	}
-	// Last first: the faults hit s1 (the first server obctl tries) most.
-	for i := len(c.servers) - 1; i >= 0 && ctx.Err() == nil; i-- {
-		if realcluster.Ctl(ctx, c.file, v, append([]string{"--addr", c.servers[i].rpcAddr}, args...)...) == nil {
-			return nil
-		}
-	}
-	return err
+	return realcluster.Ctl(ctx, c.file, v, args...)
 }
 
 func (c *testCluster) mustCtl(ctx context.Context, v any, args ...string) {
