@@ -297,6 +297,12 @@ func (r *Replica) do(ctx context.Context, fn func()) error {
 	}
 }
 
+// Leading reports whether the replica serves as leader and its ballot, as of its latest status.
+func (r *Replica) Leading() (paxos.Ballot, bool) {
+	st := r.Status()
+	return st.Ballot, st.Serving
+}
+
 // Status returns the replica's latest status (refreshed on every loop iteration).
 func (r *Replica) Status() Status {
 	r.mu.RLock()

@@ -19,10 +19,8 @@ import (
 func (s *Service) Tick(ctx context.Context, downFor func(server string) time.Duration, offline time.Duration) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.loaded {
-		if err := s.load(ctx); err != nil {
-			return err
-		}
+	if err := s.current(ctx); err != nil {
+		return err
 	}
 	m := s.meta.clone()
 	changed := s.runJobs(&m)

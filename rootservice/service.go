@@ -20,6 +20,8 @@ import (
 
 // MetaStore is the meta partition's replica as the root service uses it.
 type MetaStore interface {
+	// Leading reports whether the replica serves as leader, and under which ballot.
+	Leading() (paxos.Ballot, bool)
 	ReadIndex(ctx context.Context) error
 	Get(key []byte, version uint64) ([]byte, bool, error)
 	Write(ctx context.Context, b replica.Batch) (uint64, error)
@@ -51,9 +53,12 @@ type Service struct {
 	cluster Cluster
 	log     *slog.Logger
 
-	mu      sync.Mutex // serializes DDL
-	meta    Meta
-	loaded  bool
+	mu     sync.Mutex // serializes DDL
+	meta   Meta
+	loaded bool
+	// ballot is the meta replica's ballot when meta was loaded: a cached meta is used only
+	// within the leadership it was read in (see current).
+	ballot  paxos.Ballot
 	reports map[string]serverReport
 }
 
@@ -67,8 +72,31 @@ func New(store MetaStore, cluster Cluster, log *slog.Logger) *Service {
 	return &Service{store: store, cluster: cluster, log: log, reports: map[string]serverReport{}}
 }
 
+// errNotLeading: the meta replica under this root service no longer leads.
+var errNotLeading = errors.New("the root service is not available here: this server's meta replica no longer leads")
+
+// current makes s.meta the meta document of the current leadership: it fails while the meta
+// replica does not lead, and reloads when it leads under another ballot than the one the
+// cached document was read in (another root service may have changed it meanwhile). A root
+// service that answered from a document of an earlier reign could tell servers to drop
+// replicas that were placed since. Callers hold mu.
+func (s *Service) current(ctx context.Context) error {
+	b, ok := s.store.Leading()
+	if !ok {
+		return errNotLeading
+	}
+	if s.loaded && b == s.ballot {
+		return nil
+	}
+	return s.load(ctx)
+}
+
 // load reads the meta document linearizably. Callers hold mu.
 func (s *Service) load(ctx context.Context) error {
+	ballot, ok := s.store.Leading()
+	if !ok {
+		return errNotLeading
+	}
 	if err := s.store.ReadIndex(ctx); err != nil {
 		return err
 	}
@@ -80,7 +108,7 @@ func (s *Service) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.meta, s.loaded = m, true
+	s.meta, s.loaded, s.ballot = m, true, ballot
 	return nil
 }
 
@@ -352,10 +380,8 @@ func (s *Service) placeTable(m *Meta, tb tenant.Table) error {
 func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.loaded {
-		if err := s.load(ctx); err != nil {
-			return ReportReply{}, err
-		}
+	if err := s.current(ctx); err != nil {
+		return ReportReply{}, err
 	}
 	s.reports[r.Server] = serverReport{at: time.Now(), replicas: r.Replicas}
 	reply := ReportReply{Assignments: s.assignments(r.Server)}
@@ -371,10 +397,8 @@ func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
 func (s *Service) Locate(ctx context.Context, tenantName, table string) (TableRef, []Location, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.loaded {
-		if err := s.load(ctx); err != nil {
-			return TableRef{}, nil, err
-		}
+	if err := s.current(ctx); err != nil {
+		return TableRef{}, nil, err
 	}
 	tb, ok := s.meta.Catalog.Tables[tenant.TableKey(tenantName, table)]
 	if !ok {
