@@ -851,9 +851,12 @@ type HealthResponse struct {
 	Server  string                 `protobuf:"bytes,2,opt,name=server,proto3" json:"server,omitempty"`
 	Zone    string                 `protobuf:"bytes,3,opt,name=zone,proto3" json:"zone,omitempty"`
 	// root_service is the server whose replica leads the meta partition, when known.
-	RootService   string `protobuf:"bytes,4,opt,name=root_service,json=rootService,proto3" json:"root_service,omitempty"`
-	Bootstrapped  bool   `protobuf:"varint,5,opt,name=bootstrapped,proto3" json:"bootstrapped,omitempty"`
-	Replicas      uint32 `protobuf:"varint,6,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	RootService  string `protobuf:"bytes,4,opt,name=root_service,json=rootService,proto3" json:"root_service,omitempty"`
+	Bootstrapped bool   `protobuf:"varint,5,opt,name=bootstrapped,proto3" json:"bootstrapped,omitempty"`
+	Replicas     uint32 `protobuf:"varint,6,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	// safe_point is the server's version GC point (settings.version_retention): versions older
+	// than it may be gone, and reads below it are refused as not readable. 0: not set yet.
+	SafePoint     uint64 `protobuf:"varint,7,opt,name=safe_point,json=safePoint,proto3" json:"safe_point,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -926,6 +929,13 @@ func (x *HealthResponse) GetBootstrapped() bool {
 func (x *HealthResponse) GetReplicas() uint32 {
 	if x != nil {
 		return x.Replicas
+	}
+	return 0
+}
+
+func (x *HealthResponse) GetSafePoint() uint64 {
+	if x != nil {
+		return x.SafePoint
 	}
 	return 0
 }
@@ -2512,14 +2522,16 @@ const file_obkv_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x12.obkv.SnapshotMetaR\x04meta\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\x0f\n" +
-	"\rHealthRequest\"\xb9\x01\n" +
+	"\rHealthRequest\"\xd8\x01\n" +
 	"\x0eHealthResponse\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12!\n" +
 	"\froot_service\x18\x04 \x01(\tR\vrootService\x12\"\n" +
 	"\fbootstrapped\x18\x05 \x01(\bR\fbootstrapped\x12\x1a\n" +
-	"\breplicas\x18\x06 \x01(\rR\breplicas\";\n" +
+	"\breplicas\x18\x06 \x01(\rR\breplicas\x12\x1d\n" +
+	"\n" +
+	"safe_point\x18\a \x01(\x04R\tsafePoint\";\n" +
 	"\fAdminRequest\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\tR\x02op\x12\x1b\n" +
 	"\targs_json\x18\x02 \x01(\fR\bargsJson\"0\n" +

@@ -102,7 +102,7 @@ func TestRules(t *testing.T) {
 		{"unknown region key", "    zones: [z3]\n", "    zones: [z3]\n    zone: z3\n",
 			`cluster.yaml:7: unknown key "zone" in region (known: name, zones)`},
 		{"unknown setting", "  tick: 10ms\n", "  tick: 10ms\n  leese: 1s\n",
-			`cluster.yaml:25: unknown key "leese" in settings (known: tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, rpc_timeout)`},
+			`cluster.yaml:25: unknown key "leese" in settings (known: tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout)`},
 		{"duplicate key", "    zone: z1\n", "    zone: z1\n    zone: z2\n",
 			`cluster.yaml:10: duplicate key "zone" in server (first at line 9)`},
 		{"duplicate top key", "cluster: demo\n", "cluster: demo\ncluster: other\n",
@@ -233,7 +233,7 @@ func TestRules(t *testing.T) {
 		{"count quoted", "tick: 10ms", "election_lag_entries: '100'",
 			`cluster.yaml:24: settings.election_lag_entries "100": must be an integer`},
 		{"settings not a mapping", "settings:\n  tick: 10ms\n", "settings: [tick]\n",
-			`cluster.yaml:23: settings: must be a mapping of tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, rpc_timeout, got a list`},
+			`cluster.yaml:23: settings: must be a mapping of tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout, got a list`},
 
 		// Settings: ranges.
 		{"tick too small", "tick: 10ms", "tick: 100us",
@@ -541,6 +541,7 @@ func TestSettingsOverride(t *testing.T) {
   clog_segment_size: 33554432
   sstable_memory: 1GiB
   checkpoint_interval: 5m
+  version_retention: 1h
   rpc_timeout: 500ms
 `)
 	cl, err := Parse([]byte(text), "c.yaml", "/")
@@ -553,7 +554,7 @@ func TestSettingsOverride(t *testing.T) {
 		MemstoreLimitBytes: 128 << 20, PermanentOfflineTime: 2 * time.Second,
 		GossipProbeInterval: time.Second, GossipProbeTimeout: 500 * time.Millisecond, GossipSuspicionMult: 4,
 		ClogSegmentBytes: 32 << 20, SSTableMemoryBytes: 1 << 30, CheckpointInterval: 5 * time.Minute,
-		RPCTimeout: 500 * time.Millisecond,
+		VersionRetention: time.Hour, RPCTimeout: 500 * time.Millisecond,
 	}
 	if cl.Settings != want {
 		t.Errorf("settings\n%+v\nwant\n%+v", cl.Settings, want)

@@ -47,6 +47,9 @@ type Settings struct {
 	// CheckpointInterval is how often memstores are dumped and the clog
 	// prefix truncated.
 	CheckpointInterval time.Duration
+	// VersionRetention is how long a key's overwritten versions stay
+	// readable; older ones are garbage-collected (the sstable's safe point).
+	VersionRetention time.Duration
 	// RPCTimeout bounds one server-to-server RPC.
 	RPCTimeout time.Duration
 }
@@ -69,6 +72,7 @@ func DefaultSettings() Settings {
 		ClogSegmentBytes:      int64(64 * MiB),
 		SSTableMemoryBytes:    int64(512 * MiB),
 		CheckpointInterval:    60 * time.Second,
+		VersionRetention:      10 * time.Minute,
 		RPCTimeout:            2 * time.Second,
 	}
 }
@@ -246,6 +250,9 @@ var settingSpecs = []settingSpec{
 	{"checkpoint_interval", kindDuration, 1 * sec, 24 * 3600 * sec,
 		"how often memstores are dumped and the clog prefix before the checkpoint is truncated",
 		func(s *Settings) any { return &s.CheckpointInterval }},
+	{"version_retention", kindDuration, 1 * sec, 30 * 24 * 3600 * sec,
+		"how long overwritten and deleted versions stay readable (reads at a past version: lagging replicas, snapshot scans); older ones are garbage-collected",
+		func(s *Settings) any { return &s.VersionRetention }},
 	{"rpc_timeout", kindDuration, 10 * ms, 600 * sec,
 		"bound on one server-to-server or client-to-server RPC",
 		func(s *Settings) any { return &s.RPCTimeout }},

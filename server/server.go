@@ -277,10 +277,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.gsp = g
 	stop := make(chan struct{})
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go func() { defer s.wg.Done(); g.join(stop) }()
 	go func() { defer s.wg.Done(); s.rootServiceLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.reportLoop(loopCtx) }()
+	go func() { defer s.wg.Done(); s.gcLoop(loopCtx) }()
 	s.log.Info("observer serving", "rpc", s.self.RPCAddr, "gossip", s.self.GossipAddr, "zone", s.self.Zone, "replicas", len(s.replicas))
 	if s.opts != (Options{}) {
 		s.log.Info("process options", "rpc_listen", s.rpcListen(), "gossip_listen", s.gossipListen(), "clock_offset", s.opts.ClockOffset)
@@ -385,6 +386,32 @@ func (s *Server) canHandOver(voters []paxos.ID) bool {
 	}
 	return false
 }
+
+// gcLoop garbage-collects old versions: every gcInterval it moves the sstable's safe point to
+// now - settings.version_retention (versions are wall-clock microseconds), after which badger's
+// compactions drop, per key, the versions older than the newest one below it. A read below the
+// safe point is refused as not readable (server/kv.go readError).
+func (s *Server) gcLoop(ctx context.Context) {
+	t := time.NewTicker(gcInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		safe := s.now().Add(-s.cl.Settings.VersionRetention).UnixMicro()
+		if safe <= 0 || uint64(safe) <= s.store.SafePoint() {
+			continue
+		}
+		if err := s.store.SetSafePoint(ctx, uint64(safe)); err != nil {
+			s.log.Warn("version GC: setting the safe point failed", "safe_point", safe, "err", err)
+		}
+	}
+}
+
+// gcInterval is how often gcLoop moves the safe point: each move is one synced metadata write.
+const gcInterval = 5 * time.Second
 
 // rootServiceLoop starts the root service while this server's meta replica leads.
 func (s *Server) rootServiceLoop(ctx context.Context) {
@@ -683,6 +710,7 @@ func (a adminService) Health(ctx context.Context, _ *api.HealthRequest) (*api.He
 	s.mu.RLock()
 	h.Replicas = uint32(len(s.replicas))
 	s.mu.RUnlock()
+	h.SafePoint = s.store.SafePoint()
 	return h, nil
 }
 

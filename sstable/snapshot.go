@@ -52,6 +52,13 @@ type SnapshotInfo struct {
 // w, in the format of the package doc, with badger's NewStreamAt under the
 // partition prefix. It fails with ErrNoCheckpoint when the partition has no
 // checkpoint.
+//
+// The stream reads at the checkpoint version or, when version GC has moved the
+// safe point past it, at the safe point: the partition's data holds nothing
+// above its checkpoint version, so both read the same rows, and below the safe
+// point badger may already have dropped the versions a read needs. The caller
+// keeps Dumps of the partition out until the export ends (a Dump writes data
+// above the checkpoint before it moves the checkpoint).
 func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Writer) (SnapshotInfo, error) {
 	if err := checkPartition("export", partition); err != nil {
 		return SnapshotInfo{}, err
@@ -63,7 +70,8 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 	if !ok {
 		return SnapshotInfo{}, fmt.Errorf("sstable export partition %d: %w", partition, ErrNoCheckpoint)
 	}
-	if _, err := s.readable("export", partition, cp.Version); err != nil {
+	at := max(cp.Version, s.SafePoint())
+	if _, err := s.readable("export", partition, at); err != nil {
 		return SnapshotInfo{}, err
 	}
 	info := SnapshotInfo{SourcePartition: partition, Checkpoint: cp}
@@ -85,7 +93,7 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 		payload = payload[:0]
 		return err
 	}
-	stream := s.db.NewStreamAt(cp.Version)
+	stream := s.db.NewStreamAt(at)
 	stream.Prefix = partitionPrefix(partition)
 	stream.LogPrefix = fmt.Sprintf("sstable.export.%d", partition)
 	stream.Send = func(buf *z.Buffer) error {
@@ -110,7 +118,7 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 		return nil
 	}
 	if err := stream.Orchestrate(ctx); err != nil {
-		return info, fmt.Errorf("sstable export partition %d at version %d: %w", partition, cp.Version, err)
+		return info, fmt.Errorf("sstable export partition %d at version %d: %w", partition, at, err)
 	}
 	err = flush()
 	if err == nil {
