@@ -510,11 +510,18 @@ func (s *Service) assignments(server string) []Assignment {
 		if slices.ContainsFunc(p.Replicas, func(r tenant.ReplicaPlacement) bool { return r.Server == server }) {
 			continue
 		}
+		id, _ := s.cluster.ServerID(server)
 		lsrv, rep, ok := s.leaderReport(p.ID)
 		if !ok {
+			// No leader reports the group: whether it still counts this replica is unknown, so
+			// the server keeps it. Dropped while still a voter, it would cost the group a vote,
+			// and if placed here again before the group removed it, it would come back empty
+			// under its old membership: a voter that forgot what it accepted and promised.
+			if mine, hosted := s.reported(p.ID, id); hosted {
+				out = append(out, Assignment{Partition: p.ID, Type: mine.Type, Priority: paxos.Priority{}})
+			}
 			continue
 		}
-		id, _ := s.cluster.ServerID(server)
 		if m, in := findMember(rep.Members, id); in {
 			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}}
 			if lsrv == server {

@@ -9,6 +9,7 @@ import (
 
 	"obkv/paxos"
 	"obkv/replica"
+	"obkv/tenant"
 )
 
 // fakeMeta is a meta replica whose leadership and document the test sets.
@@ -56,5 +57,59 @@ func TestCachedMetaIsOfThisLeadership(t *testing.T) {
 	f.doc, f.ballot, f.serving = doc(2), paxos.Ballot{Round: 3, Node: 1}, true
 	if err := s.current(ctx); err != nil || len(s.meta.Partitions) != 2 {
 		t.Fatalf("new leadership: %v, %d partitions; want the document reread (2)", err, len(s.meta.Partitions))
+	}
+}
+
+// fakeCluster is servers s1..s3 in zones z1..z3, all alive.
+type fakeCluster struct{}
+
+func (fakeCluster) Topology() tenant.Topology {
+	return tenant.Topology{Zones: []tenant.ZoneInfo{{Name: "z1", Servers: []string{"s1"}}, {Name: "z2", Servers: []string{"s2"}}, {Name: "z3", Servers: []string{"s3"}}}}
+}
+func (fakeCluster) ServerID(name string) (paxos.ID, bool) {
+	return paxos.ID(name[1] - '0'), len(name) == 2
+}
+func (fakeCluster) ServerInfo(name string) (string, string, string, bool) {
+	return "z" + name[1:], "r1", "", true
+}
+func (fakeCluster) Alive(string) bool    { return true }
+func (fakeCluster) MetaLocality() string { return "F@z1,F@z2,F@z3" }
+
+// TestUnplacedReplicaKeptWithoutLeader: a replica the placement no longer wants stays on its
+// server while no leader reports whether the group still counts it, and goes once the leader
+// reports a membership without it.
+func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
+	ctx := context.Background()
+	var m Meta
+	m.Catalog.Tenants = map[string]tenant.Tenant{"t1": {Name: "t1", PrimaryZone: "z1"}}
+	m.Partitions = []Partition{{ID: 7, Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
+		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
+	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
+	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hosts := func(server string, replicas ...ReplicaReport) bool {
+		t.Helper()
+		reply, err := s.Report(ctx, Report{Server: server, Replicas: replicas})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range reply.Assignments {
+			if a.Partition == 7 {
+				return true
+			}
+		}
+		return false
+	}
+	mine := ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower"}
+	if !hosts("s3", mine) {
+		t.Fatal("s3's unplaced replica of partition 7 is not kept while no leader reports the group")
+	}
+	withS3 := []paxos.Member{{ID: 1, Type: paxos.Full}, {ID: 2, Type: paxos.Full}, {ID: 3, Type: paxos.Full}}
+	hosts("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: withS3})
+	if !hosts("s3", mine) {
+		t.Fatal("s3's replica is not kept while the leader's membership still counts it")
+	}
+	hosts("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: withS3[:2]})
+	if hosts("s3", mine) {
+		t.Fatal("s3's replica is still assigned after the leader removed it from the group")
 	}
 }
