@@ -123,6 +123,9 @@ type ReplicaReport struct {
 	Commit    uint64            `json:"commit"`
 	Last      uint64            `json:"last"`
 	Readable  uint64            `json:"readable_version"`
+	// Ballot is the replica's ballot: of the replicas reporting themselves serving (an old
+	// leader's last report can still be recent), the highest ballot leads.
+	Ballot paxos.Ballot `json:"ballot"`
 	// Members is the group's membership as this replica sees it (from leaders).
 	Members []paxos.Member `json:"members,omitempty"`
 }

@@ -33,20 +33,26 @@ func (s *Service) Tick(ctx context.Context, downFor func(server string) time.Dur
 	return s.save(ctx, m)
 }
 
-// leaderReport returns the report of the replica serving as leader of partition p, if any.
+// leaderReport returns the report of the replica serving as leader of partition p, if any: of
+// several recent reports that say so (a deposed leader's last one can still be recent), the one
+// with the highest ballot, whose membership is the newest.
 func (s *Service) leaderReport(p uint64) (string, ReplicaReport, bool) {
+	var (
+		best    ReplicaReport
+		bestSrv string
+	)
 	for _, srv := range sortedKeys(s.reports) {
 		rep := s.reports[srv]
 		if time.Since(rep.at) > 5*time.Second {
 			continue
 		}
 		for _, r := range rep.replicas {
-			if r.Partition == p && r.Serving {
-				return srv, r, true
+			if r.Partition == p && r.Serving && (bestSrv == "" || best.Ballot.Less(r.Ballot)) {
+				best, bestSrv = r, srv
 			}
 		}
 	}
-	return "", ReplicaReport{}, false
+	return bestSrv, best, bestSrv != ""
 }
 
 // desiredMembers is the membership a partition's placement asks for.

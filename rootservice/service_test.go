@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"obkv/paxos"
 	"obkv/replica"
@@ -111,5 +112,21 @@ func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
 	hosts("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: withS3[:2]})
 	if hosts("s3", mine) {
 		t.Fatal("s3's replica is still assigned after the leader removed it from the group")
+	}
+}
+
+// TestLeaderReportHighestBallot: when a deposed leader's last report is still recent, the new
+// leader's (higher ballot) is the one whose membership counts.
+func TestLeaderReportHighestBallot(t *testing.T) {
+	s := New(&fakeMeta{}, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	old := []paxos.Member{{ID: 1, Type: paxos.Full}, {ID: 2, Type: paxos.Full}, {ID: 3, Type: paxos.Full}}
+	cur := old[:2]
+	now := time.Now()
+	// s1 sorts first: the deposed leader's report must not win by name order.
+	s.reports["s1"] = serverReport{at: now, replicas: []ReplicaReport{{Partition: 7, Serving: true, Ballot: paxos.Ballot{Round: 4, Node: 1}, Members: old}}}
+	s.reports["s2"] = serverReport{at: now, replicas: []ReplicaReport{{Partition: 7, Serving: true, Ballot: paxos.Ballot{Round: 5, Node: 2}, Members: cur}}}
+	srv, rep, ok := s.leaderReport(7)
+	if !ok || srv != "s2" || len(rep.Members) != 2 {
+		t.Fatalf("leaderReport = %s, %+v, %v; want s2's report (ballot 5.2, two members)", srv, rep, ok)
 	}
 }

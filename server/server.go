@@ -484,7 +484,8 @@ func (s *Server) reportLoop(ctx context.Context) {
 		for p, r := range s.replicas {
 			st := r.Status()
 			rr := rootservice.ReplicaReport{Partition: p, Type: r.Type(), Role: st.Role.String(),
-				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion}
+				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion,
+				Ballot: st.Ballot}
 			if st.Serving {
 				rr.Members = st.Config.Members
 			}
