@@ -133,6 +133,12 @@ type Replica struct {
 	lastCkpt   time.Time
 	lastClosed int64 // the ClosedInterval slot of wall time last closed
 	hlc        uint64
+	// bootClosed is the closed version the replica booted with (its snapshot's). Weak reads
+	// wait for a newer one, learned from a leader since: before the restart this replica may
+	// have served versions up to the newest closed version it had heard of, which is at most
+	// what any leader publishes from now on, but can be above bootClosed (DESIGN.md invariant 5:
+	// a replica's readable version never goes back, across restarts too).
+	bootClosed uint64
 	state      persistedState // last persisted
 
 	waiters []waiter
@@ -243,6 +249,7 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	r.start = time.Now()
 	r.lastCkpt = r.start
 	r.status = Status{Partition: cfg.Partition, Status: node.Status()}
+	r.bootClosed = r.status.Closed.Version
 	go r.run()
 	return r, nil
 }
@@ -715,7 +722,7 @@ func (r *Replica) handleReady() error {
 	// The readable version only moves forward: a newer closed version whose index is not
 	// applied yet leaves the previous one readable (DESIGN.md invariant 5).
 	readable := r.status.ReadableVersion
-	if st.Closed.Version > readable && st.Applied >= st.Closed.Index {
+	if st.Closed.Version > readable && st.Closed.Version > r.bootClosed && st.Applied >= st.Closed.Index {
 		readable = st.Closed.Version
 	}
 	r.status = Status{Partition: r.cfg.Partition, Status: st, MaxApplied: r.status.MaxApplied, ReadableVersion: readable}
