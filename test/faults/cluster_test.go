@@ -237,6 +237,8 @@ type dockerBackend struct {
 	stopped map[string]bool
 	// args are the extra observer flags of each server's container.
 	args map[string][]string
+	// earlier holds the logs of each server's containers that restartWith removed.
+	earlier map[string]string
 }
 
 // newDockerCluster creates a Docker network with a random free private /24 subnet and one
@@ -246,7 +248,7 @@ func newDockerCluster(t *testing.T) *testCluster {
 	t.Helper()
 	dir := t.TempDir()
 	run := fmt.Sprintf("obkv-faults-%d-%06d", os.Getpid(), rand.IntN(1e6))
-	db := &dockerBackend{t: t, network: run, prefix: run + "-", stopped: map[string]bool{}, args: map[string][]string{}}
+	db := &dockerBackend{t: t, network: run, prefix: run + "-", stopped: map[string]bool{}, args: map[string][]string{}, earlier: map[string]string{}}
 	c := &testCluster{t: t, file: filepath.Join(dir, "cluster.yaml"), b: db}
 	db.c = c
 	ctx := context.Background()
@@ -313,6 +315,10 @@ func (b *dockerBackend) create(name string) {
 func (b *dockerBackend) restartWith(name string, args ...string) {
 	b.t.Helper()
 	b.stop(name)
+	log := b.containerLog(name)
+	b.mu.Lock()
+	b.earlier[name] += log
+	b.mu.Unlock()
 	b.do("rm", b.prefix+name)
 	b.mu.Lock()
 	b.args[name] = append([]string(nil), args...)
@@ -476,9 +482,17 @@ func (b *dockerBackend) exited() string {
 }
 
 func (b *dockerBackend) logs(name string) string {
+	b.mu.Lock()
+	earlier := b.earlier[name]
+	b.mu.Unlock()
+	return earlier + b.containerLog(name)
+}
+
+// containerLog is the log of name's current container.
+func (b *dockerBackend) containerLog(name string) string {
 	out, err := docker(context.Background(), "logs", b.prefix+name)
 	if err != nil {
-		return err.Error()
+		return err.Error() + "\n"
 	}
 	return out
 }
