@@ -583,6 +583,11 @@ func (r *Replica) checkpoint() error {
 	frozen.Freeze()
 	_, maxV, _ := frozen.VersionRange()
 	floor := max(maxV, frozen.FloorVersion())
+	if _, cv, ok, err := r.cfg.Store.Checkpoint(r.cfg.Partition); err == nil && ok {
+		// A snapshot that arrived after the log had caught up (fetchSnapshot) leaves the
+		// sstable's checkpoint above this replica's own; checkpoints must not go back.
+		floor = max(floor, cv)
+	}
 	next, err := memstore.New(memstore.Config{LimitBytes: r.cfg.MemstoreLimit, FloorVersion: floor})
 	if err != nil {
 		r.mu.Unlock()
@@ -797,13 +802,27 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 			r.log.Warn("snapshot install failed; the leader will offer it again", "from", f.From, "err", err)
 			return
 		}
+		r.node.InstallSnapshot(meta)
+		if r.node.SnapshotMeta().Index != meta.Index {
+			// The Node ignored the snapshot: while it was fetched, this replica caught up from
+			// the log (a new leader had the entries) and applied past it. The sstable now holds
+			// the snapshot's data, the state at meta.Index, which is at or after this replica's
+			// own checkpoint (no checkpoint runs while installing, and the snapshot offered was
+			// beyond the applied index); the memstores hold every entry applied since that
+			// checkpoint. Together they are the state at the applied index: keep them. Emptying
+			// the memstores here lost every write applied between the snapshot and the catch-up.
+			if meta.Index < r.snapMeta.Index {
+				r.log.Error("apply failed: a stale snapshot replaced data newer than it", "snapshot_index", meta.Index, "checkpoint_index", r.snapMeta.Index)
+			}
+			r.log.Info("snapshot not needed any more: caught up from the log meanwhile", "snapshot_index", meta.Index, "applied", r.node.Status().Applied)
+			return
+		}
 		r.mu.Lock()
 		t, terr := memstore.New(memstore.Config{LimitBytes: r.cfg.MemstoreLimit, FloorVersion: meta.Version})
 		if terr == nil {
 			r.active, r.frozen = t, nil
 		}
 		r.mu.Unlock()
-		r.node.InstallSnapshot(meta)
 		r.snapMeta = r.node.SnapshotMeta()
 		// The snapshot's versions count as applied: a version this replica hands out as leader
 		// must be above them even when its clock is behind the leader's that wrote them.
