@@ -138,7 +138,7 @@ func (c *testCluster) checkLogs() {
 func brokenInvariants(log string) []string {
 	var out []string
 	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, `msg="apply failed"`) || strings.HasPrefix(line, "panic:") {
+		if strings.Contains(line, `msg="apply failed`) || strings.HasPrefix(line, "panic:") {
 			out = append(out, line)
 		}
 	}
