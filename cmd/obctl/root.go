@@ -117,24 +117,26 @@ func callAdmin(ctx context.Context, attempt time.Duration, fn func(ctx context.C
 		return err
 	}
 	var errs []string
+	timedOut := func() error {
+		return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+	}
 	for i := 0; ; i++ {
 		a := addrs[i%len(addrs)]
 		err := adminOn(ctx, a, attempt, fn)
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
-			errs = append(errs, fmt.Sprintf("%s: %s", a, oneLine(err)))
-			return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
-		}
-		if !retryable(err) {
+		if ctx.Err() == nil && !retryable(err) {
 			return err
 		}
 		errs = append(errs, fmt.Sprintf("%s: %s", a, oneLine(err)))
+		if ctx.Err() != nil {
+			return timedOut()
+		}
 		if (i+1)%len(addrs) == 0 { // every server tried: let the cluster move on
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+				return timedOut()
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
