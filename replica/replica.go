@@ -62,6 +62,9 @@ type Config struct {
 	// Now is the wall clock for versions (hybrid logical clock); time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// beforeDump, when set (tests), runs on a checkpoint's goroutine before the dump.
+	beforeDump func()
 }
 
 func (c *Config) validate() error {
@@ -157,8 +160,19 @@ type Replica struct {
 	// export, so an exported stream and its meta always describe the same point.
 	snapMu     sync.RWMutex
 	installing bool
-	wasLeader  bool
-	closeOnce  sync.Once
+	// dumping: a checkpoint's dump runs on its own goroutine (see startCheckpoint). A snapshot
+	// the Node asks for meanwhile waits in deferredSnap: its import would drop the partition's
+	// data under the dump.
+	dumping      bool
+	deferredSnap *paxos.SnapshotFetch
+	// failed is a frozen memstore whose dump failed, with its checkpoint: it stays readable in
+	// frozen, and the next checkpoint dumps it again before freezing another (a later table's
+	// checkpoint would otherwise compact the log past entries only it holds).
+	failed    *pendingDump
+	wasLeader bool
+	closeOnce sync.Once
+	// bg counts the checkpoint goroutines, which Close waits for (they write to the store).
+	bg sync.WaitGroup
 }
 
 // Open recovers the replica of cfg.Partition from the clog and sstable, or creates it with the
@@ -283,10 +297,12 @@ func (r *Replica) Step(m paxos.Message) {
 func (r *Replica) Close() {
 	r.closeOnce.Do(func() { close(r.stop) })
 	<-r.done
+	r.bg.Wait()
 }
 
 // do runs fn on the replica goroutine, with the Node's clock caught up (see step), and waits
-// for it.
+// for it. When ctx ends after fn was queued, do returns ErrOutcomeUnknown and fn may still run
+// later: callers read what fn sets only after a nil error.
 func (r *Replica) do(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	select {
@@ -301,6 +317,10 @@ func (r *Replica) do(ctx context.Context, fn func()) error {
 		return nil
 	case <-r.stop:
 		return ErrClosed
+	case <-ctx.Done():
+		// A stalled replica goroutine (a disk that stopped answering) must not hold callers
+		// past their deadline.
+		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
@@ -557,32 +577,36 @@ func (r *Replica) periodic() {
 		r.hlc = v
 		_ = r.node.CloseVersion(v)
 	}
-	if r.cfg.Store != nil && !r.installing {
+	if r.cfg.Store != nil && !r.installing && !r.dumping {
 		full := r.active.Full()
 		if full || (now.Sub(r.lastCkpt) >= r.cfg.CheckpointInterval && r.active.Len() > 0) {
-			if err := r.checkpoint(); err != nil {
-				r.log.Warn("checkpoint failed", "err", err)
-			}
+			r.startCheckpoint()
 			r.lastCkpt = now
 		}
 	}
 }
 
-// checkpoint freezes the active memstore, dumps it with the applied index, then compacts the log
-// through that index.
-func (r *Replica) checkpoint() error {
-	st := r.node.Status()
-	applied := st.Applied
-	if applied <= r.snapMeta.Index {
-		return nil
+// startCheckpoint freezes the active memstore and starts a goroutine that dumps it to the
+// sstable with the applied index; back on the replica goroutine, finishCheckpoint then compacts
+// the log through that index. The dump writes every entry of the memstore (hundreds of
+// megabytes after a minute of writes) and takes seconds: run on the replica goroutine, it
+// stopped the partition for as long, leases lapsed and leaders changed at every checkpoint.
+func (r *Replica) startCheckpoint() {
+	if f := r.failed; f != nil {
+		r.failed = nil
+		r.dumping = true
+		r.bg.Add(1)
+		go r.dump(f.table, f.cp)
+		return
 	}
-	r.snapMu.Lock()
-	defer r.snapMu.Unlock()
-	r.mu.Lock()
-	frozen := r.active
-	frozen.Freeze()
-	_, maxV, _ := frozen.VersionRange()
-	floor := max(maxV, frozen.FloorVersion())
+	applied := r.node.Status().Applied
+	if applied <= r.snapMeta.Index {
+		return
+	}
+	floor := r.active.FloorVersion()
+	if _, maxV, ok := r.active.VersionRange(); ok {
+		floor = max(floor, maxV)
+	}
 	if _, cv, ok, err := r.cfg.Store.Checkpoint(r.cfg.Partition); err == nil && ok {
 		// A snapshot that arrived after the log had caught up (fetchSnapshot) leaves the
 		// sstable's checkpoint above this replica's own; checkpoints must not go back.
@@ -590,32 +614,98 @@ func (r *Replica) checkpoint() error {
 	}
 	next, err := memstore.New(memstore.Config{LimitBytes: r.cfg.MemstoreLimit, FloorVersion: floor})
 	if err != nil {
-		r.mu.Unlock()
-		return err
+		r.log.Warn("checkpoint not started", "err", err)
+		return
 	}
+	r.mu.Lock()
+	frozen := r.active
+	frozen.Freeze()
 	r.active = next
 	r.frozen = append([]*memstore.Table{frozen}, r.frozen...)
 	r.mu.Unlock()
-	ctx := context.Background()
-	if err := r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, sstable.Checkpoint{Index: applied, Version: floor}); err != nil {
-		return err
+	r.dumping = true
+	r.bg.Add(1)
+	go r.dump(frozen, sstable.Checkpoint{Index: applied, Version: floor})
+}
+
+// dump writes a frozen memstore to the sstable, then has the replica goroutine finish the
+// checkpoint. It holds snapMu for writing throughout, so an export (which holds it for reading)
+// sees the sstable and snapMeta of one checkpoint, never the data of a new one with the meta of
+// the old.
+func (r *Replica) dump(frozen *memstore.Table, cp sstable.Checkpoint) {
+	defer r.bg.Done()
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	if r.cfg.beforeDump != nil {
+		r.cfg.beforeDump()
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	began := time.Now()
+	err := r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, cp)
+	took := time.Since(began)
+	if err == nil {
+		// The frozen table's entries are in the sstable now: reads stop merging it.
+		r.dropFrozen(frozen)
+	}
+	_ = r.do(ctx, func() { r.finishCheckpoint(ctx, pendingDump{frozen, cp}, took, err) })
+}
+
+// dropFrozen removes t from the frozen memstores reads merge.
+func (r *Replica) dropFrozen(t *memstore.Table) {
 	r.mu.Lock()
-	for i, t := range r.frozen {
-		if t == frozen {
+	defer r.mu.Unlock()
+	for i, f := range r.frozen {
+		if f == t {
 			r.frozen = append(r.frozen[:i:i], r.frozen[i+1:]...)
-			break
+			return
 		}
 	}
-	r.mu.Unlock()
-	if err := r.node.Compact(applied); err != nil {
-		return err
+}
+
+// pendingDump is a frozen memstore and the checkpoint its dump records.
+type pendingDump struct {
+	table *memstore.Table
+	cp    sstable.Checkpoint
+}
+
+// finishCheckpoint runs on the replica goroutine once a dump ended: it compacts the Node and
+// the log through the checkpoint, and starts a snapshot fetch that waited for the dump.
+func (r *Replica) finishCheckpoint(ctx context.Context, d pendingDump, took time.Duration, err error) {
+	r.dumping = false
+	cp := d.cp
+	defer func() {
+		if f := r.deferredSnap; f != nil && !r.installing {
+			r.deferredSnap = nil
+			r.installing = true
+			go r.fetchSnapshot(*f)
+		}
+	}()
+	if err != nil {
+		r.failed = &d
+		r.log.Warn("checkpoint failed; it is retried at the next one", "index", cp.Index, "entries", d.table.Len(), "err", err)
+		return
+	}
+	r.log.Debug("checkpoint", "index", cp.Index, "version", cp.Version, "entries", d.table.Len(), "took", took)
+	if err := r.node.Compact(cp.Index); err != nil {
+		r.log.Warn("checkpoint: compact", "index", cp.Index, "err", err)
+		return
 	}
 	r.snapMeta = r.node.SnapshotMeta()
 	if err := r.persistState(ctx); err != nil {
-		return err
+		r.log.Warn("checkpoint: persist state", "err", err)
+		return
 	}
-	return r.cfg.Log.Compact(ctx, r.cfg.Partition, applied+1)
+	if err := r.cfg.Log.Compact(ctx, r.cfg.Partition, cp.Index+1); err != nil {
+		r.log.Warn("checkpoint: compact log", "err", err)
+	}
 }
 
 func (r *Replica) persistState(ctx context.Context) error {
@@ -710,7 +800,11 @@ func (r *Replica) handleReady() error {
 			r.wasLeader = rd.Soft.Role == paxos.Leader
 			r.log.Info("leadership", "leader", r.wasLeader, "ballot", rd.Soft.Ballot.String(), "term_leader", rd.Soft.Leader)
 		}
-		if rd.Snapshot != nil && !r.installing {
+		switch {
+		case rd.Snapshot == nil || r.installing:
+		case r.dumping:
+			r.deferredSnap = rd.Snapshot
+		default:
 			r.installing = true
 			go r.fetchSnapshot(*rd.Snapshot)
 		}
@@ -803,6 +897,11 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 			return
 		}
 		r.node.InstallSnapshot(meta)
+		if f := r.failed; f != nil && f.cp.Index <= meta.Index {
+			// The imported snapshot holds what the failed dump was to write.
+			r.failed = nil
+			r.dropFrozen(f.table)
+		}
 		if r.node.SnapshotMeta().Index != meta.Index {
 			// The Node ignored the snapshot: while it was fetched, this replica caught up from
 			// the log (a new leader had the entries) and applied past it. The sstable now holds

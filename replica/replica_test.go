@@ -32,6 +32,8 @@ type group struct {
 	// holdFetch, when set, holds every snapshot fetch after the export until it is closed;
 	// fetched is told of each export.
 	holdFetch, fetched chan struct{}
+	// beforeDump is each replica's Config.beforeDump.
+	beforeDump func()
 }
 
 type memTransport struct {
@@ -108,7 +110,8 @@ func (g *group) start(id paxos.ID) {
 	r, err := Open(context.Background(), Config{
 		Partition: 7, Paxos: pc, Log: l, Store: db, Transport: memTransport{g, id}, Snapshots: memTransport{g, id},
 		Tick: 5 * time.Millisecond, MemstoreLimit: g.limit, CheckpointInterval: g.ckpt,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		beforeDump: g.beforeDump,
 	}, g.conf, paxos.Full)
 	if err != nil {
 		g.t.Fatal(err)
@@ -404,6 +407,67 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 	for _, k := range []string{"a", "k00", "k29", "m00", "m09"} {
 		if got := g.get(3, k); got == "<none>" {
 			t.Errorf("replica 3 lost %s when the snapshot it no longer needed arrived", k)
+		}
+	}
+}
+
+// A checkpoint's dump (seconds for a large memstore) must not stop the partition: while every
+// replica's dump is held, writes and strong reads go on under the same leader, and once the
+// dumps finish the logs are compacted and a restarted replica has every write.
+func TestCheckpointDoesNotStopThePartition(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 20 * time.Millisecond
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	g.beforeDump = func() {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-hold
+	}
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // runs before the group stops
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.mu.Lock()
+	l := g.reps[1]
+	g.mu.Unlock()
+	waitFor(t, "replica 1, the preferred one, to lead", func() bool { return l.Status().Serving })
+	ballot, _ := l.Leading()
+	g.put("a", "1")
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no checkpoint started")
+	}
+	for i := 0; i < 20; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	for id := paxos.ID(1); id <= 3; id++ {
+		if got := g.get(id, "k19"); got != "x" {
+			t.Fatalf("replica %d reads k19 = %s during the dumps, want x", id, got)
+		}
+	}
+	if b, ok := l.Leading(); !ok || b != ballot {
+		t.Fatalf("leadership changed while the dumps were held: ballot %v serving %v, was %v", b, ok, ballot)
+	}
+	release.Do(func() { close(hold) })
+	waitFor(t, "every replica to compact its log", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, r := range g.reps {
+			if r.Status().First < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	g.stop(2)
+	g.start(2)
+	for _, k := range []string{"a", "k00", "k19"} {
+		if got := g.get(2, k); got == "<none>" {
+			t.Fatalf("restarted replica 2 lacks %s", k)
 		}
 	}
 }
