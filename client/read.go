@@ -37,7 +37,7 @@ func (c *Client) Get(ctx context.Context, tenantName, table string, key []byte, 
 		return Result{}, fmt.Errorf("get key %q: %w", key, err)
 	}
 	p := obtenant.PartitionOf(key, loc.partitions)
-	what := fmt.Sprintf("get %s/%s key %q (partition %d)", tenantName, table, key, p)
+	what := call{op: "get", tenant: tenantName, table: table, key: key, partition: p}
 	var res Result
 	meta, err := c.readPartition(ctx, rc, loc, p, c.estimate(loc, 1), what,
 		func(ctx context.Context, kv api.KVClient, ro *api.ReadOptions) (*api.ReadMeta, error) {
@@ -65,7 +65,7 @@ type readAttempt func(ctx context.Context, kv api.KVClient, ro *api.ReadOptions)
 const maxReadRounds = 3
 
 // readPartition runs one read on partition p, trying the preference's candidates in order.
-func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc, p int, sizeBytes int, what string, do readAttempt) (Meta, error) {
+func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc, p int, sizeBytes int, what call, do readAttempt) (Meta, error) {
 	ro := &api.ReadOptions{Consistency: rc.consistency.String(), SnapshotVersion: rc.snapshot}
 	if rc.consistency == WeakConsistency {
 		ro.MaxStalenessMs = rc.maxStaleness.Milliseconds()
@@ -262,7 +262,7 @@ const maxScanPages = 1 << 20
 // snapshot — a write committed while it runs may be seen in one partition and not another.
 // Use a weak scan with a small max_staleness, or AtVersion, for a consistent cut.
 func (c *Client) Scan(ctx context.Context, tenantName, table string, start, end []byte, limit int, opts ...ReadOption) (ScanResult, error) {
-	what := fmt.Sprintf("scan %s/%s [%q, %q)", tenantName, table, start, end)
+	what := call{op: "scan", tenant: tenantName, table: table, start: start, end: end, partition: -1}
 	if limit < 0 || limit > math.MaxUint32 {
 		return ScanResult{}, fmt.Errorf("%s: limit %d: must be in [0, %d]: %w", what, limit, uint32(math.MaxUint32), ErrInvalid)
 	}
@@ -319,7 +319,7 @@ func (c *Client) Scan(ctx context.Context, tenantName, table string, start, end 
 }
 
 // scanPartition reads up to limit rows (0: all) of one partition, following pages.
-func (c *Client) scanPartition(ctx context.Context, rc readConfig, loc *tableLoc, p int, start, end []byte, limit, size int, what string) ([]KeyValue, bool, Meta, error) {
+func (c *Client) scanPartition(ctx context.Context, rc readConfig, loc *tableLoc, p int, start, end []byte, limit, size int, what call) ([]KeyValue, bool, Meta, error) {
 	var rows []KeyValue
 	var meta Meta
 	tried := 0
@@ -330,7 +330,7 @@ func (c *Client) scanPartition(ctx context.Context, rc readConfig, loc *tableLoc
 			want = limit - len(rows)
 		}
 		var resp *api.ScanResponse
-		m, err := c.readPartition(ctx, rc, loc, p, size, fmt.Sprintf("%s partition %d", what, p),
+		m, err := c.readPartition(ctx, rc, loc, p, size, what.in(p),
 			func(ctx context.Context, kv api.KVClient, ro *api.ReadOptions) (*api.ReadMeta, error) {
 				r, err := kv.Scan(ctx, &api.ScanRequest{Tenant: loc.tenant, Table: loc.table, Partition: uint32(p), Start: cur, End: end, Limit: uint32(want), Options: ro})
 				if err != nil {
@@ -353,12 +353,12 @@ func (c *Client) scanPartition(ctx context.Context, rc readConfig, loc *tableLoc
 			return rows, resp.GetMore(), meta, nil
 		}
 		if len(resp.GetRows()) == 0 {
-			return nil, false, Meta{}, fmt.Errorf("%s partition %d: server %s said more rows remain but sent none", what, p, m.Server)
+			return nil, false, Meta{}, fmt.Errorf("%s: server %s said more rows remain but sent none", what.in(p), m.Server)
 		}
 		last := resp.GetRows()[len(resp.GetRows())-1].GetKey()
 		cur = append(slices.Clip(last), 0) // the smallest key above last
 	}
-	return nil, false, Meta{}, fmt.Errorf("%s partition %d: more than %d pages", what, p, maxScanPages)
+	return nil, false, Meta{}, fmt.Errorf("%s: more than %d pages", what.in(p), maxScanPages)
 }
 
 // snapshotTarget is how old a snapshot version picked for an unbounded weak scan may be before

@@ -48,7 +48,7 @@ func (c *Client) Delete(ctx context.Context, tenantName, table string, key []byt
 // key must hash to the same partition: a batch that spans partitions is refused before
 // anything is sent (ErrCrossPartition).
 func (c *Client) Batch(ctx context.Context, tenantName, table string, ops []Op) (uint64, error) {
-	what := fmt.Sprintf("write %s/%s", tenantName, table)
+	what := call{op: "write", tenant: tenantName, table: table, partition: -1}
 	if len(ops) == 0 {
 		return 0, fmt.Errorf("%s: a batch needs at least one op: %w", what, ErrInvalid)
 	}
@@ -72,15 +72,14 @@ func (c *Client) Batch(ctx context.Context, tenantName, table string, ops []Op) 
 		}
 		wire[i] = &api.KVOp{Kind: uint32(op.Kind), Key: op.Key, Value: op.Value}
 	}
-	what = fmt.Sprintf("%s partition %d", what, p)
-	return c.write(ctx, loc, p, wire, what)
+	return c.write(ctx, loc, p, wire, what.in(p))
 }
 
 // write sends one batch to partition p's leader. It retries only where nothing can have been
 // applied: "not leader" (nothing was proposed), NotFound (the server has no such replica) and
 // a connection that was never established. Any other failure after the request may have been
 // delivered returns ErrOutcomeUnknown, and an InvalidArgument returns ErrInvalid.
-func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVOp, what string) (uint64, error) {
+func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVOp, what call) (uint64, error) {
 	var errs []string
 	hint := ""
 	refresh := false
