@@ -27,17 +27,20 @@ var (
 )
 
 const (
-	// EntryOverheadBytes is what Bytes charges per entry on top of the key and
-	// value bytes: the 40-byte B-tree slot (slice header, version, key length,
-	// flags), the unused slack of half-full B-tree nodes (about half a slot
-	// again), the node headers amortised over their items and the allocator's
-	// size-class rounding of the key+value buffer. Checked against the heap by
+	// EntryOverheadBytes is what Bytes charges per entry (per version) on top
+	// of its value bytes: the 56-byte chain node (value slice header, older and
+	// jump links, version, depths; carved from slabs, so without size-class
+	// rounding of its own) and the allocator's size-class rounding of the
+	// value buffer (a few bytes for small values, up to 12.5% for large ones).
+	// Checked against the heap by TestBytesTracksHeap.
+	EntryOverheadBytes = 64
+	// KeyOverheadBytes is what Bytes charges once per distinct key on top of
+	// its key bytes: the 32-byte record, the size-class rounding of the key
+	// buffer, the 8-byte B-tree slot with the slack of half-full nodes, and the
+	// hash index slot (16-byte string header, 8-byte pointer, control byte)
+	// with the map's load-factor and growth slack. Checked against the heap by
 	// TestBytesTracksHeap.
-	EntryOverheadBytes = 96
-	// KeyOverheadBytes is what Bytes charges once per distinct key for its
-	// slot in the newest-version hash index (string header, 40-byte item,
-	// control byte and the map's load-factor slack).
-	KeyOverheadBytes = 80
+	KeyOverheadBytes = 104
 
 	// MaxKeyBytes bounds a key: the sstable prefixes it with 8 bytes of
 	// partition id and badger appends 8 bytes of version under its own 65000-byte
@@ -48,11 +51,17 @@ const (
 	// requires memtables of at least 32 MiB).
 	MaxValueBytes = 4 << 20
 
-	// btreeDegree: 32 gives nodes of up to 63 slots of 40 bytes (2.5 KiB),
-	// about 4 levels for a million entries: few levels for older-version
-	// reads and scans, nodes small enough to copy cheaply on split. Not tuned:
-	// point reads at the newest version bypass the tree.
+	// btreeDegree: 32 gives nodes of up to 63 slots of 8 bytes, 3 to 4 levels
+	// for a million keys: few levels for the first write of a key and for the
+	// seek of a scan chunk. Not tuned: point reads and writes of known keys
+	// bypass the tree.
 	btreeDegree = 32
+
+	// nodeSlabLen is how many chain nodes one allocation holds: 146 nodes of
+	// 56 bytes fill the 8 KiB size class. Why slabs: a write then allocates
+	// only its value buffer, and a node costs its size, not the 64-byte size
+	// class. A table holds at most one partly used slab.
+	nodeSlabLen = 8 << 10 / int(unsafe.Sizeof(node{}))
 )
 
 // Config configures a Table.
@@ -83,38 +92,73 @@ type Entry struct {
 	Tombstone bool
 }
 
-// item is the B-tree slot: key and value share one buffer (one allocation per
-// write), 40 bytes in all. Items order by key ascending, then version
-// descending, so the first item >= (k, v) is the newest version <= v of k.
-type item struct {
-	buf       []byte // key || value
-	version   uint64
-	keyLen    uint32
-	tombstone bool
+// node is one version of one key: a link of the key's chain, newest first.
+// It never changes once published (record.newest), so readers walk chains
+// without the lock.
+type node struct {
+	value []byte // nil for a tombstone, never nil otherwise
+	// older is the key's previous version; nil for its oldest in the table.
+	older *node
+	// jump is an older node of the chain, farther back than older when the
+	// chain is long, so that a search by version takes O(log n) steps in the
+	// key's n versions instead of n: the skew-binary jump pointers of Myers,
+	// "An applicative random-access stack" (1983). nil for the oldest node.
+	// Invariant: jump is older or one of its older nodes.
+	jump    *node
+	version uint64
+	// depth is how many older versions the chain holds below this node, and
+	// jumpDepth is jump's depth (kept here so that link reads one older node,
+	// not two). They only shape jump: a wrap after 2^32 versions of one key
+	// would make searches slower, never wrong.
+	depth, jumpDepth uint32
 }
 
-func (it *item) key() []byte   { return it.buf[:it.keyLen:it.keyLen] }
-func (it *item) value() []byte { return it.buf[it.keyLen:] }
-
-func (it *item) entry() Entry {
-	e := Entry{Key: it.key(), Version: it.version, Tombstone: it.tombstone}
-	if !it.tombstone {
-		e.Value = it.value()
+// link makes n the newest node of the chain whose head is head.
+func (n *node) link(head *node) {
+	n.older = head
+	n.depth = head.depth + 1
+	n.jump, n.jumpDepth = head, head.depth
+	// Where head's jump spans as many nodes as its jump's jump, jump over both:
+	// the spans grow like the digits of a skew-binary number.
+	if j := head.jump; j != nil && j.jump != nil && head.depth-head.jumpDepth == head.jumpDepth-j.jumpDepth {
+		n.jump, n.jumpDepth = j.jump, j.jumpDepth
 	}
-	return e
 }
 
-func itemLess(a, b item) bool {
-	if c := bytes.Compare(a.buf[:a.keyLen], b.buf[:b.keyLen]); c != 0 {
-		return c < 0
+// at returns the newest node of the chain from n with a version <= v, or nil.
+func (n *node) at(v uint64) *node {
+	n, _ = n.seek(v)
+	return n
+}
+
+// seek is at, and also returns how many links it followed.
+func (n *node) seek(v uint64) (found *node, steps int) {
+	for n != nil && n.version > v {
+		if j := n.jump; j != nil && j.version > v {
+			n = j // every node from n down to j is newer than v as well
+		} else {
+			n = n.older
+		}
+		steps++
 	}
-	return a.version > b.version
+	return n, steps
 }
 
-// pivot is a search key: it is never stored, so it may alias the caller's key.
-func pivot(key []byte, version uint64) item {
-	return item{buf: key, keyLen: uint32(len(key)), version: version}
+func (n *node) entry(key []byte) Entry {
+	return Entry{Key: key, Value: n.value, Version: n.version, Tombstone: n.value == nil}
 }
+
+// record is the table's slot for one distinct key, in the B-tree and in the
+// hash index.
+type record struct {
+	key []byte // never modified
+	// newest is the head of the key's chain. Only a writer stores it, holding
+	// wmu and mu (read or write); readers load it with or without mu.
+	// Invariant: never nil once the record is in the tree.
+	newest atomic.Pointer[node]
+}
+
+func recordLess(a, b *record) bool { return bytes.Compare(a.key, b.key) < 0 }
 
 // Table is one memstore table of one partition. See the package doc for the
 // concurrency contract: one writer, many readers.
@@ -122,25 +166,42 @@ type Table struct {
 	limitBytes int64
 	floor      uint64
 
-	mu sync.RWMutex
-	// tree is guarded by mu: written under mu.Lock, read under mu.RLock.
-	// It holds every entry.
-	tree *btree.BTreeG[item]
-	// latest is guarded by mu. It maps each key to its newest entry, which is
-	// also in tree. Why: a B-tree descent costs ~20 key comparisons, each a
-	// pointer chase to a key buffer (1.6us per random read measured on 200k
-	// entries), while most reads are at or above the key's newest version and
-	// one hash probe answers them (BenchmarkGet). Keys are unsafe.String views
-	// of the item's buffer, which is never modified and is kept alive by the
-	// map itself.
-	// Invariant: latest[k] is the item of tree with key k and the largest version.
-	latest map[string]item
-	// frozen is guarded by mu. Invariant: once true, never false, and tree no
-	// longer changes.
-	frozen bool
-	// minVersion, maxVersion are guarded by mu.
+	// wmu serializes the writers and guards their own state. The contract
+	// allows one writer; wmu makes a second one wait rather than corrupt the
+	// chains, and costs the one writer an uncontended lock.
+	wmu sync.Mutex
+	// slab is guarded by wmu: the nodes not yet used of the last node slab.
+	slab []node
+	// minVersion, maxVersion are guarded by wmu.
 	// Invariant: floor < minVersion <= maxVersion when the table is not empty.
 	minVersion, maxVersion uint64
+
+	// mu guards the tree, the hash index and frozen. A writer holds wmu too
+	// whenever it holds mu, and takes mu.Lock only to add a key new to the
+	// table; a new version of a key the table holds is linked under mu.RLock,
+	// which shuts out Freeze but never readers, and readers never wait for
+	// such a write.
+	mu sync.RWMutex
+	// tree is guarded by mu: written under mu.Lock, read under mu.RLock. It
+	// holds one record per distinct key, ordered by key; only the first write
+	// of a key changes it. Why one slot per key, not per (key, version): a
+	// descent costs ~20 key comparisons, each a pointer chase to a key buffer,
+	// and with a slot per version every write paid one (Put was 18-22% of a
+	// follower's CPU under a write-only workload on 10,000 hot keys), though a
+	// new version of a key the table holds just becomes its newest
+	// (BenchmarkPutUpdate).
+	tree *btree.BTreeG[*record]
+	// latest is guarded by mu: written under mu.Lock, read under mu.RLock, or
+	// without mu by a writer holding wmu (only writers change it, one at a
+	// time). It maps each key to its record, so that a write of a key the
+	// table holds and a point read are one hash probe, not a tree descent
+	// (BenchmarkGet). Keys are unsafe.String views of record.key, which is
+	// never modified and is kept alive by the map itself.
+	// Invariant: latest and tree hold the same records.
+	latest map[string]*record
+	// frozen is guarded by mu. Invariant: once true, never false, and neither
+	// the tree nor any chain changes any more.
+	frozen bool
 
 	bytes atomic.Int64
 	count atomic.Int64
@@ -154,8 +215,8 @@ func New(cfg Config) (*Table, error) {
 	return &Table{
 		limitBytes: cfg.LimitBytes,
 		floor:      cfg.FloorVersion,
-		tree:       btree.NewG[item](btreeDegree, itemLess),
-		latest:     make(map[string]item),
+		tree:       btree.NewG[*record](btreeDegree, recordLess),
+		latest:     make(map[string]*record),
 	}, nil
 }
 
@@ -192,15 +253,27 @@ func (t *Table) write(key, value []byte, version uint64, tombstone bool) error {
 			op, quote(key), version, ErrInvalidArgument)
 	}
 
-	// Build the item before taking the lock: readers wait only for the tree
-	// and map updates, not for the allocation and copy.
-	buf := make([]byte, len(key)+len(value))
-	copy(buf, key)
-	copy(buf[len(key):], value)
-	it := item{buf: buf, version: version, keyLen: uint32(len(key)), tombstone: tombstone}
+	// Copy the value before taking the locks: the write of a new key makes
+	// readers wait for the insert only, not for the allocation and copy.
+	var val []byte // nil marks a tombstone
+	if !tombstone {
+		val = make([]byte, len(value)) // not nil, even when empty
+		copy(val, value)
+	}
 
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	// No mu for the probe: only writers change latest, and they hold wmu.
+	rec := t.latest[string(key)]
+	// The read lock shuts out Freeze (and a ForEach needs frozen), so a write
+	// that saw the table writable completes before the table is frozen.
+	if rec != nil {
+		t.mu.RLock()
+		defer t.mu.RUnlock()
+	} else {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
 	if t.frozen {
 		return fmt.Errorf("memstore %s key %s at version %d: %w", op, quote(key), version, ErrFrozen)
 	}
@@ -212,25 +285,48 @@ func (t *Table) write(key, value []byte, version uint64, tombstone bool) error {
 		return fmt.Errorf("memstore %s key %s at version %d: below the table's newest version %d (versions are monotonic per partition): %w",
 			op, quote(key), version, t.maxVersion, ErrVersionOrder)
 	}
-	newest, seen := t.latest[string(key)]
-	if seen && version <= newest.version {
-		return fmt.Errorf("memstore %s key %s at version %d: not above the key's newest version %d: %w",
-			op, quote(key), version, newest.version, ErrVersionOrder)
+	var head *node
+	if rec != nil {
+		head = rec.newest.Load()
+		if version <= head.version {
+			return fmt.Errorf("memstore %s key %s at version %d: not above the key's newest version %d: %w",
+				op, quote(key), version, head.version, ErrVersionOrder)
+		}
 	}
 
-	t.tree.ReplaceOrInsert(it)
-	t.latest[unsafe.String(&buf[0], len(key))] = it
+	n := t.newNode()
+	n.value, n.version = val, version
+	charge := int64(len(val)) + EntryOverheadBytes
+	if head != nil {
+		n.link(head)
+		// Publishes n with its fields: a reader that loads it sees them.
+		rec.newest.Store(n)
+	} else {
+		k := make([]byte, len(key))
+		copy(k, key)
+		rec = &record{key: k}
+		rec.newest.Store(n)
+		t.tree.ReplaceOrInsert(rec)
+		t.latest[unsafe.String(&k[0], len(k))] = rec
+		charge += int64(len(k)) + KeyOverheadBytes
+	}
 	if t.count.Load() == 0 {
 		t.minVersion = version
 	}
 	t.maxVersion = version
 	t.count.Add(1)
-	charge := int64(len(buf)) + EntryOverheadBytes
-	if !seen {
-		charge += KeyOverheadBytes
-	}
 	t.bytes.Add(charge)
 	return nil
+}
+
+// newNode returns a zeroed node from the slab. Call with wmu held.
+func (t *Table) newNode() *node {
+	if len(t.slab) == 0 {
+		t.slab = make([]node, nodeSlabLen)
+	}
+	n := &t.slab[0]
+	t.slab = t.slab[1:]
+	return n
 }
 
 // Get returns the newest entry of key with a version <= version. found is
@@ -238,23 +334,17 @@ func (t *Table) write(key, value []byte, version uint64, tombstone bool) error {
 // tombstone (e.Tombstone), which hides the key from older tables.
 func (t *Table) Get(key []byte, version uint64) (e Entry, found bool) {
 	t.mu.RLock()
-	newest, ok := t.latest[string(key)]
-	if !ok || newest.version <= version {
-		// Absent, or the newest version is the answer: no descent.
-		t.mu.RUnlock()
-		if ok {
-			return newest.entry(), true
-		}
+	rec := t.latest[string(key)]
+	t.mu.RUnlock()
+	if rec == nil {
 		return Entry{}, false
 	}
-	t.tree.AscendGreaterOrEqual(pivot(key, version), func(it item) bool {
-		if bytes.Equal(it.key(), key) {
-			e, found = it.entry(), true
-		}
-		return false
-	})
-	t.mu.RUnlock()
-	return e, found
+	// The chain needs no lock: its nodes never change once published.
+	n := rec.newest.Load().at(version)
+	if n == nil {
+		return Entry{}, false
+	}
+	return n.entry(rec.key), true
 }
 
 // Freeze makes the table immutable. It is idempotent.
@@ -274,8 +364,8 @@ func (t *Table) Frozen() bool {
 // Full reports whether Bytes reached the configured limit.
 func (t *Table) Full() bool { return t.bytes.Load() >= t.limitBytes }
 
-// Bytes is the approximate memory the table holds: key and value bytes plus
-// EntryOverheadBytes per entry.
+// Bytes is the approximate memory the table holds: per entry its value bytes
+// and EntryOverheadBytes, per distinct key its key bytes and KeyOverheadBytes.
 func (t *Table) Bytes() int64 { return t.bytes.Load() }
 
 // Len is the number of entries (every version of every key, tombstones included).
@@ -287,8 +377,8 @@ func (t *Table) FloorVersion() uint64 { return t.floor }
 // VersionRange returns the smallest and largest version written; ok is false
 // for an empty table.
 func (t *Table) VersionRange() (minVersion, maxVersion uint64, ok bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
 	return t.minVersion, t.maxVersion, t.count.Load() > 0
 }
 
@@ -304,9 +394,13 @@ func (t *Table) ForEach(fn func(Entry) error) error {
 		return fmt.Errorf("memstore for-each over %d entries: %w", t.count.Load(), ErrNotFrozen)
 	}
 	var err error
-	t.tree.Ascend(func(it item) bool {
-		err = fn(it.entry())
-		return err == nil
+	t.tree.Ascend(func(rec *record) bool {
+		for n := rec.newest.Load(); n != nil; n = n.older {
+			if err = fn(n.entry(rec.key)); err != nil {
+				return false
+			}
+		}
+		return true
 	})
 	return err
 }

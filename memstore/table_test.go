@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -406,27 +408,287 @@ func TestConcurrentReadersOneWriter(t *testing.T) {
 	}
 }
 
-// TestBytesTracksHeap checks that Bytes is a fair estimate of the heap the
-// table holds: within a factor of two either way.
-func TestBytesTracksHeap(t *testing.T) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+// TestFreezeDuringWrites freezes the table while the writer adds versions of
+// known keys and new keys: every write either lands before the freeze, and
+// ForEach sees it, or fails with ErrFrozen.
+func TestFreezeDuringWrites(t *testing.T) {
 	tb := newTable(t, Config{})
-	val := bytes.Repeat([]byte("x"), 50)
-	for i := 0; i < 20000; i++ {
-		if err := tb.Put([]byte(fmt.Sprintf("key-%08d", i)), val, uint64(i+1)); err != nil {
+	type result struct {
+		applied int
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		for v := uint64(1); ; v++ {
+			key := fmt.Sprintf("k%03d", v%300) // new keys first, then new versions
+			if err := tb.Put([]byte(key), []byte("x"), v); err != nil {
+				done <- result{int(v - 1), err}
+				return
+			}
+		}
+	}()
+	for tb.Len() < 1000 {
+		runtime.Gosched()
+	}
+	tb.Freeze()
+	res := <-done
+	if !errors.Is(res.err, ErrFrozen) {
+		t.Fatalf("writer stopped with %v, want ErrFrozen", res.err)
+	}
+	seen := 0
+	if err := tb.ForEach(func(Entry) error { seen++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if seen != res.applied || tb.Len() != res.applied {
+		t.Fatalf("%d writes succeeded before the freeze; ForEach saw %d, Len = %d", res.applied, seen, tb.Len())
+	}
+}
+
+// TestAllocs: a write of a key the table holds allocates only its value
+// buffer (nodes come from slabs), and a point read allocates nothing.
+func TestAllocs(t *testing.T) {
+	tb := newTable(t, Config{})
+	key, val := []byte("key"), []byte("value")
+	v := uint64(1)
+	mustPut(t, tb, "key", "value", v)
+	if n := testing.AllocsPerRun(1000, func() {
+		v++
+		if err := tb.Put(key, val, v); err != nil {
 			t.Fatal(err)
 		}
+	}); n > 1 {
+		t.Errorf("Put of a known key: %v allocations, want at most 1", n)
 	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	runtime.KeepAlive(tb)
-	if est := tb.Bytes(); est < heap/2 || est > heap*2 {
-		t.Fatalf("Bytes = %d, heap grew by %d: not within a factor of 2", est, heap)
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, ok := tb.Get(key, v/2); !ok {
+			t.Fatal("key not found")
+		}
+	}); n != 0 {
+		t.Errorf("Get: %v allocations, want 0", n)
 	}
-	t.Logf("Bytes = %d, heap growth = %d", tb.Bytes(), heap)
+}
+
+// TestBytesTracksHeap checks that Bytes is a fair estimate of the heap the
+// table holds, within a factor of two either way, both when every entry is a
+// new key (KeyOverheadBytes dominates) and when keys hold many versions
+// (EntryOverheadBytes dominates).
+func TestBytesTracksHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		keys, versions int
+	}{
+		{"distinct keys", 20000, 1},
+		{"many versions per key", 500, 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			tb := newTable(t, Config{})
+			val := bytes.Repeat([]byte("x"), 50)
+			v := uint64(0)
+			for r := 0; r < tc.versions; r++ {
+				for i := 0; i < tc.keys; i++ {
+					v++
+					if err := tb.Put([]byte(fmt.Sprintf("key-%08d", i)), val, v); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			runtime.KeepAlive(tb)
+			if est := tb.Bytes(); est < heap/2 || est > heap*2 {
+				t.Fatalf("Bytes = %d, heap grew by %d: not within a factor of 2", est, heap)
+			}
+			t.Logf("Bytes = %d, heap growth = %d", tb.Bytes(), heap)
+		})
+	}
+}
+
+// TestEmptyValueIsNotTombstone: an empty value is a value, in every read.
+func TestEmptyValueIsNotTombstone(t *testing.T) {
+	tb := newTable(t, Config{})
+	mustPut(t, tb, "k", "", 1)
+	mustPut(t, tb, "k", "v2", 2)
+	if e, ok := tb.Get([]byte("k"), 1); !ok || e.Tombstone || e.Value == nil || len(e.Value) != 0 {
+		t.Fatalf("Get(k, 1) after an empty put = %+v %v, want an empty, non-nil value", e, ok)
+	}
+	it := tb.NewIterator(nil, nil, 1)
+	if !it.Valid() || it.Entry().Tombstone {
+		t.Fatalf("iterate at 1 after an empty put: valid %v, entry %+v", it.Valid(), it.Entry())
+	}
+}
+
+// TestBytesCharges pins what one write charges: the value and
+// EntryOverheadBytes always, the key and KeyOverheadBytes only for the first
+// write of the key.
+func TestBytesCharges(t *testing.T) {
+	tb := newTable(t, Config{})
+	mustPut(t, tb, "key", "value", 1)
+	if got, want := tb.Bytes(), int64(3+5+EntryOverheadBytes+KeyOverheadBytes); got != want {
+		t.Fatalf("Bytes after the first write = %d, want %d", got, want)
+	}
+	before := tb.Bytes()
+	mustPut(t, tb, "key", "v2", 2)
+	mustDelete(t, tb, "key", 3)
+	if got, want := tb.Bytes()-before, int64(2+EntryOverheadBytes+EntryOverheadBytes); got != want {
+		t.Fatalf("two more versions of the key charged %d bytes, want %d", got, want)
+	}
+}
+
+// TestLongChainReads reads one key with thousands of versions, tombstones
+// among them, at every version from below the first to above the last, and
+// checks that a read follows O(log n) links of the chain, not n.
+func TestLongChainReads(t *testing.T) {
+	const n = 5000
+	tb := newTable(t, Config{})
+	m := model{}
+	for i := 1; i <= n; i++ {
+		v := uint64(2 * i) // odd versions fall between two versions of the key
+		e := Entry{Key: []byte("k"), Version: v}
+		if i%11 == 0 {
+			e.Tombstone = true
+			mustDelete(t, tb, "k", v)
+		} else {
+			e.Value = []byte(fmt.Sprint("v", v))
+			mustPut(t, tb, "k", string(e.Value), v)
+		}
+		m["k"] = append(m["k"], e)
+	}
+	maxSteps := 3 * bits.Len(n)
+	head := tb.latest["k"].newest.Load()
+	for v := uint64(0); v <= 2*n+1; v++ {
+		want, wok := m.get("k", v)
+		got, gok := tb.Get([]byte("k"), v)
+		if wok != gok || (wok && render(want) != render(got)) {
+			t.Fatalf("Get(k, %d) = %v %v, want %v %v", v, render(got), gok, render(want), wok)
+		}
+		if _, steps := head.seek(v); steps > maxSteps {
+			t.Fatalf("read at %d followed %d links of a %d-version chain, want at most %d", v, steps, n, maxSteps)
+		}
+	}
+}
+
+// TestIteratorSkipsChunksOfInvisibleKeys: more than one chunk of keys in a
+// row with no version visible at the read version must not end the scan.
+func TestIteratorSkipsChunksOfInvisibleKeys(t *testing.T) {
+	tb := newTable(t, Config{})
+	mustPut(t, tb, "a", "a1", 1)
+	mustPut(t, tb, "z", "z1", 1)
+	for i := 0; i < 3*iteratorChunk+5; i++ {
+		mustPut(t, tb, fmt.Sprintf("m%04d", i), "new", uint64(10+i))
+	}
+	var got []string
+	for it := tb.NewIterator(nil, nil, 5); it.Valid(); it.Next() {
+		got = append(got, render(it.Entry()))
+	}
+	if want := "[a@1=a1 z@1=z1]"; fmt.Sprint(got) != want {
+		t.Fatalf("iterate at 5 = %v, want %s", got, want)
+	}
+	got = nil
+	for it := tb.NewIterator([]byte("m0001"), nil, 5); it.Valid(); it.Next() {
+		got = append(got, render(it.Entry()))
+	}
+	if want := "[z@1=z1]"; fmt.Sprint(got) != want {
+		t.Fatalf("iterate from m0001 at 5 = %v, want %s", got, want)
+	}
+}
+
+// TestConcurrentOldVersionReads runs readers at versions between the writer's
+// versions of each key while the writer keeps adding versions: under -race it
+// checks that chains are published safely, and each read is checked against
+// the one value the history allows at its version.
+func TestConcurrentOldVersionReads(t *testing.T) {
+	const keys = 50
+	const last = 20000
+	tb := newTable(t, Config{})
+	// Version v writes key v%keys: value "v<v>", or a tombstone when v%7 == 0.
+	want := func(key int, r uint64) string {
+		if r < keys || uint64(key) > r {
+			return "<absent>"
+		}
+		v := r - (r-uint64(key))%keys
+		if v < keys {
+			return "<absent>"
+		}
+		if v%7 == 0 {
+			return "<tombstone>"
+		}
+		return fmt.Sprint("v", v)
+	}
+	write := func(v uint64) {
+		key := fmt.Sprintf("k%02d", v%keys)
+		if v%7 == 0 {
+			mustDelete(t, tb, key, v)
+		} else {
+			mustPut(t, tb, key, fmt.Sprint("v", v), v)
+		}
+	}
+	for v := uint64(keys); v < 2*keys; v++ {
+		write(v)
+	}
+	var applied atomic.Uint64 // the newest version written
+	applied.Store(2*keys - 1)
+
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, seed))
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				rv := rng.Uint64N(applied.Load() + 1)
+				key := rng.IntN(keys)
+				if got, w := read(tb, fmt.Sprintf("k%02d", key), rv), want(key, rv); got != w {
+					errs <- fmt.Errorf("Get(k%02d, %d) = %s during writes, want %s", key, rv, got, w)
+					return
+				}
+				if n%20 != 0 {
+					continue
+				}
+				i := 0
+				for it := tb.NewIterator(nil, nil, rv); it.Valid(); it.Next() {
+					for ; i < keys && want(i, rv) == "<absent>"; i++ {
+					}
+					e := it.Entry()
+					got := string(e.Value)
+					if e.Tombstone {
+						got = "<tombstone>"
+					}
+					if w := want(i, rv); i == keys || string(e.Key) != fmt.Sprintf("k%02d", i) || got != w {
+						errs <- fmt.Errorf("iterate at %d: entry %s, want key k%02d = %s", rv, render(e), i, w)
+						return
+					}
+					i++
+				}
+				for ; i < keys; i++ {
+					if w := want(i, rv); w != "<absent>" {
+						errs <- fmt.Errorf("iterate at %d: missed key k%02d = %s", rv, i, w)
+						return
+					}
+				}
+			}
+		}(uint64(r))
+	}
+	for v := uint64(2 * keys); v <= last; v++ {
+		write(v)
+		applied.Store(v)
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
 
 func ExampleTable() {
