@@ -37,15 +37,20 @@ func TestFailoverAndReturn(t *testing.T) {
 	if even > failoverBound {
 		t.Errorf("failover took %v, want at most %v", even, failoverBound)
 	}
-	rows, err := c.Replicas(ctx, "t1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		if r.Server == "s1" && r.Role != "OFFLINE" {
-			t.Errorf("killed s1's replica shown as %s: %+v", r.Role, r)
+	// Until gossip declares s1 dead (a few seconds; the leaders may move sooner) its replicas
+	// show as UNKNOWN: they stopped reporting. Then they must show as OFFLINE.
+	c.WaitFor(ctx, "every replica on the killed s1 shown OFFLINE", func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "t1")
+		if err != nil {
+			return false, err.Error()
 		}
-	}
+		for _, r := range rows {
+			if r.Server == "s1" && r.Role != "OFFLINE" {
+				return false, fmt.Sprintf("%+v", r)
+			}
+		}
+		return true, ""
+	})
 	if ls := metaLeader(ctx, t, c, ""); ls == "s1" {
 		t.Errorf("meta partition still led by the killed s1")
 	}
