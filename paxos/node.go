@@ -390,6 +390,16 @@ func (n *Node) Compact(index uint64) error {
 	return nil
 }
 
+// SnapshotFailed tells the Node that the fetch a Ready asked for failed (the offering replica
+// died mid-transfer, the import failed). Without it the Node ignored every further offer of the
+// same snapshot, and a replica behind an idle leader's compacted log, which offers no newer
+// one, stayed without data; now the leader's next offer (it repeats them every LeaseTicks while
+// the replica is behind) starts a new fetch.
+func (n *Node) SnapshotFailed() {
+	n.pendingSnap = 0
+	n.snapFrom = None
+}
+
 // InstallSnapshot tells the Node the driver installed the data of meta (fetched after a Ready
 // asked for it). The log restarts after meta.Index. If the log already holds the snapshot's last
 // entry (same index and ballot), the entries after it are kept, as raft's InstallSnapshot does:

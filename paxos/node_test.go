@@ -258,3 +258,41 @@ func TestEqualCandidatesDoNotSplitTheVote(t *testing.T) {
 		t.Fatalf("replica 3 with grants from 2 and itself is %v, want leader", st.Role)
 	}
 }
+
+// A replica whose snapshot fetch failed fetches again on the leader's next offer, though the
+// leader's snapshot is the same one: an idle leader compacts no further and offers no newer one.
+func TestSnapshotFetchRetriedAfterFailure(t *testing.T) {
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
+		t.Fatalf("no leader:\n%s", h.status())
+	}
+	h.crash(3)
+	if _, err := h.propose(1, "a"); err != nil {
+		t.Fatal(err)
+	}
+	applied := uint64(0)
+	if !h.tickUntil(50, func() bool {
+		applied = h.nodes[1].Status().Applied
+		return applied >= 2 && h.nodes[2].Status().Applied == applied
+	}) {
+		t.Fatalf("the write was not applied on 1 and 2:\n%s", h.status())
+	}
+	for _, id := range []ID{1, 2} {
+		if err := h.nodes[id].Compact(applied); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start(3)
+	fetchOffered := func() bool { return len(h.snaps[3]) > 0 }
+	if !h.tickUntil(50, fetchOffered) {
+		t.Fatalf("replica 3 was not asked to fetch a snapshot:\n%s", h.status())
+	}
+	h.snaps[3] = nil
+	h.nodes[3].SnapshotFailed()
+	if !h.tickUntil(3*int(h.cfgs[1].LeaseTicks), fetchOffered) {
+		t.Fatalf("no new fetch after the failed one:\n%s", h.status())
+	}
+	if f := h.snaps[3][0]; f.Meta.Index != applied {
+		t.Fatalf("fetch of snapshot %d, want %d", f.Meta.Index, applied)
+	}
+}

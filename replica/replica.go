@@ -893,6 +893,7 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 	_ = r.do(ctx, func() {
 		r.installing = false
 		if err != nil {
+			r.node.SnapshotFailed()
 			r.log.Warn("snapshot install failed; the leader will offer it again", "from", f.From, "err", err)
 			return
 		}
