@@ -187,14 +187,34 @@ func execute(op string, args any) (json.RawMessage, error) {
 		return nil, err
 	}
 	var out json.RawMessage
+	unknown := false // an attempt got no answer after it may have been applied
 	err = callAdmin(ctx, 0, func(ctx context.Context, c api.AdminClient) error {
 		resp, err := c.Execute(ctx, &api.AdminRequest{Op: op, ArgsJson: b})
-		if err == nil {
+		switch {
+		case err == nil:
 			out = resp.ResultJson
+		case unknown && !retryable(err) && redone(op, err):
+			// Worded so that retryable does not match it: it is this call's answer.
+			return fmt.Errorf("%s; an earlier attempt of this command got no answer after it may have been applied, so it was probably this command that did it: check with obctl show", oneLine(err))
+		case retryable(err) && !notSent(err):
+			unknown = true
 		}
 		return err
 	})
 	return out, err
+}
+
+// notSent reports retryable errors that say the operation was not carried out.
+func notSent(err error) bool {
+	m := oneLine(err)
+	return strings.Contains(m, "not leader") || strings.Contains(m, "root service is not available")
+}
+
+// redone reports an error a retry of op gets when an earlier attempt of op was applied.
+func redone(op string, err error) bool {
+	m := oneLine(err)
+	return (strings.HasPrefix(op, "create-") && strings.Contains(m, "already exists")) ||
+		(strings.HasPrefix(op, "drop-") && strings.Contains(m, "does not exist"))
 }
 
 // retryable reports errors that mean "the root service is moving" or "this server cannot

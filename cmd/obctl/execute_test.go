@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"obkv/api"
+)
+
+// fakeAdmin answers Health, and Execute with the next of its scripted errors (then success).
+type fakeAdmin struct {
+	api.UnimplementedAdminServer
+	mu      sync.Mutex
+	answers []error
+	calls   int
+}
+
+func (f *fakeAdmin) Health(context.Context, *api.HealthRequest) (*api.HealthResponse, error) {
+	return &api.HealthResponse{}, nil
+}
+
+func (f *fakeAdmin) Execute(context.Context, *api.AdminRequest) (*api.AdminResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if len(f.answers) == 0 {
+		return &api.AdminResponse{ResultJson: []byte(`{}`)}, nil
+	}
+	err := f.answers[0]
+	f.answers = f.answers[1:]
+	return nil, err
+}
+
+func serveFake(t *testing.T, f *fakeAdmin) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	api.RegisterAdminServer(srv, f)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	old := g
+	g.addr, g.file, g.timeout = lis.Addr().String(), "", 10*time.Second
+	t.Cleanup(func() { g = old })
+}
+
+// A create whose first attempt got no answer and whose retry finds the object says that it was
+// probably this command that created it; one that was never sent before reports plainly.
+func TestExecuteRetryAfterUnknownOutcome(t *testing.T) {
+	exists := status.Error(codes.AlreadyExists, `tenant "t1" already exists`)
+	f := &fakeAdmin{answers: []error{status.Error(codes.Unknown, "write outcome unknown: context deadline exceeded"), exists}}
+	serveFake(t, f)
+	_, err := execute("create-tenant", map[string]any{"name": "t1"})
+	if err == nil || !strings.Contains(err.Error(), "probably this command") {
+		t.Fatalf("create after an unknown outcome: %v, want it to say it probably created it", err)
+	}
+	if f.calls != 2 {
+		t.Fatalf("%d Execute calls, want 2", f.calls)
+	}
+
+	f2 := &fakeAdmin{answers: []error{status.Error(codes.Unavailable, "not leader: root service is not available"), exists}}
+	serveFake(t, f2)
+	_, err = execute("create-tenant", map[string]any{"name": "t1"})
+	if err == nil || strings.Contains(err.Error(), "probably") || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("create after a refused attempt: %v, want a plain 'already exists'", err)
+	}
+}
