@@ -579,7 +579,7 @@ func (r *Replica) periodic() {
 	}
 	if r.cfg.Store != nil && !r.installing && !r.dumping {
 		full := r.active.Full()
-		if full || (now.Sub(r.lastCkpt) >= r.cfg.CheckpointInterval && r.active.Len() > 0) {
+		if full || (now.Sub(r.lastCkpt) >= r.cfg.CheckpointInterval && (r.active.Len() > 0 || r.failed != nil)) {
 			r.startCheckpoint()
 			r.lastCkpt = now
 		}
