@@ -552,7 +552,12 @@ func stop(ctx context.Context, servers []config.Server, kill bool, opts Options)
 		for _, v := range victims {
 			// Gone, or (rarely) gone and its pid already recycled: either
 			// way no observer of the server runs under that pid any more.
-			if notObserverOf(v.pid, v.srv.Name) == "" {
+			// A process that is still exiting counts as running: the kernel
+			// frees its memory (its command line reads empty from then on)
+			// before it closes its files, so it still holds the data
+			// directory's lock, and a start right after SIGKILL of a large
+			// observer failed on it.
+			if notObserverOf(v.pid, v.srv.Name) == "" || exiting(v.pid) {
 				alive = append(alive, v)
 				continue
 			}

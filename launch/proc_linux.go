@@ -30,6 +30,13 @@ func procArgs(pid int) ([]string, error) {
 // procAlive reports whether process pid exists and has not exited: a
 // zombie (exited, not yet reaped by its parent) counts as gone, since it
 // runs nothing and holds no ports; its parent reaps it.
+// exiting reports a process that is not a zombie yet but whose memory is gone (an empty
+// command line): one that is exiting.
+func exiting(pid int) bool {
+	args, err := procArgs(pid)
+	return err == nil && len(args) == 0 && procAlive(pid)
+}
+
 func procAlive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

@@ -14,3 +14,5 @@ var errNoProc = errors.New("process inspection needs /proc (Linux)")
 func procArgs(pid int) ([]string, error) { return nil, errNoProc }
 
 func procAlive(pid int) bool { return false }
+
+func exiting(pid int) bool { return false }
