@@ -63,8 +63,9 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 
-	// beforeDump, when set (tests), runs on a checkpoint's goroutine before the dump.
-	beforeDump func()
+	// beforeDump, when set (tests), runs on a checkpoint's goroutine before the dump; an error
+	// it returns stands for the dump's.
+	beforeDump func() error
 }
 
 func (c *Config) validate() error {
@@ -636,8 +637,9 @@ func (r *Replica) dump(frozen *memstore.Table, cp sstable.Checkpoint) {
 	defer r.bg.Done()
 	r.snapMu.Lock()
 	defer r.snapMu.Unlock()
+	var err error
 	if r.cfg.beforeDump != nil {
-		r.cfg.beforeDump()
+		err = r.cfg.beforeDump()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -649,7 +651,9 @@ func (r *Replica) dump(frozen *memstore.Table, cp sstable.Checkpoint) {
 		}
 	}()
 	began := time.Now()
-	err := r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, cp)
+	if err == nil {
+		err = r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, cp)
+	}
 	took := time.Since(began)
 	if err == nil {
 		// The frozen table's entries are in the sstable now: reads stop merging it.

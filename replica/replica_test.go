@@ -33,7 +33,7 @@ type group struct {
 	// fetched is told of each export.
 	holdFetch, fetched chan struct{}
 	// beforeDump is each replica's Config.beforeDump.
-	beforeDump func()
+	beforeDump func() error
 }
 
 type memTransport struct {
@@ -418,12 +418,13 @@ func TestCheckpointDoesNotStopThePartition(t *testing.T) {
 	g := newGroup(t)
 	g.ckpt = 20 * time.Millisecond
 	hold, entered := make(chan struct{}), make(chan struct{}, 1)
-	g.beforeDump = func() {
+	g.beforeDump = func() error {
 		select {
 		case entered <- struct{}{}:
 		default:
 		}
 		<-hold
+		return nil
 	}
 	var release sync.Once
 	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // runs before the group stops
@@ -468,6 +469,70 @@ func TestCheckpointDoesNotStopThePartition(t *testing.T) {
 	for _, k := range []string{"a", "k00", "k19"} {
 		if got := g.get(2, k); got == "<none>" {
 			t.Fatalf("restarted replica 2 lacks %s", k)
+		}
+	}
+}
+
+// A dump that fails leaves its table readable and the log uncompacted; the next checkpoint
+// dumps that table again before any other, and only then is the log compacted: a restart then
+// finds every write, in the sstable or the log.
+func TestFailedDumpIsRetried(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 20 * time.Millisecond
+	var mu sync.Mutex
+	failing, failures := true, 0
+	g.beforeDump = func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			failures++
+			return errors.New("disk full (test)")
+		}
+		return nil
+	}
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	for i := 0; i < 10; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	// Checkpoints fail before and after more writes (they freeze no further table).
+	failed := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return failures >= n }
+	}
+	waitFor(t, "a dump to fail", failed(3))
+	for i := 10; i < 20; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	waitFor(t, "another dump to fail", failed(6))
+	g.mu.Lock()
+	for id, r := range g.reps {
+		if first := r.Status().First; first > 1 {
+			t.Errorf("replica %d compacted its log to %d though every dump failed", id, first)
+		}
+	}
+	g.mu.Unlock()
+	if got := g.get(1, "k05"); got != "x" {
+		t.Fatalf("k05 = %s while its dump failed, want x", got)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	waitFor(t, "every replica to compact its log past k19", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, r := range g.reps {
+			if st := r.Status(); st.First <= 20 {
+				return false
+			}
+		}
+		return true
+	})
+	g.stop(2)
+	g.start(2)
+	for i := 0; i < 20; i++ {
+		if got := g.get(2, fmt.Sprintf("k%02d", i)); got != "x" {
+			t.Fatalf("restarted replica 2: k%02d = %s, want x", i, got)
 		}
 	}
 }
