@@ -363,6 +363,12 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 		}
 		g.start(id)
 	}
+	// Replica 1, the preferred one, must lead before 3 is cut: a write sent to 3 while it still
+	// led would wait, cut off, for its deadline.
+	g.mu.Lock()
+	r1 := g.reps[1]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
 	g.put("a", "1")
 	g.mu.Lock()
 	g.cut[3] = true
