@@ -542,3 +542,83 @@ func TestFailedDumpIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot the Node asks for while a dump runs waits for the dump (an import would drop the
+// partition's data under it), then is fetched and installed.
+func TestSnapshotWaitsForDump(t *testing.T) {
+	g := newGroup(t)
+	hold, entered := make(chan struct{}), make(chan struct{}, 1)
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(hold) }) })
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.ckpt, g.beforeDump = time.Hour, nil
+		switch id {
+		case 1:
+			g.ckpt = 20 * time.Millisecond // the leader compacts past replica 3
+		case 3:
+			g.ckpt = 20 * time.Millisecond
+			g.beforeDump = func() error {
+				select {
+				case entered <- struct{}{}:
+				default:
+				}
+				<-hold
+				return nil
+			}
+		}
+		g.start(id)
+	}
+	g.mu.Lock()
+	r1, r3 := g.reps[1], g.reps[3]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	// Replica 3 may get the first writes by a snapshot (replica 1 compacts at once): write until
+	// it applies one from the log and starts dumping it.
+	dumping := false
+	for i := 0; i < 100 && !dumping; i++ {
+		g.put("a", "1")
+		select {
+		case <-entered:
+			dumping = true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if !dumping {
+		t.Fatalf("replica 3 started no dump: %+v", r3.Status())
+	}
+	g.mu.Lock()
+	g.cut[3] = true
+	g.mu.Unlock()
+	for i := 0; i < 30; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	waitFor(t, "replica 1 to compact its log", func() bool { return r1.Status().First > 10 })
+	g.mu.Lock()
+	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
+	close(g.holdFetch) // fetches are not held, only told of
+	g.cut[3] = false
+	g.mu.Unlock()
+	waitFor(t, "replica 3 to defer the snapshot it was offered", func() bool {
+		deferred := false
+		_ = r3.do(context.Background(), func() { deferred = r3.deferredSnap != nil })
+		return deferred
+	})
+	select {
+	case <-g.fetched:
+		t.Fatal("replica 3 fetched a snapshot while its dump ran")
+	default:
+	}
+	release.Do(func() { close(hold) })
+	select {
+	case <-g.fetched:
+	case <-time.After(20 * time.Second):
+		t.Fatal("replica 3 fetched no snapshot after its dump")
+	}
+	for _, k := range []string{"a", "k00", "k29"} {
+		k := k
+		waitFor(t, "replica 3 to read "+k, func() bool {
+			v, ok, err := r3.Get([]byte(k), ^uint64(0))
+			return err == nil && ok && string(v) != ""
+		})
+	}
+}
