@@ -27,9 +27,6 @@ func procArgs(pid int) ([]string, error) {
 	return args, nil
 }
 
-// procAlive reports whether process pid exists and has not exited: a
-// zombie (exited, not yet reaped by its parent) counts as gone, since it
-// runs nothing and holds no ports; its parent reaps it.
 // exiting reports a process that is not a zombie yet but whose memory is gone (an empty
 // command line): one that is exiting.
 func exiting(pid int) bool {
@@ -37,6 +34,9 @@ func exiting(pid int) bool {
 	return err == nil && len(args) == 0 && procAlive(pid)
 }
 
+// procAlive reports whether process pid exists and has not exited: a
+// zombie (exited, not yet reaped by its parent) counts as gone, since it
+// runs nothing and holds no ports; its parent reaps it.
 func procAlive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {

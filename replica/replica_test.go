@@ -417,14 +417,16 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 	}
 }
 
-// A checkpoint's dump (seconds for a large memstore) must not stop the partition: while every
-// replica's dump is held, writes and strong reads go on under the same leader, and once the
-// dumps finish the logs are compacted and a restarted replica has every write.
-func TestCheckpointDoesNotStopThePartition(t *testing.T) {
-	g := newGroup(t)
-	g.ckpt = 20 * time.Millisecond
-	hold, entered := make(chan struct{}), make(chan struct{}, 1)
-	g.beforeDump = func() error {
+// holdDumps returns a Config.beforeDump hook that holds every dump until release is called
+// (at the latest when the test ends, before the group stops), and a channel told, without
+// blocking, that a dump started.
+func holdDumps(t *testing.T) (hook func() error, entered chan struct{}, release func()) {
+	hold := make(chan struct{})
+	entered = make(chan struct{}, 1)
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	hook = func() error {
 		select {
 		case entered <- struct{}{}:
 		default:
@@ -432,8 +434,17 @@ func TestCheckpointDoesNotStopThePartition(t *testing.T) {
 		<-hold
 		return nil
 	}
-	var release sync.Once
-	t.Cleanup(func() { release.Do(func() { close(hold) }) }) // runs before the group stops
+	return hook, entered, release
+}
+
+// A checkpoint's dump (seconds for a large memstore) must not stop the partition: while every
+// replica's dump is held, writes and strong reads go on under the same leader, and once the
+// dumps finish the logs are compacted and a restarted replica has every write.
+func TestCheckpointDoesNotStopThePartition(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 20 * time.Millisecond
+	hook, entered, release := holdDumps(t)
+	g.beforeDump = hook
 	for id := paxos.ID(1); id <= 3; id++ {
 		g.start(id)
 	}
@@ -459,7 +470,7 @@ func TestCheckpointDoesNotStopThePartition(t *testing.T) {
 	if b, ok := l.Leading(); !ok || b != ballot {
 		t.Fatalf("leadership changed while the dumps were held: ballot %v serving %v, was %v", b, ok, ballot)
 	}
-	release.Do(func() { close(hold) })
+	release()
 	waitFor(t, "every replica to compact its log", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -547,9 +558,7 @@ func TestFailedDumpIsRetried(t *testing.T) {
 // partition's data under it), then is fetched and installed.
 func TestSnapshotWaitsForDump(t *testing.T) {
 	g := newGroup(t)
-	hold, entered := make(chan struct{}), make(chan struct{}, 1)
-	var release sync.Once
-	t.Cleanup(func() { release.Do(func() { close(hold) }) })
+	hook, entered, release := holdDumps(t)
 	for id := paxos.ID(1); id <= 3; id++ {
 		g.ckpt, g.beforeDump = time.Hour, nil
 		switch id {
@@ -557,14 +566,7 @@ func TestSnapshotWaitsForDump(t *testing.T) {
 			g.ckpt = 20 * time.Millisecond // the leader compacts past replica 3
 		case 3:
 			g.ckpt = 20 * time.Millisecond
-			g.beforeDump = func() error {
-				select {
-				case entered <- struct{}{}:
-				default:
-				}
-				<-hold
-				return nil
-			}
+			g.beforeDump = hook
 		}
 		g.start(id)
 	}
@@ -608,7 +610,7 @@ func TestSnapshotWaitsForDump(t *testing.T) {
 		t.Fatal("replica 3 fetched a snapshot while its dump ran")
 	default:
 	}
-	release.Do(func() { close(hold) })
+	release()
 	select {
 	case <-g.fetched:
 	case <-time.After(20 * time.Second):
