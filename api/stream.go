@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Limits of KV.Stream on the serving side.
@@ -23,6 +24,16 @@ const (
 	maxCallTimeout = time.Hour
 )
 
+// Message sizes of obkv's gRPC connections, on both ends.
+const (
+	// MaxMessageBytes bounds one gRPC message. It holds the largest single call, answer or
+	// peer message: a write batch of 16 MiB of keys and values (replica.MaxBatchBytes).
+	MaxMessageBytes = 64 << 20
+	// BatchBytes is where a message batching calls, answers or peer messages stops taking
+	// more: batches stay far below MaxMessageBytes however large their items.
+	BatchBytes = 4 << 20
+)
+
 // HTTP/2 flow-control windows of obkv's gRPC connections, on both ends. Fixed windows turn off
 // grpc-go's bandwidth-delay estimation, which sends a PING after data arrives and answers the
 // other side's: on loopback and LANs that was a tenth of a client's allocations and a syscall
@@ -34,14 +45,15 @@ const (
 )
 
 // ServerOptions are the gRPC server options obkv's servers use (windows, message sizes).
-func ServerOptions(maxMsgBytes int) []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsgBytes), grpc.MaxSendMsgSize(maxMsgBytes),
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.InitialWindowSize(StreamWindow), grpc.InitialConnWindowSize(ConnWindow)}
 }
 
-// DialOptions are the gRPC dial options obkv's clients and servers use (windows).
+// DialOptions are the gRPC dial options obkv's clients and servers use (windows, message sizes).
 func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow)}
+	return []grpc.DialOption{grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
 }
 
 // ServeStream serves KV.Stream with kv's unary Write and Get: each call runs through run (which
@@ -133,20 +145,31 @@ func (as *answerSender) sendLocked(first *StreamAnswer) {
 	if as.closed {
 		return
 	}
-	as.resp.Answers = append(as.resp.Answers[:0], first)
-more:
-	for len(as.resp.Answers) < maxStreamAnswers {
-		select {
-		case a := <-as.out:
-			as.resp.Answers = append(as.resp.Answers, a)
-		default:
-			break more
-		}
-	}
+	as.resp.Answers = FillBatch(append(as.resp.Answers[:0], first), as.out, maxStreamAnswers)
 	if err := as.st.Send(as.resp); err != nil {
 		as.closed = true
 	}
 	clear(as.resp.Answers)
+}
+
+// FillBatch appends to batch (holding at least one message) what queue holds ready, until
+// batch has max messages or BatchBytes of them: one message of a batch may be as large as
+// MaxMessageBytes allows, a batch never much larger.
+func FillBatch[M proto.Message](batch []M, queue <-chan M, max int) []M {
+	size := 0
+	for _, m := range batch {
+		size += proto.Size(m)
+	}
+	for len(batch) < max && size < BatchBytes {
+		select {
+		case m := <-queue:
+			batch = append(batch, m)
+			size += proto.Size(m)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // serveCall serves one call of a stream with its unary method.

@@ -274,15 +274,18 @@ func (s *muxStream) sendLocked(first *muxCall) {
 	default:
 	}
 	s.req.Calls = s.req.Calls[:0]
+	var size int64
 	if s.claim(first) {
 		s.req.Calls = append(s.req.Calls, first.call)
+		size += first.size
 	}
 more:
-	for len(s.req.Calls) < streamBatchCalls {
+	for len(s.req.Calls) < streamBatchCalls && size < api.BatchBytes {
 		select {
 		case mc := <-s.queue:
 			if s.claim(mc) {
 				s.req.Calls = append(s.req.Calls, mc.call)
+				size += mc.size
 			}
 		default:
 			break more

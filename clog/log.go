@@ -198,6 +198,41 @@ func (l *Log) Drop(ctx context.Context, partition uint64) error {
 	return l.gc()
 }
 
+// Split cuts u into updates that each fit one batch (MaxBatchBytes), for a caller whose
+// update may be larger: a replica catching up can receive many megabytes of entries at once.
+// Each part is saved atomically, the whole is not: saved one after another, a crash may keep a
+// prefix of the entries. The first part carries TruncateFrom and State (a promise may be
+// durable before the entries accepted under it, never after them). An update that fits is
+// returned as it is; an entry too large for any batch is left to Save to refuse.
+func (l *Log) Split(u Update) []Update {
+	limit := l.opts.MaxBatchBytes - batchHeaderSize
+	n := 0
+	if u.TruncateFrom != 0 {
+		n += recordSize(kindTruncate, 0)
+	}
+	if u.State != nil {
+		n += recordSize(kindState, len(u.State))
+	}
+	var parts []Update
+	cur := Update{Partition: u.Partition, State: u.State, TruncateFrom: u.TruncateFrom}
+	start := 0
+	for i := range u.Entries {
+		rs := recordSize(kindEntry, len(u.Entries[i].Data))
+		if n+rs > limit && i > start {
+			cur.Entries = u.Entries[start:i]
+			parts = append(parts, cur)
+			cur = Update{Partition: u.Partition}
+			start, n = i, 0
+		}
+		n += rs
+	}
+	cur.Entries = u.Entries[start:]
+	if len(cur.Entries) == 0 {
+		cur.Entries = nil
+	}
+	return append(parts, cur)
+}
+
 // updateSize checks an update's sizes against the limits and returns its
 // encoded size (0: nothing to write).
 func (l *Log) updateSize(u *Update) (int, error) {

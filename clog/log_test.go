@@ -955,3 +955,49 @@ func TestDropForgetsPartition(t *testing.T) {
 	}
 	mustClose(t, l)
 }
+
+// TestSplit: an update larger than a batch is cut into parts that each fit, the first with
+// the truncation and the hard state, which saved one after another leave the whole update in
+// the log; an update that fits stays whole.
+func TestSplit(t *testing.T) {
+	l := mustOpen(t, "/log", testOptions(NewMemFS()))
+	defer mustClose(t, l)
+	ctx := context.Background()
+	if err := l.Save(ctx, Update{Partition: 3, Entries: entries(3, 1, 5, 1, 100)}); err != nil {
+		t.Fatal(err)
+	}
+	big := Update{Partition: 3, State: []byte("promise"), TruncateFrom: 4, Entries: entries(3, 4, 24, 2, 3000)}
+	if err := l.Save(ctx, big); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Save of %d entries of 3000 bytes in a 16 KiB batch = %v, want ErrTooLarge", len(big.Entries), err)
+	}
+	parts := l.Split(big)
+	if len(parts) < 4 {
+		t.Fatalf("Split made %d parts of 60 KB of entries, want at least 4 for 16 KiB batches", len(parts))
+	}
+	next := uint64(4)
+	for i, p := range parts {
+		if (i == 0) != (p.State != nil) || (i == 0) != (p.TruncateFrom == 4) {
+			t.Fatalf("part %d: state %q, truncate from %d: only the first part carries them", i, p.State, p.TruncateFrom)
+		}
+		if len(p.Entries) == 0 || p.Entries[0].Index != next {
+			t.Fatalf("part %d starts at entry %v, want %d", i, p.Entries, next)
+		}
+		next += uint64(len(p.Entries))
+		if err := l.Save(ctx, p); err != nil {
+			t.Fatalf("Save of part %d: %v", i, err)
+		}
+	}
+	checkRange(t, l, 3, 1, 24)
+	checkEntries(t, l, 3, 1, 4, 1, 100)
+	checkEntries(t, l, 3, 4, 24, 2, 3000)
+	if st, ok := l.State(3); !ok || string(st) != "promise" {
+		t.Fatalf("State = %q, %v; want the split update's", st, ok)
+	}
+	small := Update{Partition: 4, State: []byte("s"), Entries: entries(4, 1, 3, 1, 100)}
+	if parts := l.Split(small); len(parts) != 1 || len(parts[0].Entries) != 2 || string(parts[0].State) != "s" {
+		t.Fatalf("Split of an update that fits = %+v, want it whole", parts)
+	}
+	if parts := l.Split(Update{Partition: 4, State: []byte("t")}); len(parts) != 1 || parts[0].Entries != nil {
+		t.Fatalf("Split of a state-only update = %+v, want it whole", parts)
+	}
+}

@@ -65,6 +65,14 @@ func DefaultOptions() Options {
 	}
 }
 
+// FitEntries raises MaxRecordBytes, and MaxBatchBytes with it, so that one entry of
+// dataBytes of Data fits a record and a batch. SegmentBytes must then hold such a batch
+// (Validate).
+func (o *Options) FitEntries(dataBytes int) {
+	o.MaxRecordBytes = max(o.MaxRecordBytes, recordSize(kindEntry, dataBytes))
+	o.MaxBatchBytes = max(o.MaxBatchBytes, batchHeaderSize+o.MaxRecordBytes)
+}
+
 // Limits of the format: offsets and lengths are 32-bit.
 const (
 	maxSegmentBytes = 1 << 31

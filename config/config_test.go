@@ -245,7 +245,7 @@ func TestRules(t *testing.T) {
 		{"memstore too small", "tick: 10ms", "memstore_limit: 1000",
 			`cluster.yaml:24: settings.memstore_limit "1000B": must be between 1MiB and 64GiB`},
 		{"segment too large", "tick: 10ms", "clog_segment_size: 4GiB",
-			`cluster.yaml:24: settings.clog_segment_size "4GiB": must be between 16MiB and 2GiB`},
+			`cluster.yaml:24: settings.clog_segment_size "4GiB": must be between 32MiB and 2GiB`},
 		{"sstable memory too small", "tick: 10ms", "sstable_memory: 64MiB",
 			`cluster.yaml:24: settings.sstable_memory "64MiB": must be between 128MiB and 1TiB`},
 		{"suspicion mult zero", "tick: 10ms", "gossip_suspicion_mult: 0",

@@ -241,7 +241,7 @@ var settingSpecs = []settingSpec{
 	{"gossip_suspicion_mult", kindCount, 1, 20,
 		"memberlist SuspicionMult: a suspected server is declared dead after mult * max(1, log10(n)) * gossip_probe_interval",
 		func(s *Settings) any { return &s.GossipSuspicionMult }},
-	{"clog_segment_size", kindSize, int64(16 * MiB), int64(2 * GiB),
+	{"clog_segment_size", kindSize, int64(32 * MiB), int64(2 * GiB),
 		"size each clog segment file is preallocated to (the format's limit is 2GiB)",
 		func(s *Settings) any { return &s.ClogSegmentBytes }},
 	{"sstable_memory", kindSize, int64(128 * MiB), int64(TiB),

@@ -40,6 +40,12 @@ const (
 	MaxBatchBytes  = 16 << 20
 )
 
+// MaxEntryBytes bounds the log payload of one entry: a batch within the limits above, encoded
+// (magic, op count, per op a kind byte and two length varints) behind the entry header
+// (encodeEntry). The server sizes its clog to hold it.
+const MaxEntryBytes = entryHeaderBytes + 1 + binary.MaxVarintLen64 +
+	MaxOpsPerBatch*(1+2*binary.MaxVarintLen64) + MaxBatchBytes
+
 // batchMagic starts every encoded batch (format version 1).
 const batchMagic byte = 0xB1
 

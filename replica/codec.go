@@ -16,23 +16,26 @@ import (
 //
 // Little-endian; the clog checksums the record.
 func encodeEntry(e paxos.Entry) []byte {
-	b := make([]byte, 25+len(e.Data))
+	b := make([]byte, entryHeaderBytes+len(e.Data))
 	binary.LittleEndian.PutUint64(b[0:], e.Ballot.Round)
 	binary.LittleEndian.PutUint64(b[8:], uint64(e.Ballot.Node))
 	b[16] = byte(e.Type)
 	binary.LittleEndian.PutUint64(b[17:], e.Version)
-	copy(b[25:], e.Data)
+	copy(b[entryHeaderBytes:], e.Data)
 	return b
 }
 
+// entryHeaderBytes is the size of encodeEntry's fields before the data.
+const entryHeaderBytes = 25
+
 func decodeEntry(b []byte, e *paxos.Entry) error {
-	if len(b) < 25 {
-		return fmt.Errorf("replica: entry payload of %d bytes, want at least 25", len(b))
+	if len(b) < entryHeaderBytes {
+		return fmt.Errorf("replica: entry payload of %d bytes, want at least %d", len(b), entryHeaderBytes)
 	}
 	e.Ballot = paxos.Ballot{Round: binary.LittleEndian.Uint64(b[0:]), Node: paxos.ID(binary.LittleEndian.Uint64(b[8:]))}
 	e.Type = paxos.EntryType(b[16])
 	e.Version = binary.LittleEndian.Uint64(b[17:])
-	e.Data = b[25:]
+	e.Data = b[entryHeaderBytes:]
 	return nil
 }
 

@@ -766,6 +766,14 @@ func (r *Replica) handleReady() error {
 					u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
 				}
 			}
+			// More than one write's worth (a replica catching up) goes in parts, in order.
+			parts := r.cfg.Log.Split(u)
+			for _, p := range parts[:len(parts)-1] {
+				if err := r.cfg.Log.Save(context.Background(), p); err != nil {
+					return err
+				}
+			}
+			u = parts[len(parts)-1]
 			// With entries to apply, the write starts on the log's flusher and the applying
 			// overlaps it; without, this goroutine writes it itself (no hand-off).
 			var err error

@@ -34,6 +34,8 @@ type group struct {
 	holdFetch, fetched chan struct{}
 	// beforeDump is each replica's Config.beforeDump.
 	beforeDump func() error
+	// logOpts are each replica's clog options.
+	logOpts clog.Options
 }
 
 type memTransport struct {
@@ -80,7 +82,8 @@ func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from 
 
 func newGroup(t *testing.T) *group {
 	g := &group{t: t, dirs: map[paxos.ID]string{}, logs: map[paxos.ID]*clog.Log{}, dbs: map[paxos.ID]*sstable.Store{},
-		reps: map[paxos.ID]*Replica{}, cut: map[paxos.ID]bool{}, limit: 64 << 20, ckpt: time.Hour}
+		reps: map[paxos.ID]*Replica{}, cut: map[paxos.ID]bool{}, limit: 64 << 20, ckpt: time.Hour,
+		logOpts: clog.DefaultOptions()}
 	for id := paxos.ID(1); id <= 3; id++ {
 		g.conf.Members = append(g.conf.Members, paxos.Member{ID: id, Type: paxos.Full})
 		g.dirs[id] = t.TempDir()
@@ -95,7 +98,7 @@ func newGroup(t *testing.T) *group {
 
 func (g *group) start(id paxos.ID) {
 	g.t.Helper()
-	l, err := clog.Open(g.dirs[id]+"/clog", clog.DefaultOptions())
+	l, err := clog.Open(g.dirs[id]+"/clog", g.logOpts)
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -339,7 +342,9 @@ func TestReadableVersionSurvivesRestart(t *testing.T) {
 	if booted.Closed.Version == 0 {
 		t.Fatal("replica 3 booted without a closed version: the test needs one from its snapshot")
 	}
-	waitFor(t, "replica 3 to replay its log", func() bool { return r3.Status().Applied >= booted.Last })
+	// It replays what it knows chosen; entries after that (accepted, their commit not yet
+	// heard before the stop) wait for the leader.
+	waitFor(t, "replica 3 to replay its log", func() bool { return r3.Status().Applied >= booted.Commit })
 	if got := r3.Status().ReadableVersion; got != 0 && got < before {
 		t.Fatalf("restarted replica 3, cut off, serves weak reads at %d, below the %d it served before (boot closed version %d)",
 			got, before, booted.Closed.Version)
@@ -622,5 +627,59 @@ func TestSnapshotWaitsForDump(t *testing.T) {
 			v, ok, err := r3.Get([]byte(k), ^uint64(0))
 			return err == nil && ok && string(v) != ""
 		})
+	}
+}
+
+// TestCatchUpLargerThanABatch: a replica that comes back behind more entries than one clog
+// write holds saves them in parts and catches up (it stopped with "update exceeds
+// MaxBatchBytes" before, and stayed behind for good).
+func TestCatchUpLargerThanABatch(t *testing.T) {
+	g := newGroup(t)
+	g.logOpts.MaxRecordBytes = 64 << 10
+	g.logOpts.MaxBatchBytes = 128 << 10
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.put("a", "1")
+	g.stop(3)
+	value := string(bytes.Repeat([]byte("v"), 20<<10))
+	for i := 0; i < 40; i++ { // 800 KiB of entries, in MsgAccepts of up to 1 MiB
+		g.put(fmt.Sprintf("k%02d", i), value)
+	}
+	g.start(3)
+	g.put("b", "2")
+	waitFor(t, "replica 3 to catch up", func() bool {
+		g.mu.Lock()
+		r := g.reps[3]
+		g.mu.Unlock()
+		v, ok, err := r.Get([]byte("b"), ^uint64(0))
+		return err == nil && ok && string(v) == "2"
+	})
+	if got := g.get(3, "k17"); got != value {
+		t.Fatalf("replica 3 read k17: %d bytes, want the %d written", len(got), len(value))
+	}
+}
+
+// TestMaxEntryBytes: the largest batches Validate lets through (the most bytes of values, the
+// most operations) encode to log entries within MaxEntryBytes, which the server sizes its clog
+// records by.
+func TestMaxEntryBytes(t *testing.T) {
+	value := bytes.Repeat([]byte("v"), MaxValueBytes-1)
+	bigValues := Batch{Ops: []Op{
+		{Kind: OpPut, Key: []byte("a"), Value: value}, {Kind: OpPut, Key: []byte("b"), Value: value},
+		{Kind: OpPut, Key: []byte("c"), Value: value}, {Kind: OpPut, Key: []byte("d"), Value: value},
+	}}
+	manyOps := Batch{}
+	key := bytes.Repeat([]byte("k"), MaxBatchBytes/MaxOpsPerBatch)
+	for range MaxOpsPerBatch {
+		manyOps.Ops = append(manyOps.Ops, Op{Kind: OpPut, Key: key})
+	}
+	for name, b := range map[string]Batch{"4 values of 4 MiB": bigValues, "10000 operations": manyOps} {
+		if err := b.Validate(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if n := len(encodeEntry(paxos.Entry{Data: b.Encode()})); n > MaxEntryBytes {
+			t.Fatalf("%s: entry of %d bytes, MaxEntryBytes %d", name, n, MaxEntryBytes)
+		}
 	}
 }

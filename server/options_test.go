@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"obkv/clog"
 	"obkv/config"
+	"obkv/replica"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -77,5 +79,22 @@ func TestPeerDialerSource(t *testing.T) {
 	defer c.Close()
 	if host, _, _ := net.SplitHostPort(c.LocalAddr().String()); host != src {
 		t.Fatalf("connection from %s, want from %s", c.LocalAddr(), src)
+	}
+}
+
+// TestClogHoldsTheLargestEntry: with the smallest segments the settings allow, the server's
+// clog takes the largest entry a valid write batch makes (with clog's default 1 MiB records a
+// 4 MiB value made the leader's save fail, which stops the replica).
+func TestClogHoldsTheLargestEntry(t *testing.T) {
+	const minSegment = 32 << 20 // settings.clog_segment_size's minimum (config/settings.go)
+	opts := clogOptions(minSegment)
+	l, err := clog.Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	data := make([]byte, replica.MaxEntryBytes)
+	if err := l.Save(context.Background(), clog.Update{Partition: 1, Entries: []clog.Entry{{Index: 1, Ballot: 1, Data: data}}}); err != nil {
+		t.Fatalf("saving an entry of %d bytes: %v", len(data), err)
 	}
 }

@@ -99,9 +99,7 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("data_dir %s is in use by another observer (lock %s: %v)", self.DataDir, lock.Name(), err)
 	}
 	s.lock = lock
-	copts := clog.DefaultOptions()
-	copts.SegmentBytes = cl.Settings.ClogSegmentBytes
-	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
+	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), clogOptions(cl.Settings.ClogSegmentBytes))
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("open clog: %w", err)
@@ -116,6 +114,16 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	}
 	s.store = st
 	return s, nil
+}
+
+// clogOptions are the clog's defaults with segments of segmentBytes and records and batches
+// that hold the largest entry a valid write batch makes (a 4 MiB value alone is larger than
+// the defaults' 1 MiB record: the replica would stop on it).
+func clogOptions(segmentBytes int64) clog.Options {
+	o := clog.DefaultOptions()
+	o.SegmentBytes = segmentBytes
+	o.FitEntries(replica.MaxEntryBytes)
+	return o
 }
 
 // sstableOptions sizes badger within the sstable_memory budget: the memtables keep their
@@ -265,7 +273,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on rpc_addr %s: %w", s.self.RPCAddr, err)
 	}
 	s.lis = lis
-	s.grpc = grpc.NewServer(api.ServerOptions(maxMsgBytes)...)
+	s.grpc = grpc.NewServer(api.ServerOptions()...)
 	api.RegisterPeerServer(s.grpc, peerService{s: s})
 	api.RegisterAdminServer(s.grpc, adminService{s: s})
 	api.RegisterKVServer(s.grpc, kvService{s: s})

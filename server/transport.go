@@ -26,7 +26,6 @@ const (
 	maxBatchEnvelopes = 1024
 	// snapshotChunkBytes is the size of one FetchSnapshot chunk.
 	snapshotChunkBytes = 1 << 20
-	maxMsgBytes        = 64 << 20
 )
 
 // peer is the outgoing side towards one other server: a bounded queue drained by one goroutine
@@ -54,7 +53,7 @@ func newTransport(ctx context.Context, s *Server) (*transport, error) {
 		}
 		conn, err := grpc.NewClient(srv.RPCAddr, append(api.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithContextDialer(peerDialer(s.rpcListen())),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)))...)
+		)...)
 		if err != nil {
 			return nil, fmt.Errorf("peer %s at %s: %w", srv.Name, srv.RPCAddr, err)
 		}
@@ -141,16 +140,7 @@ func (t *transport) stream(p *peer) error {
 			_, _ = st.CloseAndRecv()
 			return t.ctx.Err()
 		}
-		batch.Envelopes = append(batch.Envelopes[:0], env)
-	more:
-		for len(batch.Envelopes) < maxBatchEnvelopes {
-			select {
-			case env = <-p.queue:
-				batch.Envelopes = append(batch.Envelopes, env)
-			default:
-				break more
-			}
-		}
+		batch.Envelopes = api.FillBatch(append(batch.Envelopes[:0], env), p.queue, maxBatchEnvelopes)
 		if err := st.Send(batch); err != nil {
 			return err
 		}

@@ -103,7 +103,7 @@ func writeClusterFile(t *testing.T, path, name string, servers []server) {
 			s.name, s.zone, s.rpcAddr, s.gossipAddr, s.dataDir)
 	}
 	// Small memory: four servers share a test machine. The rest are the defaults.
-	b.WriteString("settings:\n  sstable_memory: 128MiB\n  clog_segment_size: 16MiB\n")
+	b.WriteString("settings:\n  sstable_memory: 128MiB\n  clog_segment_size: 32MiB\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func (c *Cluster) AddServer(name, zone, region string) (*Server, error) {
 }
 
 func (s *Server) serve(lis net.Listener) {
-	gs := grpc.NewServer(api.ServerOptions(4 << 20)...)
+	gs := grpc.NewServer(api.ServerOptions()...)
 	api.RegisterKVServer(gs, &kvService{s: s})
 	s.c.mu.Lock()
 	s.gs, s.down = gs, false

@@ -48,7 +48,7 @@ type Topology struct {
 // are applied over them.
 var BaseSettings = map[string]string{
 	"sstable_memory":    "128MiB",
-	"clog_segment_size": "16MiB",
+	"clog_segment_size": "32MiB",
 }
 
 // Server is one server of a test cluster.
