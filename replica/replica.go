@@ -40,6 +40,8 @@ var (
 	ErrNotChosen = errors.New("replica: write not chosen")
 	// ErrNoData: a LOGONLY replica keeps no data.
 	ErrNoData = errors.New("replica: LOGONLY replica keeps no data")
+	// ErrFailed: the replica stopped because persisting its log failed; only Close remains.
+	ErrFailed = errors.New("replica: stopped after a storage failure")
 )
 
 // Config configures one replica.
@@ -131,6 +133,9 @@ type Replica struct {
 	reqs  chan func()
 	stop  chan struct{}
 	done  chan struct{}
+	// broken is closed when the loop stops on a storage failure, after failure is set.
+	broken  chan struct{}
+	failure error
 
 	start      time.Time
 	ticks      uint64
@@ -188,7 +193,7 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	}
 	r := &Replica{cfg: cfg, typ: typ, log: cfg.Logger.With("partition", cfg.Partition),
 		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 4096),
-		stop: make(chan struct{}), done: make(chan struct{}), reads: map[uint64]*readWaiter{}}
+		stop: make(chan struct{}), done: make(chan struct{}), broken: make(chan struct{}), reads: map[uint64]*readWaiter{}}
 	boot := paxos.Boot{Snapshot: paxos.SnapshotMeta{Membership: initial}}
 	if raw, ok := cfg.Log.State(cfg.Partition); ok {
 		st, err := decodeState(raw)
@@ -310,6 +315,8 @@ func (r *Replica) do(ctx context.Context, fn func()) error {
 	case r.reqs <- func() { r.catchUp(); fn(); close(done) }:
 	case <-r.stop:
 		return ErrClosed
+	case <-r.broken:
+		return r.brokenErr()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -318,12 +325,23 @@ func (r *Replica) do(ctx context.Context, fn func()) error {
 		return nil
 	case <-r.stop:
 		return ErrClosed
+	case <-r.broken:
+		// The loop ran fn before it broke, or never will.
+		select {
+		case <-done:
+			return nil
+		default:
+			return r.brokenErr()
+		}
 	case <-ctx.Done():
 		// A stalled replica goroutine (a disk that stopped answering) must not hold callers
 		// past their deadline.
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
 	}
 }
+
+// brokenErr is the error of calls to a replica stopped by a storage failure.
+func (r *Replica) brokenErr() error { return fmt.Errorf("%w: %v", ErrFailed, r.failure) }
 
 // Leading reports whether the replica serves as leader and its ballot, as of its latest status.
 func (r *Replica) Leading() (paxos.Ballot, bool) {
@@ -399,6 +417,14 @@ func (r *Replica) wait(ctx context.Context, ch chan error) error {
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
 	case <-r.stop:
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ErrClosed)
+	case <-r.broken:
+		// failAll answered ch unless the loop broke first; either way ch has the answer now.
+		select {
+		case err := <-ch:
+			return err
+		default:
+			return fmt.Errorf("%w: %v", ErrOutcomeUnknown, r.brokenErr())
+		}
 	}
 }
 
@@ -537,6 +563,8 @@ func (r *Replica) run() {
 		if err := r.handleReady(); err != nil {
 			r.log.Error("replica stopped: persisting failed", "err", err)
 			r.failAll(err)
+			r.failure = err
+			close(r.broken)
 			<-r.stop
 			return
 		}

@@ -683,3 +683,35 @@ func TestMaxEntryBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestStorageFailureFailsCalls: once persisting fails and the replica stops, calls to it fail
+// with ErrFailed instead of waiting forever (a SIGTERMed observer hung in its drain on such a
+// replica's SetPriority).
+func TestStorageFailureFailsCalls(t *testing.T) {
+	g := newGroup(t)
+	g.logOpts.MaxRecordBytes = 4 << 10 // a clog that refuses the write below: a storage failure
+	g.logOpts.MaxBatchBytes = 8 << 10
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.put("a", "1")
+	l := g.leader()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := l.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte("big"), Value: make([]byte, 6<<10)}}}); !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("a write the log refuses = %v, want ErrOutcomeUnknown", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.SetPriority(context.Background(), paxos.Priority{Healthy: false}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrFailed) {
+			t.Fatalf("SetPriority on a stopped replica = %v, want ErrFailed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SetPriority on a replica stopped by a storage failure still waits after 10s")
+	}
+	if _, err := l.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte("b"), Value: []byte("2")}}}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("a write to a stopped replica = %v, want ErrFailed", err)
+	}
+}
