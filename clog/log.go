@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Entry is one log entry of a partition. Data is opaque to clog.
@@ -57,6 +59,12 @@ type Log struct {
 	space   chan struct{} // closed when cur is handed to the flusher; nil if nobody waits
 	writing bool          // a batch is being written (by the flusher or a Save: writeCur)
 	closing bool
+	// lastParts is how many partitions the last batch written held (up to maxGatherParts);
+	// gathering, gatherExpired and gatherTimer are the flusher's wait for as many (gather).
+	lastParts     int
+	gathering     bool
+	gatherExpired bool
+	gatherTimer   *time.Timer
 	// err is set once a write, a sync or a roll failed; it wraps ErrFailed
 	// and is returned to every later write.
 	err error
@@ -82,7 +90,12 @@ type batch struct {
 	ops   []op
 	count int
 	res   *result
+	// parts lists the distinct partitions of the batch's updates, up to maxGatherParts.
+	parts []uint64
 }
+
+// maxGatherParts bounds how many partitions a flush waits for (gather).
+const maxGatherParts = 64
 
 // op is one record of a batch, for the index.
 type op struct {
@@ -103,7 +116,7 @@ func newBatch() *batch {
 }
 
 func (b *batch) reset() {
-	b.buf, b.ops, b.count = b.buf[:batchHeaderSize], b.ops[:0], 0
+	b.buf, b.ops, b.count, b.parts = b.buf[:batchHeaderSize], b.ops[:0], 0, b.parts[:0]
 	b.res = &result{done: make(chan struct{})}
 }
 
@@ -316,7 +329,7 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, k kind, p
 		return nil, err
 	}
 	res := l.cur.res
-	if wake {
+	if wake || l.gathering {
 		l.wake.Signal()
 	}
 	l.mu.Unlock()
@@ -328,7 +341,11 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, k kind, p
 func (l *Log) await(ctx context.Context, res *result) error {
 	l.mu.Lock()
 	if !l.writing && l.cur.res == res {
-		l.writeCur()
+		if l.gather() {
+			l.wake.Signal() // the flusher waits for the other partitions
+		} else {
+			l.writeCur()
+		}
 	}
 	l.mu.Unlock()
 	select {
@@ -359,6 +376,7 @@ func (l *Log) queueUpdates(updates []Update) error {
 	b := l.cur
 	for i := range updates {
 		u := &updates[i]
+		b.notePartition(u.Partition)
 		if u.TruncateFrom != 0 {
 			b.add(kindTruncate, u.Partition, u.TruncateFrom, [2]uint64{u.TruncateFrom}, nil)
 		}
@@ -371,6 +389,13 @@ func (l *Log) queueUpdates(updates []Update) error {
 		}
 	}
 	return nil
+}
+
+// notePartition adds p to parts if it is new and parts is not full.
+func (b *batch) notePartition(p uint64) {
+	if len(b.parts) < maxGatherParts && !slices.Contains(b.parts, p) {
+		b.parts = append(b.parts, p)
+	}
 }
 
 func (b *batch) add(k kind, partition, a uint64, fields [2]uint64, tail []byte) {
@@ -433,6 +458,27 @@ func (l *Log) queueCompact(p, below uint64) error {
 	return nil
 }
 
+// gather reports whether the current batch should wait for more partitions before it is
+// written: the last batch held updates of several partitions and this one holds fewer, and
+// GatherWait has not passed since the flusher began waiting. Called with mu held.
+//
+// Each replica waits for its own write before it saves again, so under load the replicas of
+// one batch come back together, one by one: without waiting, the first to come back is
+// written alone and the others wait for the next write, which doubles the fdatasyncs per
+// write on a server with several busy partitions (measured: docs/performance.md).
+func (l *Log) gather() bool {
+	return l.opts.GatherWait > 0 && !l.closing && l.err == nil && !l.gatherExpired &&
+		l.lastParts > 1 && len(l.cur.parts) < l.lastParts
+}
+
+// gatherUp ends the flusher's wait for more partitions (gather).
+func (l *Log) gatherUp() {
+	l.mu.Lock()
+	l.gatherExpired = true
+	l.wake.Broadcast()
+	l.mu.Unlock()
+}
+
 // flush is the flusher goroutine: it takes the current batch, writes and
 // syncs it, applies it to the index and tells its callers, until Close; a
 // Save that finds its batch not yet taken writes it itself (await).
@@ -443,6 +489,12 @@ func (l *Log) flush() {
 	for {
 		switch {
 		case l.writing: // a Save writes its own batch (await)
+			l.wake.Wait()
+		case l.cur.count > 0 && l.gather():
+			l.gathering = true
+			if l.gatherTimer == nil {
+				l.gatherTimer = time.AfterFunc(l.opts.GatherWait, l.gatherUp)
+			}
 			l.wake.Wait()
 		case l.cur.count > 0:
 			l.writeCur()
@@ -459,6 +511,12 @@ func (l *Log) flush() {
 // I/O, and wakes the flusher when done (more may have queued meanwhile).
 func (l *Log) writeCur() {
 	b := l.cur
+	l.lastParts = len(b.parts)
+	l.gathering, l.gatherExpired = false, false
+	if l.gatherTimer != nil {
+		l.gatherTimer.Stop()
+		l.gatherTimer = nil
+	}
 	l.cur, l.spare = l.spare, nil
 	l.writing = true
 	if l.space != nil {

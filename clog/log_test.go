@@ -1001,3 +1001,92 @@ func TestSplit(t *testing.T) {
 		t.Fatalf("Split of a state-only update = %+v, want it whole", parts)
 	}
 }
+
+// TestGather: after a batch of several partitions, the next write waits (up to GatherWait)
+// until as many partitions have saved again, so replicas that come back one by one share one
+// fdatasync; it does not wait after a batch of one partition, nor past GatherWait, nor when
+// the log closes.
+func TestGather(t *testing.T) {
+	mem := NewMemFS()
+	opts := testOptions(mem)
+	opts.GatherWait = time.Hour
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	update := func(p, i uint64) Update { return Update{Partition: p, Entries: entries(p, i, i+1, 1, 64)} }
+	start := func(u Update) Pending {
+		t.Helper()
+		pd, err := l.StartSave(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pd
+	}
+	gathering := func() bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.gathering
+	}
+	// One batch of three partitions.
+	if err := l.Save(ctx, update(1, 1), update(2, 1), update(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	syncs0 := mem.Syncs()
+	p1 := start(update(1, 2))
+	waitFor(t, "the flusher to wait for partitions 2 and 3", gathering)
+	p2 := start(update(2, 2))
+	p3 := start(update(3, 2))
+	for _, p := range []Pending{p1, p2, p3} {
+		if err := p.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := mem.Syncs() - syncs0; n != 1 {
+		t.Fatalf("three partitions saving one after another took %d syncs, want 1", n)
+	}
+	// A Save (which writes its own batch when it can) gathers too.
+	p1 = start(update(1, 3))
+	waitFor(t, "the flusher to wait for partitions 2 and 3", gathering)
+	saved := make(chan error)
+	go func() { saved <- l.Save(ctx, update(2, 3), update(3, 3)) }()
+	if err := <-saved; err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := mem.Syncs() - syncs0; n != 2 {
+		t.Fatalf("%d syncs after the second round, want 2", n)
+	}
+	for p := uint64(1); p <= 3; p++ {
+		checkEntries(t, l, p, 1, 4, 1, 64)
+	}
+	// Close writes what waits for partitions that never come.
+	p1 = start(update(1, 4))
+	waitFor(t, "the flusher to wait for partitions 2 and 3", gathering)
+	mustClose(t, l)
+	if err := p1.Wait(ctx); err != nil {
+		t.Fatalf("a save waiting for other partitions when the log closed: %v", err)
+	}
+
+	opts.GatherWait = 5 * time.Millisecond
+	l = mustOpen(t, "/log", opts)
+	defer mustClose(t, l)
+	checkEntries(t, l, 1, 1, 5, 1, 64)
+	// GatherWait bounds the wait.
+	if err := l.Save(ctx, update(1, 5), update(2, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Save(ctx, update(1, 6)); err != nil {
+		t.Fatalf("a save whose partners never come: %v", err)
+	}
+	// After a batch of one partition the next write does not wait: with an hour's GatherWait
+	// these saves would not return.
+	l.mu.Lock()
+	l.opts.GatherWait = time.Hour
+	l.mu.Unlock()
+	for i := uint64(7); i < 10; i++ {
+		if err := l.Save(ctx, update(1, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

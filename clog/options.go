@@ -3,6 +3,7 @@ package clog
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors. Errors returned by the package wrap one of them (test
@@ -49,6 +50,9 @@ type Options struct {
 	MaxStateBytes int
 	// MaxPartitions bounds how many partitions the log holds.
 	MaxPartitions int
+	// GatherWait is how long a write may wait for updates of more partitions when the last
+	// write held several (see gather); 0 never waits.
+	GatherWait time.Duration
 }
 
 // DefaultOptions returns the options for a server: the OS file system,
@@ -62,6 +66,7 @@ func DefaultOptions() Options {
 		MaxRecordBytes: 1 << 20,
 		MaxStateBytes:  1 << 10,
 		MaxPartitions:  4096,
+		GatherWait:     200 * time.Microsecond,
 	}
 }
 
