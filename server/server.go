@@ -127,8 +127,8 @@ func clogOptions(segmentBytes int64) clog.Options {
 }
 
 // sstableOptions sizes badger within the sstable_memory budget: the memtables keep their
-// defaults (dumps go through them), the rest goes to the block cache (4/5) and the index cache
-// (1/5).
+// defaults (dumps go through them), the rest goes to the block cache (3/5), the index cache
+// (1/5) and the row cache (1/5).
 func sstableOptions(dir string, budget int64) sstable.Options {
 	o := sstable.DefaultOptions(dir)
 	o.Logger = nil
@@ -138,8 +138,9 @@ func sstableOptions(dir string, budget int64) sstable.Options {
 		memtables = o.MemTableSizeBytes * int64(o.NumMemtables)
 	}
 	if rest := budget - memtables; rest > 0 {
-		o.BlockCacheSizeBytes = rest * 4 / 5
+		o.BlockCacheSizeBytes = rest * 3 / 5
 		o.IndexCacheSizeBytes = rest / 5
+		o.RowCacheBytes = rest / 5
 	}
 	return o
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// memstores. 256 MiB is badger's default and the largest cache in the
 	// server's storage budget (see docs/storage.md).
 	BlockCacheSizeBytes int64
+	// RowCacheBytes bounds the row cache: the newest dumped version of recently
+	// read keys, which spares a read that misses the memstores the walk through
+	// badger's tables (see rowCache). 0 turns it off.
+	RowCacheBytes int64
 	// IndexCacheSizeBytes bounds table indexes and bloom filters in memory.
 	// Badger keeps them all in memory when 0, which grows with the data of
 	// every partition; 64 MiB bounds it.
@@ -54,17 +58,18 @@ func DefaultOptions(dir string) Options {
 		NumMemtables:            3,
 		NumLevelZeroTables:      8,
 		NumLevelZeroTablesStall: 20,
-		BlockCacheSizeBytes:     256 << 20,
+		BlockCacheSizeBytes:     192 << 20,
 		IndexCacheSizeBytes:     64 << 20,
+		RowCacheBytes:           64 << 20,
 		ValueLogFileSizeBytes:   256 << 20,
 		NumCompactors:           4,
 	}
 }
 
-// MemoryBudgetBytes is the most memory badger may hold with these options:
-// memtables, block cache and index cache.
+// MemoryBudgetBytes is the most memory the store may hold with these options:
+// badger's memtables, block cache and index cache, and the row cache.
 func (o Options) MemoryBudgetBytes() int64 {
-	return int64(o.NumMemtables)*o.MemTableSizeBytes + o.BlockCacheSizeBytes + o.IndexCacheSizeBytes
+	return int64(o.NumMemtables)*o.MemTableSizeBytes + o.BlockCacheSizeBytes + o.IndexCacheSizeBytes + o.RowCacheBytes
 }
 
 // Validate rejects missing, zero and contradictory values.
@@ -83,6 +88,8 @@ func (o Options) Validate() error {
 	case o.BlockCacheSizeBytes <= 0:
 		return fmt.Errorf("sstable options: BlockCacheSizeBytes %d: must be > 0 (compressed blocks need a cache): %w",
 			o.BlockCacheSizeBytes, ErrInvalidArgument)
+	case o.RowCacheBytes < 0:
+		return fmt.Errorf("sstable options: RowCacheBytes %d: must be >= 0: %w", o.RowCacheBytes, ErrInvalidArgument)
 	case o.IndexCacheSizeBytes < 0:
 		return fmt.Errorf("sstable options: IndexCacheSizeBytes %d: must be >= 0: %w", o.IndexCacheSizeBytes, ErrInvalidArgument)
 	case o.ValueLogFileSizeBytes < 1<<20 || o.ValueLogFileSizeBytes >= 2<<30:

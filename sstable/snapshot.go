@@ -267,6 +267,7 @@ func (s *Store) ImportSnapshot(ctx context.Context, partition uint64, r io.Reade
 	}
 	s.parts[partition] = partState{importing: true}
 	s.drops[partition]++
+	s.rowGen[partition]++
 	s.mu.Unlock()
 
 	// metaMu is held around the metadata steps only, not while the stream is

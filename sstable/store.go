@@ -66,6 +66,11 @@ type Store struct {
 	// reads the disk and fails if it moved meanwhile (see readable, unchanged):
 	// the read may have seen the partition half gone.
 	drops map[uint64]uint64
+	// rowGen is guarded by mu: per partition, the generation row cache entries are
+	// valid under (rowCache); it moves when a dump ends and whenever drops moves.
+	rowGen map[uint64]uint64
+	// rows is the row cache; nil when Options.RowCacheBytes is 0.
+	rows *rowCache
 
 	// hookAfterDataSync, when set (tests only), runs after a dump's data is
 	// durable and before its checkpoint is written; an error stands for a crash
@@ -97,8 +102,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sstable open %s: %w", opts.Dir, err)
 	}
-	s := &Store{db: db, parts: make(map[uint64]partState), drops: make(map[uint64]uint64)}
+	rows, err := newRowCache(opts.RowCacheBytes)
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	s := &Store{db: db, parts: make(map[uint64]partState), drops: make(map[uint64]uint64),
+		rowGen: make(map[uint64]uint64), rows: rows}
 	if err := s.recover(ctx); err != nil {
+		rows.close()
 		return nil, errors.Join(err, db.Close())
 	}
 	return s, nil
@@ -143,6 +154,7 @@ func (s *Store) recover(ctx context.Context) error {
 
 // Close flushes and closes badger.
 func (s *Store) Close() error {
+	s.rows.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sstable close: %w", err)
 	}
@@ -157,7 +169,7 @@ func (s *Store) Get(partition uint64, key []byte, version uint64) (value []byte,
 	}
 	value, found, err = s.get(partition, key, version)
 	if err == nil {
-		err = s.unchanged("get", partition, gen)
+		err = s.unchanged("get", partition, gen.drops)
 	}
 	return value, found, err
 }
@@ -179,26 +191,32 @@ func (s *Store) get(partition uint64, key []byte, version uint64) ([]byte, bool,
 	return v, true, nil
 }
 
+// readGen is a partition's generations as a read found them before reading.
+type readGen struct {
+	drops uint64 // for unchanged after the read
+	rows  uint64 // what row cache entries are valid under (rowCache)
+}
+
 // readable refuses a read the store cannot answer exactly. It returns the
-// partition's drop count, for unchanged after the read.
-func (s *Store) readable(op string, partition, version uint64) (uint64, error) {
+// partition's generations.
+func (s *Store) readable(op string, partition, version uint64) (readGen, error) {
 	if err := checkPartition(op, partition); err != nil {
-		return 0, err
+		return readGen{}, err
 	}
 	s.mu.RLock()
-	sp, st, gen := s.safePoint, s.parts[partition], s.drops[partition]
+	sp, st, drops, rows := s.safePoint, s.parts[partition], s.drops[partition], s.rowGen[partition]
 	s.mu.RUnlock()
 	switch {
 	case st.importing:
-		return 0, fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
+		return readGen{}, fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
 	case version < sp:
-		return 0, fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
+		return readGen{}, fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
 			op, partition, version, sp, ErrVersionTooOld)
 	case version < st.floor:
-		return 0, fmt.Errorf("sstable %s partition %d at version %d: below the partition's floor %d (the snapshot it was rebuilt from): %w",
+		return readGen{}, fmt.Errorf("sstable %s partition %d at version %d: below the partition's floor %d (the snapshot it was rebuilt from): %w",
 			op, partition, version, st.floor, ErrVersionTooOld)
 	}
-	return gen, nil
+	return readGen{drops: drops, rows: rows}, nil
 }
 
 // unchanged fails a read during which the partition's data began to be dropped
@@ -242,6 +260,13 @@ func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, c
 		return fmt.Errorf("sstable dump partition %d: %w", partition, ErrImporting)
 	}
 
+	// From here the partition's newest sstable versions may change: the row cache's entries
+	// stay valid until the dump ends (its versions are in the frozen table until then).
+	defer func() {
+		s.mu.Lock()
+		s.rowGen[partition]++
+		s.mu.Unlock()
+	}()
 	wb := s.db.NewManagedWriteBatch()
 	defer wb.Cancel()
 	n := 0
@@ -394,6 +419,7 @@ func (s *Store) DropPartition(ctx context.Context, partition uint64) error {
 	}
 	s.mu.Lock()
 	s.drops[partition]++
+	s.rowGen[partition]++
 	s.mu.Unlock()
 	if err := s.dropLocked(partition); err != nil {
 		return err

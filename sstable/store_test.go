@@ -577,7 +577,7 @@ func TestOptionsValidate(t *testing.T) {
 			t.Errorf("%s: Validate = %v, want ErrInvalidArgument", name, err)
 		}
 	}
-	if got := DefaultOptions("/x").MemoryBudgetBytes(); got != 3*64<<20+256<<20+64<<20 {
+	if got := DefaultOptions("/x").MemoryBudgetBytes(); got != 3*64<<20+192<<20+64<<20+64<<20 {
 		t.Errorf("MemoryBudgetBytes = %d", got)
 	}
 }

@@ -44,9 +44,9 @@ func (v *View) Get(key []byte, version uint64) (value []byte, found bool, err er
 			return e.Value, true, nil
 		}
 	}
-	value, found, err = v.s.get(v.partition, key, version)
+	value, found, err = v.s.getCached(v.partition, key, version, gen.rows)
 	if err == nil {
-		err = v.s.unchanged("get", v.partition, gen)
+		err = v.s.unchanged("get", v.partition, gen.drops)
 	}
 	return value, found, err
 }
@@ -64,7 +64,7 @@ func (v *View) Scan(ctx context.Context, start, end []byte, version uint64, fn f
 	// not taken back: the scan fails, and its caller drops what it collected.
 	defer func() {
 		if err == nil {
-			err = v.s.unchanged("scan", v.partition, gen)
+			err = v.s.unchanged("scan", v.partition, gen.drops)
 		}
 	}()
 	mems := make([]*memstore.Iterator, len(v.tables))
