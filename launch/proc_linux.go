@@ -36,21 +36,44 @@ func exiting(pid int) bool {
 
 // procAlive reports whether process pid exists and has not exited: a
 // zombie (exited, not yet reaped by its parent) counts as gone, since it
-// runs nothing and holds no ports; its parent reaps it.
+// runs nothing and holds no ports; its parent reaps it. A thread group's
+// leader shows as a zombie while its other threads are still exiting, and
+// the process keeps its files (the data directory's lock) until the last
+// one has: such a process still counts.
 func procAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	dir := "/proc/" + strconv.Itoa(pid)
+	st, ok := procState(dir + "/stat")
+	if !ok {
+		return false
+	}
+	if !threadExited(st) {
+		return true
+	}
+	tasks, err := os.ReadDir(dir + "/task")
 	if err != nil {
 		return false
+	}
+	for _, t := range tasks {
+		if st, ok := procState(dir + "/task/" + t.Name() + "/stat"); ok && !threadExited(st) {
+			return true
+		}
+	}
+	return false
+}
+
+// procState returns the state letter of a /proc stat file.
+func procState(path string) (byte, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
 	}
 	// Format: "pid (comm) S ...": comm may hold spaces and parentheses,
 	// so the state is the first field after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 || i+2 >= len(b) {
-		return false
+		return 0, false
 	}
-	switch b[i+2] {
-	case 'Z', 'X', 'x':
-		return false
-	}
-	return true
+	return b[i+2], true
 }
+
+func threadExited(state byte) bool { return state == 'Z' || state == 'X' || state == 'x' }
