@@ -96,24 +96,7 @@ func TestRowCacheAgainstModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	s := newStore(t)
 	const p = 2
-	type ver struct {
-		v   uint64
-		val string
-		del bool
-	}
-	model := map[string][]ver{}
-	get := func(key string, at uint64) string {
-		vs := model[key]
-		for i := len(vs) - 1; i >= 0; i-- {
-			if vs[i].v <= at {
-				if vs[i].del {
-					return "<absent>"
-				}
-				return vs[i].val
-			}
-		}
-		return "<absent>"
-	}
+	model := versionModel{}
 	var v uint64
 	view := s.View(p)
 	for round := 0; round < 20; round++ {
@@ -128,7 +111,7 @@ func TestRowCacheAgainstModel(t *testing.T) {
 				o.value = fmt.Sprintf("r%d-%d", round, i)
 			}
 			ops = append(ops, o)
-			model[o.key] = append(model[o.key], ver{v: v, val: o.value, del: o.del})
+			model[o.key] = append(model[o.key], modelVersion{v: v, val: o.value, del: o.del})
 		}
 		dump(t, s, p, frozen(t, floor, ops...), uint64(round+1), v)
 		for i := 0; i < 200; i++ {
@@ -137,7 +120,7 @@ func TestRowCacheAgainstModel(t *testing.T) {
 			if rng.IntN(3) == 0 {
 				at = uint64(rng.IntN(int(v) + 2))
 			}
-			if got, want := readView(t, view, key, at), get(key, at); got != want {
+			if got, want := readView(t, view, key, at), model.get(key, at); got != want {
 				t.Fatalf("seed %d round %d: Get(%s, %d) = %s, want %s", seed, round, key, at, got, want)
 			}
 		}

@@ -83,6 +83,29 @@ func dump(t testing.TB, s *Store, p uint64, tb *memstore.Table, index, version u
 	}
 }
 
+// versionModel is every version of every key, oldest first: what reads must return.
+type versionModel map[string][]modelVersion
+
+type modelVersion struct {
+	v   uint64
+	val string
+	del bool
+}
+
+// get renders the model's value of key at version at as readView does.
+func (m versionModel) get(key string, at uint64) string {
+	vs := m[key]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].v <= at {
+			if vs[i].del {
+				return "<absent>"
+			}
+			return vs[i].val
+		}
+	}
+	return "<absent>"
+}
+
 // readView renders a View.Get as the value or "<absent>".
 func readView(t testing.TB, v *View, key string, version uint64) string {
 	t.Helper()
@@ -244,12 +267,7 @@ func TestMergedAgainstModel(t *testing.T) {
 	const seed = 7
 	rng := rand.New(rand.NewPCG(seed, seed))
 	s := newStore(t)
-	type ver struct {
-		v   uint64
-		val string
-		del bool
-	}
-	model := map[string][]ver{}
+	model := versionModel{}
 	var tables []*memstore.Table // oldest first
 	var v, index uint64
 	for tn := 0; tn < 5; tn++ {
@@ -261,13 +279,13 @@ func TestMergedAgainstModel(t *testing.T) {
 				if err := tb.Delete([]byte(key), v); err != nil {
 					t.Fatal(err)
 				}
-				model[key] = append(model[key], ver{v: v, del: true})
+				model[key] = append(model[key], modelVersion{v: v, del: true})
 			} else {
 				val := fmt.Sprintf("t%d-%d", tn, i)
 				if err := tb.Put([]byte(key), []byte(val), v); err != nil {
 					t.Fatal(err)
 				}
-				model[key] = append(model[key], ver{v: v, val: val})
+				model[key] = append(model[key], modelVersion{v: v, val: val})
 			}
 		}
 		tables = append(tables, tb)
@@ -281,21 +299,9 @@ func TestMergedAgainstModel(t *testing.T) {
 	tables[3].Freeze()
 	view := s.View(9, tables[4], tables[3])
 
-	get := func(key string, at uint64) string {
-		vs := model[key]
-		for i := len(vs) - 1; i >= 0; i-- {
-			if vs[i].v <= at {
-				if vs[i].del {
-					return "<absent>"
-				}
-				return vs[i].val
-			}
-		}
-		return "<absent>"
-	}
 	for i := 0; i < 500; i++ {
 		key, at := fmt.Sprintf("k%03d", rng.IntN(160)), uint64(rng.IntN(int(v)+2))
-		if got, want := readView(t, view, key, at), get(key, at); got != want {
+		if got, want := readView(t, view, key, at), model.get(key, at); got != want {
 			t.Fatalf("seed %d: Get(%s, %d) = %s, want %s", seed, key, at, got, want)
 		}
 	}
@@ -308,7 +314,7 @@ func TestMergedAgainstModel(t *testing.T) {
 		at := uint64(rng.IntN(int(v) + 2))
 		var want []string
 		for _, k := range keys {
-			if val := get(k, at); val != "<absent>" {
+			if val := model.get(k, at); val != "<absent>" {
 				want = append(want, k+"="+val)
 			}
 		}
