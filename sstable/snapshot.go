@@ -312,8 +312,6 @@ func (s *Store) ImportSnapshot(ctx context.Context, partition uint64, r io.Reade
 // importFrames writes the entries of every batch frame, verifies the end
 // frame, and makes the data durable.
 func (s *Store) importFrames(ctx context.Context, partition uint64, r io.Reader, info *SnapshotInfo) error {
-	wb := s.db.NewManagedWriteBatch()
-	defer wb.Cancel()
 	for seq := uint32(0); ; seq++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -331,22 +329,26 @@ func (s *Store) importFrames(ctx context.Context, partition uint64, r io.Reader,
 				return corrupt("snapshot end frame: counts %d entries in %d frames, read %d in %d",
 					entries, frames, info.Entries, info.Frames)
 			}
-			if err := wb.Flush(); err != nil {
-				return err
-			}
 			return s.db.Sync()
 		}
-		// The payload is fresh per frame and the batch keeps references to it.
-		for p := payload; len(p) > 0; {
-			key, version, value, rest, err := decodeEntry(p, info.Checkpoint.Version)
-			if err != nil {
-				return fmt.Errorf("frame %d entry %d: %w", seq, info.Entries, err)
+		// One batch per frame: a drop of another partition waits for a frame, not for the
+		// whole transfer. The payload is fresh per frame and the batch keeps references to it.
+		err = s.writeData(func(wb *badger.WriteBatch) error {
+			for p := payload; len(p) > 0; {
+				key, version, value, rest, err := decodeEntry(p, info.Checkpoint.Version)
+				if err != nil {
+					return fmt.Errorf("frame %d entry %d: %w", seq, info.Entries, err)
+				}
+				p = rest
+				if err := wb.SetEntryAt(badger.NewEntry(dataKey(partition, key), value), version); err != nil {
+					return err
+				}
+				info.Entries++
 			}
-			p = rest
-			if err := wb.SetEntryAt(badger.NewEntry(dataKey(partition, key), value), version); err != nil {
-				return err
-			}
-			info.Entries++
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		info.Frames++
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"obkv/memstore"
@@ -291,5 +292,67 @@ func TestExportPastSafePoint(t *testing.T) {
 		if rows := scanView(t, dst.View(1), "", "", info.Checkpoint.Version); fmt.Sprint(rows) != fmt.Sprint(want) {
 			t.Fatalf("export %s GC imports\n %v\nwant %v", name, rows, want)
 		}
+	}
+}
+
+// TestWritesDuringAnotherPartitionsDrop: badger refuses every write while a
+// DropPrefix runs; imports and dumps of other partitions must not fail because
+// one partition is being dropped (a restarted server installing snapshots of
+// several partitions at once lost all but one to "Writes are blocked").
+func TestWritesDuringAnotherPartitionsDrop(t *testing.T) {
+	// Megabytes on both sides, so that the drops' badger work and the writes overlap.
+	var ops []op
+	for i := 0; i < 20000; i++ {
+		ops = append(ops, op{key: fmt.Sprintf("key%06d", i), value: strings.Repeat("v", 200), version: 1})
+	}
+	src := newStore(t)
+	dump(t, src, 1, frozen(t, 0, ops...), 1, 1)
+	snap, _ := export(t, src, 1)
+	doomed := frozen(t, 0, ops...)
+	s := newStore(t)
+	const rounds = 10
+	stop := make(chan struct{})
+	dropErr := make(chan error, 1)
+	go func() {
+		defer close(dropErr)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := s.Dump(context.Background(), 9, doomed, Checkpoint{Index: 1, Version: 1})
+			if err == nil {
+				err = s.DropPartition(context.Background(), 9)
+			}
+			if err != nil {
+				dropErr <- err
+				return
+			}
+		}
+	}()
+	var failed error
+	for i := uint64(1); i <= rounds && failed == nil; i++ {
+		if _, err := s.ImportSnapshot(context.Background(), 4, bytes.NewReader(snap)); err != nil {
+			failed = fmt.Errorf("import %d: %w", i, err)
+			break
+		}
+		tb := frozen(t, i-1, op{key: fmt.Sprintf("k%d", i), value: "v", version: i})
+		if err := s.Dump(context.Background(), 5, tb, Checkpoint{Index: i, Version: i}); err != nil {
+			failed = fmt.Errorf("dump %d: %w", i, err)
+		}
+	}
+	close(stop)
+	if err := <-dropErr; err != nil {
+		t.Fatalf("drop loop: %v", err)
+	}
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	if got := readView(t, s.View(4), "key019999", 1); got != ops[19999].value {
+		t.Fatalf("partition 4 after the imports reads key019999 = %s", got)
+	}
+	if got := checkpointOf(t, s, 5); got != fmt.Sprintf("index %d version %d", rounds, rounds) {
+		t.Fatalf("partition 5 checkpoint = %s", got)
 	}
 }

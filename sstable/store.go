@@ -54,6 +54,10 @@ type Store struct {
 
 	// metaMu serialises metadata writes: checkpoints, markers, the safe point.
 	metaMu sync.Mutex
+	// dataMu keeps data writes (dumps, imports) and badger's DropPrefix apart: badger
+	// refuses every write, of any partition, while a DropPrefix runs. Writers hold it
+	// shared (writeData), a drop exclusively (dropLocked). Taken after metaMu, never before.
+	dataMu sync.RWMutex
 
 	mu sync.RWMutex
 	// safePoint is guarded by mu. Invariant: never decreases; durable before
@@ -267,25 +271,22 @@ func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, c
 		s.rowGen[partition]++
 		s.mu.Unlock()
 	}()
-	wb := s.db.NewManagedWriteBatch()
-	defer wb.Cancel()
 	n := 0
-	err := t.ForEach(func(e memstore.Entry) error {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+	err := s.writeData(func(wb *badger.WriteBatch) error {
+		return t.ForEach(func(e memstore.Entry) error {
+			if n++; n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 			}
-		}
-		k := dataKey(partition, e.Key)
-		if e.Tombstone {
-			return wb.DeleteAt(k, e.Version)
-		}
-		// e.Value aliases the frozen table, which never changes.
-		return wb.SetEntryAt(badger.NewEntry(k, e.Value), e.Version)
+			k := dataKey(partition, e.Key)
+			if e.Tombstone {
+				return wb.DeleteAt(k, e.Version)
+			}
+			// e.Value aliases the frozen table, which never changes.
+			return wb.SetEntryAt(badger.NewEntry(k, e.Value), e.Version)
+		})
 	})
-	if err == nil {
-		err = wb.Flush()
-	}
 	if err == nil {
 		err = s.db.Sync()
 	}
@@ -298,6 +299,19 @@ func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, c
 	}
 	// The data is durable: only now may the checkpoint say so.
 	return s.setCheckpoint(partition, checkpointRecord{Checkpoint: cp})
+}
+
+// writeData writes what fill adds to a batch of data entries, kept apart from drops (dataMu).
+// Nothing is synced.
+func (s *Store) writeData(fill func(wb *badger.WriteBatch) error) error {
+	s.dataMu.RLock()
+	defer s.dataMu.RUnlock()
+	wb := s.db.NewManagedWriteBatch()
+	defer wb.Cancel()
+	if err := fill(wb); err != nil {
+		return err
+	}
+	return wb.Flush()
 }
 
 // checkAdvance refuses a checkpoint below the partition's current one.
@@ -435,7 +449,10 @@ func (s *Store) dropLocked(partition uint64) error {
 	if err := s.writeMetaLocked(metaKey(metaCheckpoint, partition), nil); err != nil {
 		return err
 	}
-	if err := s.db.DropPrefix(partitionPrefix(partition)); err != nil {
+	s.dataMu.Lock()
+	err := s.db.DropPrefix(partitionPrefix(partition))
+	s.dataMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("sstable drop partition %d: %w", partition, err)
 	}
 	return nil
