@@ -96,16 +96,24 @@ func (t *transport) send(partition uint64, msgs []paxos.Message) {
 	}
 }
 
-// pump drains one peer's queue into a stream, reopening it after errors with backoff.
+// pump drains one peer's queue into a stream, reopening it after errors with backoff. The
+// backoff starts again after a stream that carried messages, and stays short: opening a stream
+// while the connection is down fails at once without touching the network (the connection
+// itself reconnects with api.DialOptions' backoff), and every moment the pump sleeps after the
+// peer is back loses its lease renewals and votes.
 func (t *transport) pump(p *peer) {
 	defer t.wg.Done()
-	backoff := 20 * time.Millisecond
+	const minBackoff, maxBackoff = 10 * time.Millisecond, 200 * time.Millisecond
+	backoff := minBackoff
 	for t.ctx.Err() == nil {
-		err := t.stream(p)
+		sent, err := t.stream(p)
 		if t.ctx.Err() != nil {
 			return
 		}
 		t.log.Debug("peer stream ended", "peer", p.srv.Name, "err", err)
+		if sent {
+			backoff = minBackoff
+		}
 		// Drop what queued while the peer was unreachable: it is stale by now.
 	drain:
 		for {
@@ -120,16 +128,17 @@ func (t *transport) pump(p *peer) {
 		case <-t.ctx.Done():
 			return
 		}
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
-func (t *transport) stream(p *peer) error {
+// stream sends p's queue on one stream until it fails; sent reports whether any batch went.
+func (t *transport) stream(p *peer) (sent bool, err error) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
 	st, err := api.NewPeerClient(p.conn).Send(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	batch := &api.Batch{From: t.s.self.Name, Cluster: t.s.cl.Name}
 	for {
@@ -138,12 +147,13 @@ func (t *transport) stream(p *peer) error {
 		case env = <-p.queue:
 		case <-t.ctx.Done():
 			_, _ = st.CloseAndRecv()
-			return t.ctx.Err()
+			return sent, t.ctx.Err()
 		}
 		batch.Envelopes = api.FillBatch(append(batch.Envelopes[:0], env), p.queue, maxBatchEnvelopes)
 		if err := st.Send(batch); err != nil {
-			return err
+			return sent, err
 		}
+		sent = true
 	}
 }
 
