@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"obkv/api"
 )
 
 // Every Write and Get of a client shares one stream per server, and each caller gets its own
@@ -140,5 +143,39 @@ func TestWriteFindsNewLeaderWithoutLocate(t *testing.T) {
 	}
 	if e.calls("s3", "Write") != 1 {
 		t.Errorf("s3 (the new leader) served %d writes; want 1", e.calls("s3", "Write"))
+	}
+}
+
+// Calls queued while the stream is busy go out together, but a request stops taking more at
+// api.BatchBytes: sixteen concurrent 1 MiB writes do not make one 16 MiB message.
+func TestStreamBatchStopsAtBatchBytes(t *testing.T) {
+	e := newEnv(t, 1)
+	ctx := context.Background()
+	value := bytes.Repeat([]byte("v"), 1<<20)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 4 {
+				if _, err := e.cl.Put(ctx, tn, tb, []byte(fmt.Sprintf("k%d-%d", w, i)), value); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got := e.s["s1"].MaxStreamRequestBytes()
+	if limit := api.BatchBytes + len(value) + 1024; got > limit {
+		t.Fatalf("largest stream request %d bytes, want at most %d (api.BatchBytes and one call)", got, limit)
+	}
+	if got < 2*len(value) {
+		t.Logf("no two calls shared a request (largest %d bytes): the cap was not exercised", got)
 	}
 }

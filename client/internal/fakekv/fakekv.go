@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"obkv/api"
 	"obkv/tenant"
@@ -87,6 +88,7 @@ type Server struct {
 	inject             map[string][]injected
 	calls              map[string]int
 	noStream           bool
+	maxStreamRequest   int // bytes of the largest StreamRequest received
 }
 
 type injected struct {
@@ -185,6 +187,13 @@ func (s *Server) Calls(method string) int {
 	s.c.mu.Lock()
 	defer s.c.mu.Unlock()
 	return s.calls[method]
+}
+
+// MaxStreamRequestBytes is the encoded size of the largest StreamRequest the server received.
+func (s *Server) MaxStreamRequestBytes() int {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.maxStreamRequest
 }
 
 // Close stops every server.
@@ -461,7 +470,24 @@ func (k *kvService) Stream(st grpc.BidiStreamingServer[api.StreamRequest, api.St
 	if off {
 		return status.Error(codes.Unimplemented, "unknown method Stream for service obkv.KV")
 	}
-	return api.ServeStream(st, k, func(f func()) { go f() })
+	return api.ServeStream(measuredStream{st, k.s}, k, func(f func()) { go f() })
+}
+
+// measuredStream notes the size of every StreamRequest received.
+type measuredStream struct {
+	grpc.BidiStreamingServer[api.StreamRequest, api.StreamResponse]
+	s *Server
+}
+
+func (m measuredStream) Recv() (*api.StreamRequest, error) {
+	req, err := m.BidiStreamingServer.Recv()
+	if err == nil {
+		n := proto.Size(req)
+		m.s.c.mu.Lock()
+		m.s.maxStreamRequest = max(m.s.maxStreamRequest, n)
+		m.s.c.mu.Unlock()
+	}
+	return req, err
 }
 
 func (k *kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.LocateResponse, error) {
