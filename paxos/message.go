@@ -102,6 +102,10 @@ type Message struct {
 	// WantSnapshot, in a rejecting MsgAcceptResp, says the responder knows no membership yet
 	// (a replica just added to the group): send it the snapshot of the compacted point first.
 	WantSnapshot bool
+
+	// early marks a MsgHeartbeatResp that may leave before its Ready is persisted (see
+	// MaySendBeforePersist). It stays in this process: no wire form carries it.
+	early bool
 }
 
 func (m Message) String() string {

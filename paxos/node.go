@@ -64,9 +64,11 @@ type Ready struct {
 // way). MsgAccept and MsgHeartbeat propose; they acknowledge nothing of the sender's own state:
 // the commit point and closed version they carry count the sender only once Advance confirmed
 // its entries and hard state durable, and a proposal accepted by others stays a valid
-// proposal even if the proposer crashes before writing it.
+// proposal even if the proposer crashes before writing it. A MsgHeartbeatResp may leave first
+// when everything it reports was durable before this Ready: the promise of the leader's ballot
+// and the closed floor (it acknowledges no entry; its commit hint needs no disk).
 func MaySendBeforePersist(m Message) bool {
-	return m.Type == MsgAccept || m.Type == MsgHeartbeat
+	return m.Type == MsgAccept || m.Type == MsgHeartbeat || (m.Type == MsgHeartbeatResp && m.early)
 }
 
 // grant is a voter's lease and promise to one replica.

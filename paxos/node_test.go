@@ -296,3 +296,68 @@ func TestSnapshotFetchRetriedAfterFailure(t *testing.T) {
 		t.Fatalf("fetch of snapshot %d, want %d", f.Meta.Index, applied)
 	}
 }
+
+// A follower's answer to a heartbeat leaves before its Ready is written exactly when everything
+// it reports was durable already: the promise of the leader's ballot and the closed floor. A
+// heartbeat that raises either is answered after the write, as every other acknowledgement.
+func TestHeartbeatAnswerBeforePersistOnlyWhenDurable(t *testing.T) {
+	n, err := New(testConfig(2), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// answer steps msgs and returns the heartbeat answer of the Ready they cause, and whether
+	// that Ready had entries or a hard state to write.
+	answer := func(msgs ...Message) (Message, bool) {
+		t.Helper()
+		for _, m := range msgs {
+			if err := n.Step(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var resp *Message
+		writes := false
+		for n.HasReady() {
+			rd := n.Ready()
+			writes = writes || !rd.HardState.IsZero() || len(rd.Entries) > 0
+			for _, out := range rd.Messages {
+				if out.Type == MsgHeartbeatResp {
+					resp = &out
+				}
+			}
+			n.Advance(rd)
+		}
+		if resp == nil {
+			t.Fatalf("no answer to %v", msgs)
+		}
+		return *resp, writes
+	}
+	b := Ballot{5, 1}
+	hb := func(commit, floor uint64) Message {
+		return Message{Type: MsgHeartbeat, From: 1, To: 2, Ballot: b, Tick: 7, Commit: commit, ClosedFloor: floor}
+	}
+	// The first heartbeat of ballot 5.1 promises it: the answer waits for that promise's write.
+	if resp, _ := answer(hb(0, 0)); MaySendBeforePersist(resp) {
+		t.Fatalf("answer promising a new ballot may leave before persisting: %s", resp)
+	}
+	// A heartbeat handled with an append (as under load, one Ready for both): the entry is
+	// written, but the answer reports nothing of it and may leave first.
+	accept := Message{Type: MsgAccept, From: 1, To: 2, Ballot: b, Index: 0, Entries: []Entry{{Index: 1, Ballot: b, Data: []byte("x")}}}
+	resp, writes := answer(accept, hb(0, 0))
+	if !writes || !MaySendBeforePersist(resp) || resp.Tick != 7 {
+		t.Fatalf("answer to a heartbeat beside an append: early=%v, ready writes=%v, tick %d; want early, a write, tick 7",
+			MaySendBeforePersist(resp), writes, resp.Tick)
+	}
+	// A heartbeat raising the closed floor: the answer reports the new floor, after its write.
+	if resp, _ := answer(hb(1, 40)); MaySendBeforePersist(resp) || resp.ClosedFloor != 40 {
+		t.Fatalf("answer to a heartbeat raising the floor: early=%v floor %d; want late with floor 40", MaySendBeforePersist(resp), resp.ClosedFloor)
+	}
+	// Once written, the same floor again costs no wait.
+	if resp, _ := answer(hb(1, 40)); !MaySendBeforePersist(resp) || resp.ClosedFloor != 40 {
+		t.Fatalf("answer to a heartbeat with the durable floor: early=%v floor %d; want early with floor 40", MaySendBeforePersist(resp), resp.ClosedFloor)
+	}
+	// A higher ballot is a new promise again.
+	b = Ballot{6, 1}
+	if resp, _ := answer(hb(1, 40)); MaySendBeforePersist(resp) {
+		t.Fatalf("answer promising ballot 6.1 may leave before persisting: %s", resp)
+	}
+}

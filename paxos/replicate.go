@@ -62,6 +62,12 @@ func (n *Node) onAccept(m Message) {
 	if m.Type == MsgHeartbeat {
 		n.setCommit(min(m.Commit, n.log.last()))
 		reply.Index = n.log.last()
+		// The answer renews the leader's lease and confirms its leadership; it acknowledges
+		// no entry. When the promise of this ballot and the floor it reports are already
+		// durable, nothing in it waits for this Ready's write (a commit point is a hint), so
+		// it may leave first: a follower whose disk stalls still answers within one write,
+		// not two, and the lease outlives the stall.
+		reply.early = voter && n.persistedHS.Promised == m.Ballot && reply.ClosedFloor == n.persistedHS.ClosedFloor
 		n.send(reply)
 		n.feedAll()
 		return
