@@ -527,8 +527,11 @@ func (l *Log) writeCur() {
 	l.mu.Unlock()
 
 	if err == nil {
+		start := time.Now()
 		if err = l.write(b); err != nil {
 			err = fmt.Errorf("%w: %v (the log refuses writes from now on; reopen it)", ErrFailed, err)
+		} else if took := time.Since(start); l.opts.OnSlowWrite != nil && l.opts.SlowWrite > 0 && took >= l.opts.SlowWrite {
+			l.opts.OnSlowWrite(took, len(b.buf))
 		}
 	}
 

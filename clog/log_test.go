@@ -1090,3 +1090,41 @@ func TestGather(t *testing.T) {
 		}
 	}
 }
+
+// A write and fdatasync taking at least SlowWrite is reported with its batch's bytes; faster
+// ones are not. (SlowWrite of 1 ns makes every write slow, an hour none: no clock is raced.)
+func TestSlowWriteReported(t *testing.T) {
+	for _, tc := range []struct {
+		slow time.Duration
+		want bool
+	}{{time.Nanosecond, true}, {time.Hour, false}} {
+		var mu sync.Mutex
+		var reports []int
+		opts := testOptions(NewMemFS())
+		opts.SlowWrite = tc.slow
+		opts.OnSlowWrite = func(took time.Duration, bytes int) {
+			mu.Lock()
+			defer mu.Unlock()
+			if took < tc.slow {
+				t.Errorf("reported %v, below SlowWrite %v", took, tc.slow)
+			}
+			reports = append(reports, bytes)
+		}
+		l := mustOpen(t, "/log", opts)
+		if err := l.Save(context.Background(), Update{Partition: 1, Entries: entries(1, 1, 3, 1, 100)}); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		got := reports
+		mu.Unlock()
+		if !tc.want {
+			if len(got) != 0 {
+				t.Errorf("SlowWrite %v: reported %v", tc.slow, got)
+			}
+			continue
+		}
+		if len(got) != 1 || got[0] < 200 {
+			t.Errorf("SlowWrite %v: reports %v, want one of the batch's bytes (two 100-byte entries and headers)", tc.slow, got)
+		}
+	}
+}

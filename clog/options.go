@@ -53,6 +53,11 @@ type Options struct {
 	// GatherWait is how long a write may wait for updates of more partitions when the last
 	// write held several (see gather); 0 never waits.
 	GatherWait time.Duration
+	// SlowWrite and OnSlowWrite report slow disks: after a batch whose write and fdatasync
+	// took at least SlowWrite, the writer calls OnSlowWrite with the time and the batch's
+	// bytes, holding no lock of the log (it must not call the log). Zero or nil: no report.
+	SlowWrite   time.Duration
+	OnSlowWrite func(took time.Duration, bytes int)
 }
 
 // DefaultOptions returns the options for a server: the OS file system,

@@ -62,8 +62,10 @@ type Server struct {
 	// changing holds the partitions with a membership change in flight.
 	changing sync.Map
 	metrics  struct{ dropped atomic.Uint64 }
-	workers  *workers // runs KV.Stream calls
-	wg       sync.WaitGroup
+	// slowWrites reports clog writes slow enough to threaten leases.
+	slowWrites slowWrites
+	workers    *workers // runs KV.Stream calls
+	wg         sync.WaitGroup
 }
 
 // New opens the server's storage and recovers its replicas; Run starts serving.
@@ -99,7 +101,10 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("data_dir %s is in use by another observer (lock %s: %v)", self.DataDir, lock.Name(), err)
 	}
 	s.lock = lock
-	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), clogOptions(cl.Settings.ClogSegmentBytes))
+	copts := clogOptions(cl.Settings.ClogSegmentBytes)
+	copts.SlowWrite = cl.Settings.LeaseDuration / 4
+	copts.OnSlowWrite = s.slowWrites.note(s.log, cl.Settings.LeaseDuration)
+	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("open clog: %w", err)
@@ -114,6 +119,41 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	}
 	s.store = st
 	return s, nil
+}
+
+// slowWrites logs clog writes (write and fdatasync) of at least a quarter of the lease, at most
+// once per slowWriteLogEvery with how many there were and the slowest: a replica waits for its
+// own write before it sends heartbeats or answers them, so disk stalls of that order move
+// leaders (docs/operations.md).
+type slowWrites struct {
+	mu     sync.Mutex
+	count  int
+	max    time.Duration
+	logged time.Time
+}
+
+const slowWriteLogEvery = 10 * time.Second
+
+func (w *slowWrites) note(log *slog.Logger, lease time.Duration) func(time.Duration, int) {
+	return func(took time.Duration, bytes int) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.count++
+		w.max = max(w.max, took)
+		if now := time.Now(); now.Sub(w.logged) >= slowWriteLogEvery {
+			log.Warn("slow clog writes: the disk stalls the replicas (leases last "+lease.String()+")",
+				"writes", w.count, "slowest", w.max.Round(time.Millisecond), "last_bytes", bytes, "since", w.since(now))
+			w.count, w.max, w.logged = 0, 0, now
+		}
+	}
+}
+
+// since is how long the count covers, for the log line.
+func (w *slowWrites) since(now time.Time) string {
+	if w.logged.IsZero() {
+		return "start"
+	}
+	return now.Sub(w.logged).Round(time.Second).String()
 }
 
 // clogOptions are the clog's defaults with segments of segmentBytes and records and batches
