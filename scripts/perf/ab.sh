@@ -10,7 +10,7 @@ for i in $(seq 1 "$R"); do
   for d in $order; do
     "$W/obctl" cluster down -c "$C" >/dev/null 2>&1 || true
     cp "$d/observer" "$W/observer.real"
-    "$W/obctl" cluster up -c "$C" >/dev/null
+    "$W/obctl" cluster up -c "$C" >/dev/null 2>&1 || { echo "cluster up failed: see $P/data/*/observer.log" >&2; exit 1; }
     "$W/obctl" bench -c "$C" --skip-load --duration 3s "$@" >/dev/null 2>&1 || true
     echo "$d $("$here/bench.sh" "$@")"
   done
