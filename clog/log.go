@@ -527,10 +527,14 @@ func (l *Log) writeCur() {
 	l.mu.Unlock()
 
 	if err == nil {
-		start := time.Now()
+		timed := l.opts.OnSlowWrite != nil && l.opts.SlowWrite > 0
+		var start time.Time
+		if timed {
+			start = time.Now()
+		}
 		if err = l.write(b); err != nil {
 			err = fmt.Errorf("%w: %v (the log refuses writes from now on; reopen it)", ErrFailed, err)
-		} else if took := time.Since(start); l.opts.OnSlowWrite != nil && l.opts.SlowWrite > 0 && took >= l.opts.SlowWrite {
+		} else if took := time.Since(start); timed && took >= l.opts.SlowWrite {
 			l.opts.OnSlowWrite(took, len(b.buf))
 		}
 	}

@@ -141,7 +141,7 @@ func (w *slowWrites) note(log *slog.Logger, lease time.Duration) func(time.Durat
 		w.count++
 		w.max = max(w.max, took)
 		if now := time.Now(); now.Sub(w.logged) >= slowWriteLogEvery {
-			log.Warn("slow clog writes: the disk stalls the replicas (leases last "+lease.String()+")",
+			log.Warn("slow clog writes: the disk stalls the replicas", "lease", lease,
 				"writes", w.count, "slowest", w.max.Round(time.Millisecond), "last_bytes", bytes, "since", w.since(now))
 			w.count, w.max, w.logged = 0, 0, now
 		}

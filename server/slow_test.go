@@ -19,7 +19,7 @@ func TestSlowWritesLoggedAtMostEvery(t *testing.T) {
 
 	note(130*time.Millisecond, 4096)
 	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "writes=1") || !strings.Contains(got[0], "slowest=130ms") ||
-		!strings.Contains(got[0], "leases last 500ms") {
+		!strings.Contains(got[0], "lease=500ms") {
 		t.Fatalf("after the first slow write: %q", got)
 	}
 	note(300*time.Millisecond, 100)
