@@ -130,7 +130,7 @@ func segmentName(id uint64) string { return fmt.Sprintf("%016x.clog", id) }
 func (l *Log) Save(ctx context.Context, updates ...Update) error {
 	// The flusher is not woken: this goroutine writes the batch itself unless a write is under
 	// way, whose end wakes the flusher for what queued meanwhile (writeCur).
-	p, err := l.startSave(ctx, false, updates)
+	p, err := l.Queue(ctx, updates...)
 	if err != nil {
 		return err
 	}
@@ -149,6 +149,13 @@ type Pending struct {
 // here and nothing is queued.
 func (l *Log) StartSave(ctx context.Context, updates ...Update) (Pending, error) {
 	return l.startSave(ctx, true, updates)
+}
+
+// Queue validates and queues updates like StartSave without waking the flusher: Wait writes
+// them on the caller's goroutine unless a write under way takes them first. For a caller with
+// nothing to do meanwhile (a replica poller whose round applies nothing): no hand-off.
+func (l *Log) Queue(ctx context.Context, updates ...Update) (Pending, error) {
+	return l.startSave(ctx, false, updates)
 }
 
 func (l *Log) startSave(ctx context.Context, wake bool, updates []Update) (Pending, error) {

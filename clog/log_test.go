@@ -913,6 +913,39 @@ func TestStartSave(t *testing.T) {
 	mustClose(t, l)
 }
 
+// Queue leaves its batch to Wait: nothing is written (no sync) until the caller waits, which
+// writes it on the caller's goroutine; a validation error returns with nothing queued.
+func TestQueueWritesOnWait(t *testing.T) {
+	mem := NewMemFS()
+	opts := testOptions(mem)
+	opts.GatherWait = 0
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	syncs := mem.Syncs()
+	p, err := l.Queue(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 64)}, Update{Partition: 2, Entries: entries(2, 1, 2, 1, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Queue(ctx, Update{Partition: 1, Entries: entries(1, 7, 8, 1, 64)}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Queue of a gap = %v; want ErrInvalid", err)
+	}
+	if _, _, ok := l.Range(1); ok {
+		t.Fatal("queued entries are durable before Wait")
+	}
+	if n := mem.Syncs() - syncs; n != 0 {
+		t.Fatalf("%d syncs before Wait; want 0 (Queue does not wake the flusher)", n)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := mem.Syncs() - syncs; n != 1 {
+		t.Fatalf("%d syncs for one queued batch; want 1", n)
+	}
+	checkRange(t, l, 1, 1, 3)
+	checkRange(t, l, 2, 1, 2)
+	mustClose(t, l)
+}
+
 // Drop forgets a partition (entries, range, hard state), durably; the partition can then
 // start again from index 1, as a replica created again on the same server does.
 func TestDropForgetsPartition(t *testing.T) {

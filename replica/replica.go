@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"obkv/clog"
@@ -64,6 +65,9 @@ type Config struct {
 	// Now is the wall clock for versions (hybrid logical clock); time.Now when nil.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Poller drives the replica together with the server's others (it must write to Log);
+	// nil: the replica gets a poller of its own.
+	Poller *Poller
 
 	// beforeDump, when set (tests), runs on a checkpoint's goroutine before the dump; an error
 	// it returns stands for the dump's.
@@ -121,19 +125,25 @@ type readWaiter struct {
 }
 
 // Replica drives one partition: the paxos Node, its log in the server's clog, its data in
-// memstores and the server's sstable, an apply loop, checkpoints and snapshot rebuilds.
-// Every Node call happens on the replica's own goroutine.
+// memstores and the server's sstable, checkpoints and snapshot rebuilds. Its Poller carries
+// out its messages, requests and Readies: every Node call, and every field below not guarded
+// by a lock, belongs to the poller's goroutine.
 type Replica struct {
 	cfg  Config
 	typ  paxos.ReplicaType
 	node *paxos.Node
 	log  *slog.Logger
 
+	poller *Poller
+	own    bool        // poller is the replica's own (Config.Poller was nil)
+	queued atomic.Bool // in the poller's queue (Poller.schedule)
+	gone   bool        // the poller stopped driving it (closed or broken)
+
 	inbox chan paxos.Message
 	reqs  chan func()
 	stop  chan struct{}
-	done  chan struct{}
-	// broken is closed when the loop stops on a storage failure, after failure is set.
+	done  chan struct{} // closed when the poller stops driving the replica
+	// broken is closed when the replica stops on a storage failure, after failure is set.
 	broken  chan struct{}
 	failure error
 
@@ -149,9 +159,15 @@ type Replica struct {
 	// a replica's readable version never goes back, across restarts too).
 	bootClosed uint64
 	state      persistedState // last persisted
+	// saveState: state changed (a checkpoint's snapshot meta) and goes into the next write,
+	// after which the log is compacted below compactBelow (when not 0). The poller writes it
+	// with the round's other updates: saved on the poller's goroutine, it stalled every
+	// partition of the server for a write, and a checkpoint of all of them for one each.
+	saveState    bool
+	compactBelow uint64
 
 	waiters []waiter
-	// early and late are reused buffers splitting a Ready's messages (see handleReady).
+	// early and late are reused buffers splitting a Ready's messages (see prepare).
 	early, late []paxos.Message
 	reads       map[uint64]*readWaiter
 	nextRead    uint64
@@ -270,7 +286,19 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	r.lastCkpt = r.start
 	r.status = Status{Partition: cfg.Partition, Status: node.Status()}
 	r.bootClosed = r.status.Closed.Version
-	go r.run()
+	p := cfg.Poller
+	if p == nil {
+		if p, err = NewPoller(cfg.Log, cfg.Tick); err != nil {
+			return nil, err
+		}
+		r.own = true
+	} else if p.log != cfg.Log {
+		return nil, fmt.Errorf("replica %d: its poller drives the replicas of another log", cfg.Partition)
+	}
+	r.poller = p
+	if err := p.add(r); err != nil {
+		return nil, fmt.Errorf("replica %d: %w", cfg.Partition, err)
+	}
 	return r, nil
 }
 
@@ -295,24 +323,32 @@ func (r *Replica) Partition() uint64 { return r.cfg.Partition }
 func (r *Replica) Step(m paxos.Message) {
 	select {
 	case r.inbox <- m:
+		r.poller.schedule(r)
 	default:
 	}
 }
 
-// Close stops the replica's goroutine and fails what is waiting on it.
+// Close stops driving the replica and fails what is waiting on it.
 func (r *Replica) Close() {
-	r.closeOnce.Do(func() { close(r.stop) })
+	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.poller.schedule(r)
+	})
 	<-r.done
 	r.bg.Wait()
+	if r.own {
+		r.poller.Close()
+	}
 }
 
-// do runs fn on the replica goroutine, with the Node's clock caught up (see step), and waits
+// do runs fn on the poller's goroutine, with the Node's clock caught up (see step), and waits
 // for it. When ctx ends after fn was queued, do returns ErrOutcomeUnknown and fn may still run
 // later: callers read what fn sets only after a nil error.
 func (r *Replica) do(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	select {
 	case r.reqs <- func() { r.catchUp(); fn(); close(done) }:
+		r.poller.schedule(r)
 	case <-r.stop:
 		return ErrClosed
 	case <-r.broken:
@@ -334,7 +370,7 @@ func (r *Replica) do(ctx context.Context, fn func()) error {
 			return r.brokenErr()
 		}
 	case <-ctx.Done():
-		// A stalled replica goroutine (a disk that stopped answering) must not hold callers
+		// A stalled poller (a disk that stopped answering) must not hold callers
 		// past their deadline.
 		return fmt.Errorf("%w: %v", ErrOutcomeUnknown, ctx.Err())
 	}
@@ -511,61 +547,17 @@ func (r *Replica) catchUp() {
 	}
 }
 
-func (r *Replica) run() {
-	defer close(r.done)
-	// Tick on the wall clock's multiples of Tick, as every replica does: their periodic work
-	// (closing versions above all) then happens at the same moments and shares fsyncs.
-	select {
-	case <-time.After(time.Until(time.Now().Truncate(r.cfg.Tick).Add(r.cfg.Tick))):
-	case <-r.stop:
-		r.failAll(ErrClosed)
-		return
-	}
-	ticker := time.NewTicker(r.cfg.Tick)
-	defer ticker.Stop()
-	for {
+// drain steps the queued messages and runs the queued requests, at most 1024 of each: all
+// of them before the Ready is carried out, so the proposals of concurrent writers share one
+// log write and fdatasync.
+func (r *Replica) drain() {
+	for i := 0; i < 1024; i++ {
 		select {
-		case <-r.stop:
-			r.failAll(ErrClosed)
-			return
-		case <-ticker.C:
-			r.catchUp()
-			r.periodic()
-		case m := <-r.inbox:
-			r.step(m)
-		drain:
-			for i := 0; i < 1024; i++ {
-				select {
-				case m := <-r.inbox:
-					r.step(m)
-				case fn := <-r.reqs:
-					fn()
-				default:
-					break drain
-				}
-			}
 		case fn := <-r.reqs:
 			fn()
-			// Take every request already queued before handling the Ready, so the proposals
-			// of concurrent writers share one log write and fsync (batching).
-		more:
-			for i := 0; i < 1024; i++ {
-				select {
-				case fn := <-r.reqs:
-					fn()
-				case m := <-r.inbox:
-					r.step(m)
-				default:
-					break more
-				}
-			}
-		}
-		if err := r.handleReady(); err != nil {
-			r.log.Error("replica stopped: persisting failed", "err", err)
-			r.failAll(err)
-			r.failure = err
-			close(r.broken)
-			<-r.stop
+		case m := <-r.inbox:
+			r.step(m)
+		default:
 			return
 		}
 	}
@@ -616,9 +608,9 @@ func (r *Replica) periodic() {
 }
 
 // startCheckpoint freezes the active memstore and starts a goroutine that dumps it to the
-// sstable with the applied index; back on the replica goroutine, finishCheckpoint then compacts
+// sstable with the applied index; back on the poller's goroutine, finishCheckpoint then compacts
 // the log through that index. The dump writes every entry of the memstore (hundreds of
-// megabytes after a minute of writes) and takes seconds: run on the replica goroutine, it
+// megabytes after a minute of writes) and takes seconds: run on the replica's own loop, it
 // stopped the partition for as long, leases lapsed and leaders changed at every checkpoint.
 func (r *Replica) startCheckpoint() {
 	if f := r.failed; f != nil {
@@ -657,7 +649,7 @@ func (r *Replica) startCheckpoint() {
 	go r.dump(frozen, sstable.Checkpoint{Index: applied, Version: floor})
 }
 
-// dump writes a frozen memstore to the sstable, then has the replica goroutine finish the
+// dump writes a frozen memstore to the sstable, then has the poller's goroutine finish the
 // checkpoint. It holds snapMu for writing throughout, so an export (which holds it for reading)
 // sees the sstable and snapMeta of one checkpoint, never the data of a new one with the meta of
 // the old.
@@ -687,7 +679,7 @@ func (r *Replica) dump(frozen *memstore.Table, cp sstable.Checkpoint) {
 		// The frozen table's entries are in the sstable now: reads stop merging it.
 		r.dropFrozen(frozen)
 	}
-	_ = r.do(ctx, func() { r.finishCheckpoint(ctx, pendingDump{frozen, cp}, took, err) })
+	_ = r.do(ctx, func() { r.finishCheckpoint(pendingDump{frozen, cp}, took, err) })
 }
 
 // dropFrozen removes t from the frozen memstores reads merge.
@@ -708,9 +700,10 @@ type pendingDump struct {
 	cp    sstable.Checkpoint
 }
 
-// finishCheckpoint runs on the replica goroutine once a dump ended: it compacts the Node and
-// the log through the checkpoint, and starts a snapshot fetch that waited for the dump.
-func (r *Replica) finishCheckpoint(ctx context.Context, d pendingDump, took time.Duration, err error) {
+// finishCheckpoint runs on the poller's goroutine once a dump ended: it compacts the Node
+// through the checkpoint and has the next write record it (the log is compacted after that,
+// finishReady), and starts a snapshot fetch that waited for the dump.
+func (r *Replica) finishCheckpoint(d pendingDump, took time.Duration, err error) {
 	r.dumping = false
 	cp := d.cp
 	defer func() {
@@ -731,13 +724,10 @@ func (r *Replica) finishCheckpoint(ctx context.Context, d pendingDump, took time
 		return
 	}
 	r.snapMeta = r.node.SnapshotMeta()
-	if err := r.persistState(ctx); err != nil {
-		r.log.Warn("checkpoint: persist state", "err", err)
-		return
-	}
-	if err := r.cfg.Log.Compact(ctx, r.cfg.Partition, cp.Index+1); err != nil {
-		r.log.Warn("checkpoint: compact log", "err", err)
-	}
+	// The state recording the new snapshot meta must be durable before the log loses the
+	// entries below it (recovery starts from that meta): see prepare and finishReady.
+	r.saveState = true
+	r.compactBelow = cp.Index + 1
 }
 
 func (r *Replica) persistState(ctx context.Context) error {
@@ -760,96 +750,110 @@ func (r *Replica) ExportSnapshot(ctx context.Context, w io.Writer) error {
 	return err
 }
 
-// handleReady carries out the Node's Ready in the documented order.
-func (r *Replica) handleReady() error {
-	for r.node.HasReady() {
-		rd := r.node.Ready()
-		// Proposals leave at once, in parallel with this replica's own write (see
-		// paxos.MaySendBeforePersist); everything else waits for the fsync.
-		early, late := r.early[:0], r.late[:0]
-		for _, m := range rd.Messages {
-			if paxos.MaySendBeforePersist(m) {
-				early = append(early, m)
+// The Poller carries out each Ready in the documented order: prepare, the write (shared with
+// the other replicas of the round), applyCommitted while it is under way, then finishReady once
+// it is durable; settle after the replica's last Ready of the round.
+
+// prepare sends the messages of rd that may leave before this replica's write, in parallel with
+// it (see paxos.MaySendBeforePersist), and returns the update that persists rd, if any. An
+// update too large for one log write (a replica catching up) is saved here in parts, all but
+// the last, which it returns.
+func (r *Replica) prepare(rd paxos.Ready) (u clog.Update, save bool, err error) {
+	early, late := r.early[:0], r.late[:0]
+	for _, m := range rd.Messages {
+		if paxos.MaySendBeforePersist(m) {
+			early = append(early, m)
+		} else {
+			late = append(late, m)
+		}
+	}
+	if len(early) > 0 {
+		r.cfg.Transport.Send(r.cfg.Partition, early)
+	}
+	r.early, r.late = early, late
+	if rd.HardState.IsZero() && len(rd.Entries) == 0 && !r.saveState {
+		return clog.Update{}, false, nil
+	}
+	u = clog.Update{Partition: r.cfg.Partition}
+	if !rd.HardState.IsZero() || r.saveState {
+		if !rd.HardState.IsZero() {
+			r.state.Hard = rd.HardState
+		}
+		r.state.Snap = r.snapMeta
+		u.State = r.state.encode()
+		r.saveState = false
+	}
+	if len(rd.Entries) > 0 {
+		if _, last, ok := r.cfg.Log.Range(r.cfg.Partition); ok && rd.Entries[0].Index <= last {
+			u.TruncateFrom = rd.Entries[0].Index
+		}
+		u.Entries = make([]clog.Entry, len(rd.Entries))
+		for i, e := range rd.Entries {
+			u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
+		}
+	}
+	parts := r.cfg.Log.Split(u)
+	for _, p := range parts[:len(parts)-1] {
+		if err := r.cfg.Log.Save(context.Background(), p); err != nil {
+			return clog.Update{}, false, err
+		}
+	}
+	return parts[len(parts)-1], true, nil
+}
+
+// applyCommitted applies rd's chosen entries and answers their writers.
+func (r *Replica) applyCommitted(rd paxos.Ready) {
+	for _, e := range rd.Committed {
+		r.apply(e)
+	}
+}
+
+// finishReady carries out the rest of rd once its update is durable: the messages that waited
+// for it, read states, snapshot fetches, and Advance (when rd came from the Node: fromNode);
+// then the log compaction a checkpoint waited for, below compact (0: none), on its own
+// goroutine.
+func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
+	if compact != 0 {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			if err := r.cfg.Log.Compact(context.Background(), r.cfg.Partition, compact); err != nil {
+				r.log.Warn("checkpoint: compact log", "below", compact, "err", err)
+			}
+		}()
+	}
+	if len(r.late) > 0 {
+		r.cfg.Transport.Send(r.cfg.Partition, r.late)
+	}
+	for _, rs := range rd.ReadStates {
+		if rw := r.reads[rs.RequestID]; rw != nil {
+			if rs.Rejected {
+				rw.done <- fmt.Errorf("%w: the leader is not serving", ErrNotLeader)
+				delete(r.reads, rs.RequestID)
 			} else {
-				late = append(late, m)
+				rw.index = max(rs.Index, 1)
 			}
 		}
-		if len(early) > 0 {
-			r.cfg.Transport.Send(r.cfg.Partition, early)
-		}
-		var saving clog.Pending
-		if !rd.HardState.IsZero() || len(rd.Entries) > 0 {
-			u := clog.Update{Partition: r.cfg.Partition}
-			if !rd.HardState.IsZero() {
-				r.state.Hard = rd.HardState
-				r.state.Snap = r.snapMeta
-				u.State = r.state.encode()
-			}
-			if len(rd.Entries) > 0 {
-				if _, last, ok := r.cfg.Log.Range(r.cfg.Partition); ok && rd.Entries[0].Index <= last {
-					u.TruncateFrom = rd.Entries[0].Index
-				}
-				u.Entries = make([]clog.Entry, len(rd.Entries))
-				for i, e := range rd.Entries {
-					u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
-				}
-			}
-			// More than one write's worth (a replica catching up) goes in parts, in order.
-			parts := r.cfg.Log.Split(u)
-			for _, p := range parts[:len(parts)-1] {
-				if err := r.cfg.Log.Save(context.Background(), p); err != nil {
-					return err
-				}
-			}
-			u = parts[len(parts)-1]
-			// With entries to apply, the write starts on the log's flusher and the applying
-			// overlaps it; without, this goroutine writes it itself (no hand-off).
-			var err error
-			if len(rd.Committed) > 0 {
-				saving, err = r.cfg.Log.StartSave(context.Background(), u)
-			} else {
-				err = r.cfg.Log.Save(context.Background(), u)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		// Committed entries are chosen (a majority persisted them), so they are applied, and
-		// their writers answered, while this replica's own write is in flight.
-		for _, e := range rd.Committed {
-			r.apply(e)
-		}
-		if err := saving.Wait(context.Background()); err != nil {
-			return err
-		}
-		if len(late) > 0 {
-			r.cfg.Transport.Send(r.cfg.Partition, late)
-		}
-		r.early, r.late = early, late
-		for _, rs := range rd.ReadStates {
-			if rw := r.reads[rs.RequestID]; rw != nil {
-				if rs.Rejected {
-					rw.done <- fmt.Errorf("%w: the leader is not serving", ErrNotLeader)
-					delete(r.reads, rs.RequestID)
-				} else {
-					rw.index = max(rs.Index, 1)
-				}
-			}
-		}
-		if rd.Soft != nil && (rd.Soft.Role == paxos.Leader) != r.wasLeader {
-			r.wasLeader = rd.Soft.Role == paxos.Leader
-			r.log.Info("leadership", "leader", r.wasLeader, "ballot", rd.Soft.Ballot.String(), "term_leader", rd.Soft.Leader)
-		}
-		switch {
-		case rd.Snapshot == nil || r.installing:
-		case r.dumping:
-			r.deferredSnap = rd.Snapshot
-		default:
-			r.installing = true
-			go r.fetchSnapshot(*rd.Snapshot)
-		}
+	}
+	if rd.Soft != nil && (rd.Soft.Role == paxos.Leader) != r.wasLeader {
+		r.wasLeader = rd.Soft.Role == paxos.Leader
+		r.log.Info("leadership", "leader", r.wasLeader, "ballot", rd.Soft.Ballot.String(), "term_leader", rd.Soft.Leader)
+	}
+	switch {
+	case rd.Snapshot == nil || r.installing:
+	case r.dumping:
+		r.deferredSnap = rd.Snapshot
+	default:
+		r.installing = true
+		go r.fetchSnapshot(*rd.Snapshot)
+	}
+	if fromNode {
 		r.node.Advance(rd)
 	}
+}
+
+// settle answers the reads whose index is applied and publishes the replica's status.
+func (r *Replica) settle() {
 	st := r.node.Status()
 	for id, rw := range r.reads {
 		if rw.index != 0 && st.Applied >= rw.index {
@@ -866,7 +870,6 @@ func (r *Replica) handleReady() error {
 	}
 	r.status = Status{Partition: r.cfg.Partition, Status: st, MaxApplied: r.status.MaxApplied, ReadableVersion: readable}
 	r.mu.Unlock()
-	return nil
 }
 
 // apply applies one chosen entry to the data and resolves the proposal waiting for it.

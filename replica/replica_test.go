@@ -695,7 +695,12 @@ func TestStorageFailureFailsCalls(t *testing.T) {
 		g.start(id)
 	}
 	g.put("a", "1")
-	l := g.leader()
+	// The preferred replica (1) leads once any transfer to it is over: a write to a leader
+	// handing over is refused before it reaches the log.
+	g.mu.Lock()
+	l := g.reps[1]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return l.Status().Serving })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := l.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte("big"), Value: make([]byte, 6<<10)}}}); !errors.Is(err, ErrOutcomeUnknown) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -65,7 +66,9 @@ type Server struct {
 	// slowWrites reports clog writes slow enough to threaten leases.
 	slowWrites slowWrites
 	workers    *workers // runs KV.Stream calls
-	wg         sync.WaitGroup
+	// pollers drive the replicas (a partition always on the same one; replica.Poller).
+	pollers []*replica.Poller
+	wg      sync.WaitGroup
 }
 
 // New opens the server's storage and recovers its replicas; Run starts serving.
@@ -110,9 +113,20 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
+	for range pollerCount() {
+		p, err := replica.NewPoller(l, cl.Settings.Tick)
+		if err != nil {
+			s.closePollers()
+			_ = l.Close()
+			_ = lock.Close()
+			return nil, err
+		}
+		s.pollers = append(s.pollers, p)
+	}
 	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
+		s.closePollers()
 		_ = l.Close()
 		_ = lock.Close()
 		return nil, fmt.Errorf("open sstable: %w", err)
@@ -156,6 +170,22 @@ func (w *slowWrites) since(now time.Time) string {
 	return now.Sub(w.logged).Round(time.Second).String()
 }
 
+// pollerCount is how many replica pollers a server runs: one per four CPUs. One poller carries
+// out the Paxos rounds, log writes and applying of every partition it drives on one goroutine;
+// a round costs about as much for one partition as for many (docs/performance.md).
+func pollerCount() int { return max(1, runtime.GOMAXPROCS(0)/4) }
+
+// poller is the poller that drives partition's replica.
+func (s *Server) poller(partition uint64) *replica.Poller {
+	return s.pollers[partition%uint64(len(s.pollers))]
+}
+
+func (s *Server) closePollers() {
+	for _, p := range s.pollers {
+		p.Close()
+	}
+}
+
 // clogOptions are the clog's defaults with segments of segmentBytes and records and batches
 // that hold the largest entry a valid write batch makes (a 4 MiB value alone is larger than
 // the defaults' 1 MiB record: the replica would stop on it).
@@ -163,6 +193,9 @@ func clogOptions(segmentBytes int64) clog.Options {
 	o := clog.DefaultOptions()
 	o.SegmentBytes = segmentBytes
 	o.FitEntries(replica.MaxEntryBytes)
+	// The pollers write every partition of a round in one Save: waiting for more partitions
+	// would only delay the round (clog.Options.GatherWait).
+	o.GatherWait = 0
 	return o
 }
 
@@ -258,7 +291,7 @@ func (s *Server) replicaConfig(partition uint64) replica.Config {
 		Partition: partition, Paxos: pc, Log: s.clog, Store: s.store, Transport: transportFunc(s.tr.send),
 		Snapshots: s.tr, Tick: st.Tick, MemstoreLimit: st.MemstoreLimitBytes,
 		CheckpointInterval: st.CheckpointInterval, ClosedInterval: st.ClosedVersionInterval, Logger: s.log,
-		Now: s.now,
+		Now: s.now, Poller: s.poller(partition),
 	}
 }
 
@@ -354,6 +387,7 @@ func (s *Server) Run(ctx context.Context) error {
 		r.Close()
 	}
 	tr.close()
+	s.closePollers()
 	err = errors.Join(s.clog.Close(), s.store.Close())
 	_ = s.lock.Close()
 	return err

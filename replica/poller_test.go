@@ -1,0 +1,236 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"obkv/clog"
+	"obkv/paxos"
+	"obkv/sstable"
+)
+
+// pcluster is three servers in one process, each with one clog (on a MemFS, to count its
+// fdatasyncs), one sstable and one Poller driving its replicas of several partitions: the shape
+// of a real server.
+type pcluster struct {
+	t       *testing.T
+	fs      map[paxos.ID]*clog.MemFS
+	logs    map[paxos.ID]*clog.Log
+	pollers map[paxos.ID]*Poller
+	conf    paxos.Membership
+
+	mu   sync.Mutex
+	reps map[paxos.ID]map[uint64]*Replica
+	// deaf: messages to this server are dropped.
+	deaf map[paxos.ID]bool
+}
+
+type pTransport struct {
+	c *pcluster
+}
+
+func (tr pTransport) Send(partition uint64, msgs []paxos.Message) {
+	tr.c.mu.Lock()
+	defer tr.c.mu.Unlock()
+	for _, m := range msgs {
+		if r := tr.c.reps[m.To][partition]; r != nil && !tr.c.deaf[m.To] {
+			m.Entries = append([]paxos.Entry(nil), m.Entries...)
+			r.Step(m)
+		}
+	}
+}
+
+func newPCluster(t *testing.T, partitions int) *pcluster {
+	c := &pcluster{t: t, fs: map[paxos.ID]*clog.MemFS{}, logs: map[paxos.ID]*clog.Log{}, pollers: map[paxos.ID]*Poller{},
+		reps: map[paxos.ID]map[uint64]*Replica{}, deaf: map[paxos.ID]bool{}}
+	for id := paxos.ID(1); id <= 3; id++ {
+		c.conf.Members = append(c.conf.Members, paxos.Member{ID: id, Type: paxos.Full})
+	}
+	const tick = 10 * time.Millisecond
+	for id := paxos.ID(1); id <= 3; id++ {
+		c.fs[id] = clog.NewMemFS()
+		o := clog.DefaultOptions()
+		o.FS, o.SegmentBytes, o.GatherWait = c.fs[id], 16<<20, 0
+		l, err := clog.Open("clog", o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		so := sstable.DefaultOptions(t.TempDir())
+		so.Logger = nil
+		db, err := sstable.Open(context.Background(), so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewPoller(l, tick)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		c.logs[id], c.pollers[id], c.reps[id] = l, p, map[uint64]*Replica{}
+		c.mu.Unlock()
+		for part := uint64(1); part <= uint64(partitions); part++ {
+			pc := paxos.DefaultConfig(id)
+			pc.LeaseTicks, pc.HeartbeatTicks, pc.MaxDriftTicks = 100, 5, 5
+			r, err := Open(context.Background(), Config{
+				Partition: part, Paxos: pc, Log: l, Store: db, Transport: pTransport{c}, Poller: p,
+				Tick: tick, MemstoreLimit: 64 << 20, CheckpointInterval: time.Hour, ClosedInterval: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			}, c.conf, paxos.Full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Server 1 is the preferred leader of every partition.
+			_ = r.SetPriority(context.Background(), paxos.Priority{Healthy: true, ZoneRank: uint32(id - 1)})
+			c.mu.Lock()
+			c.reps[id][part] = r
+			c.mu.Unlock()
+		}
+		t.Cleanup(func() {
+			c.mu.Lock()
+			rs := c.reps[id]
+			c.mu.Unlock()
+			for _, r := range rs {
+				r.Close()
+			}
+			p.Close()
+			_ = l.Close()
+			_ = db.Close()
+		})
+	}
+	return c
+}
+
+func (c *pcluster) replica(id paxos.ID, part uint64) *Replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reps[id][part]
+}
+
+// leaders waits until server 1 serves every partition.
+func (c *pcluster) leaders(partitions int) {
+	c.t.Helper()
+	waitFor(c.t, "server 1 to lead every partition", func() bool {
+		for part := uint64(1); part <= uint64(partitions); part++ {
+			if !c.replica(1, part).Status().Serving {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func put(ctx context.Context, r *Replica, key, value string) error {
+	_, err := r.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte(key), Value: []byte(value)}}})
+	return err
+}
+
+// The writes that reach the replicas of a server between two rounds go to the log in one write
+// and one fdatasync, however many partitions they belong to.
+func TestPollerWritesARoundOnce(t *testing.T) {
+	const partitions = 8
+	c := newPCluster(t, partitions)
+	c.leaders(partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Hold server 1's poller before a round, queue one write on every partition meanwhile, and
+	// keep the followers' answers away (only the writes make server 1 write).
+	release := make(chan struct{})
+	held := make(chan struct{})
+	var once sync.Once
+	hold := func() { once.Do(func() { close(held); <-release }) }
+	c.pollers[1].beforeRound.Store(&hold)
+	<-held
+	c.mu.Lock()
+	c.deaf[1] = true
+	c.mu.Unlock()
+	var lasts [partitions + 1]uint64
+	for part := uint64(1); part <= partitions; part++ {
+		_, lasts[part], _ = c.logs[1].Range(part)
+	}
+	errs := make(chan error, partitions)
+	for part := uint64(1); part <= partitions; part++ {
+		r := c.replica(1, part)
+		go func() { errs <- put(ctx, r, fmt.Sprintf("k%d", part), "v") }()
+		waitFor(t, "the write to queue", func() bool { return len(r.reqs) == 1 })
+	}
+	syncs := c.fs[1].Syncs()
+	close(release)
+	waitFor(t, "every partition's write to be durable on server 1", func() bool {
+		for part := uint64(1); part <= partitions; part++ {
+			if _, last, _ := c.logs[1].Range(part); last <= lasts[part] {
+				return false
+			}
+		}
+		return true
+	})
+	if n := c.fs[1].Syncs() - syncs; n != 1 {
+		t.Fatalf("the writes of %d partitions took %d fdatasyncs, want 1", partitions, n)
+	}
+	c.mu.Lock()
+	c.deaf[1] = false
+	c.mu.Unlock()
+	for range partitions {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Many writers on many partitions of shared pollers: every write is applied on every server,
+// and no replica stops (the poller's queue keeps each replica once per round: a replica carried
+// out twice in one round saves its entries twice, which the log refuses).
+func TestPollerManyPartitionsUnderLoad(t *testing.T) {
+	const partitions, writers, writes = 8, 4, 25
+	c := newPCluster(t, partitions)
+	c.leaders(partitions)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, partitions*writers)
+	for part := uint64(1); part <= partitions; part++ {
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range writes {
+					key := fmt.Sprintf("p%d-w%d-%d", part, w, i)
+					for {
+						err := put(ctx, c.replica(1, part), key, key)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, ErrNotLeader) || ctx.Err() != nil {
+							errs <- fmt.Errorf("write %s: %w", key, err)
+							return
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for id := paxos.ID(1); id <= 3; id++ {
+		for part := uint64(1); part <= partitions; part++ {
+			r := c.replica(id, part)
+			want := c.replica(1, part).Status().Applied
+			waitFor(t, "every replica to apply every write", func() bool { return r.Status().Applied >= want })
+			for w := range writers {
+				key := fmt.Sprintf("p%d-w%d-%d", part, w, writes-1)
+				if v, ok, err := r.Get([]byte(key), ^uint64(0)); err != nil || !ok || string(v) != key {
+					t.Fatalf("server %d partition %d: %s = %q, %v, %v", id, part, key, v, ok, err)
+				}
+			}
+		}
+	}
+}
