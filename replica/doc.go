@@ -20,7 +20,7 @@
 //     every version seen and above the leader's closed-version floor).
 //   - Checkpoint: the active memstore is frozen and dumped to the sstable with the applied index
 //     and version; then the Node is compacted through that index, the state record (hard state
-//   - snapshot meta) is rewritten in the poller's next write, and once that is durable the
+//     and snapshot meta) is rewritten in the poller's next write, and once that is durable the
 //     clog is compacted through the index. Restart = sstable checkpoint + state
 //     record + clog entries after the compacted point.
 //   - Snapshot rebuild: when the Node asks for a snapshot, the replica fetches the peer's stream
