@@ -30,6 +30,12 @@ type Update struct {
 	// Entries are contiguous and ascending; the first is the partition's
 	// next index (see the package doc).
 	Entries []Entry
+	// CompactBelow, when not 0, compacts the partition below it before the
+	// rest of the update, as Compact does, in the same atomic write (a
+	// replica installing a snapshot records the new snapshot point in State
+	// and the log's new start together, and appends after it). The segment
+	// files it frees are deleted by the next Compact or Drop.
+	CompactBelow uint64
 }
 
 // Log is the durable log of one server. It is safe for concurrent use.
@@ -76,6 +82,15 @@ type Log struct {
 }
 
 type pview struct{ first, next uint64 }
+
+// compacted is v after a compaction below below (0: none).
+func (v pview) compacted(below uint64) pview {
+	if below > v.first {
+		v.first = below
+		v.next = max(v.next, below)
+	}
+	return v
+}
 
 type pundo struct {
 	p       uint64
@@ -221,12 +236,15 @@ func (l *Log) Drop(ctx context.Context, partition uint64) error {
 // Split cuts u into updates that each fit one batch (MaxBatchBytes), for a caller whose
 // update may be larger: a replica catching up can receive many megabytes of entries at once.
 // Each part is saved atomically, the whole is not: saved one after another, a crash may keep a
-// prefix of the entries. The first part carries TruncateFrom and State (a promise may be
-// durable before the entries accepted under it, never after them). An update that fits is
-// returned as it is; an entry too large for any batch is left to Save to refuse.
+// prefix of the entries. The first part carries CompactBelow, TruncateFrom and State (a promise
+// may be durable before the entries accepted under it, never after them). An update that fits
+// is returned as it is; an entry too large for any batch is left to Save to refuse.
 func (l *Log) Split(u Update) []Update {
 	limit := l.opts.MaxBatchBytes - batchHeaderSize
 	n := 0
+	if u.CompactBelow != 0 {
+		n += recordSize(kindCompact, 0)
+	}
 	if u.TruncateFrom != 0 {
 		n += recordSize(kindTruncate, 0)
 	}
@@ -234,7 +252,7 @@ func (l *Log) Split(u Update) []Update {
 		n += recordSize(kindState, len(u.State))
 	}
 	var parts []Update
-	cur := Update{Partition: u.Partition, State: u.State, TruncateFrom: u.TruncateFrom}
+	cur := Update{Partition: u.Partition, State: u.State, TruncateFrom: u.TruncateFrom, CompactBelow: u.CompactBelow}
 	start := 0
 	for i := range u.Entries {
 		rs := recordSize(kindEntry, len(u.Entries[i].Data))
@@ -257,6 +275,9 @@ func (l *Log) Split(u Update) []Update {
 // encoded size (0: nothing to write).
 func (l *Log) updateSize(u *Update) (int, error) {
 	n := 0
+	if u.CompactBelow != 0 {
+		n += recordSize(kindCompact, 0)
+	}
 	if u.TruncateFrom != 0 {
 		n += recordSize(kindTruncate, 0)
 	}
@@ -384,6 +405,9 @@ func (l *Log) queueUpdates(updates []Update) error {
 	for i := range updates {
 		u := &updates[i]
 		b.notePartition(u.Partition)
+		if u.CompactBelow != 0 {
+			b.add(kindCompact, u.Partition, u.CompactBelow, [2]uint64{u.CompactBelow}, nil)
+		}
 		if u.TruncateFrom != 0 {
 			b.add(kindTruncate, u.Partition, u.TruncateFrom, [2]uint64{u.TruncateFrom}, nil)
 		}
@@ -415,7 +439,7 @@ func (b *batch) add(k kind, partition, a uint64, fields [2]uint64, tail []byte) 
 // validate checks one update against pend and applies it there, recording
 // what it changed in undo. Called with mu held.
 func (l *Log) validate(u *Update) error {
-	if u.TruncateFrom == 0 && len(u.Entries) == 0 && u.State == nil {
+	if u.TruncateFrom == 0 && len(u.Entries) == 0 && u.State == nil && u.CompactBelow == 0 {
 		return nil
 	}
 	p := u.Partition
@@ -423,6 +447,7 @@ func (l *Log) validate(u *Update) error {
 	if !ok && len(l.pend) >= l.opts.MaxPartitions {
 		return fmt.Errorf("%w: partition %d would be one more than MaxPartitions %d", ErrTooLarge, p, l.opts.MaxPartitions)
 	}
+	v = v.compacted(u.CompactBelow)
 	if t := u.TruncateFrom; t != 0 && v.first != 0 {
 		if t < v.first {
 			return fmt.Errorf("%w: partition %d: TruncateFrom %d is below the first retained index %d (compacted entries are committed)",
@@ -456,11 +481,7 @@ func (l *Log) queueCompact(p, below uint64) error {
 	if !ok && len(l.pend) >= l.opts.MaxPartitions {
 		return fmt.Errorf("%w: partition %d would be one more than MaxPartitions %d", ErrTooLarge, p, l.opts.MaxPartitions)
 	}
-	if below > v.first {
-		v.first = below
-		v.next = max(v.next, below)
-	}
-	l.pend[p] = v
+	l.pend[p] = v.compacted(below)
 	l.cur.add(kindCompact, p, below, [2]uint64{below}, nil)
 	return nil
 }

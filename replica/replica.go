@@ -165,6 +165,10 @@ type Replica struct {
 	// partition of the server for a write, and a checkpoint of all of them for one each.
 	saveState    bool
 	compactBelow uint64
+	// restartLog: the next write moves the partition's clog start to this index in the same
+	// atomic write (clog.Update.CompactBelow): an installed snapshot, after which the Node
+	// appends at restartLog.
+	restartLog uint64
 
 	waiters []waiter
 	// early and late are reused buffers splitting a Ready's messages (see prepare).
@@ -730,11 +734,6 @@ func (r *Replica) finishCheckpoint(d pendingDump, took time.Duration, err error)
 	r.compactBelow = cp.Index + 1
 }
 
-func (r *Replica) persistState(ctx context.Context) error {
-	r.state.Snap = r.snapMeta
-	return r.cfg.Log.Save(ctx, clog.Update{Partition: r.cfg.Partition, State: r.state.encode()})
-}
-
 // ExportSnapshot writes the partition's snapshot stream: the snapshot meta, then the sstable
 // data at the checkpoint it describes.
 func (r *Replica) ExportSnapshot(ctx context.Context, w io.Writer) error {
@@ -771,7 +770,7 @@ func (r *Replica) prepare(rd paxos.Ready) (u clog.Update, save bool, err error) 
 		r.cfg.Transport.Send(r.cfg.Partition, early)
 	}
 	r.early, r.late = early, late
-	if rd.HardState.IsZero() && len(rd.Entries) == 0 && !r.saveState {
+	if rd.HardState.IsZero() && len(rd.Entries) == 0 && !r.saveState && r.restartLog == 0 {
 		return clog.Update{}, false, nil
 	}
 	u = clog.Update{Partition: r.cfg.Partition}
@@ -783,6 +782,7 @@ func (r *Replica) prepare(rd paxos.Ready) (u clog.Update, save bool, err error) 
 		u.State = r.state.encode()
 		r.saveState = false
 	}
+	u.CompactBelow, r.restartLog = r.restartLog, 0
 	if len(rd.Entries) > 0 {
 		if _, last, ok := r.cfg.Log.Range(r.cfg.Partition); ok && rd.Entries[0].Index <= last {
 			u.TruncateFrom = rd.Entries[0].Index
@@ -973,13 +973,10 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		r.mu.Lock()
 		r.status.MaxApplied = max(r.status.MaxApplied, meta.Version)
 		r.mu.Unlock()
-		if err := r.persistState(ctx); err != nil {
-			r.log.Error("persist state after snapshot", "err", err)
-			return
-		}
-		if err := r.cfg.Log.Compact(ctx, r.cfg.Partition, r.snapMeta.Index+1); err != nil {
-			r.log.Error("compact after snapshot", "err", err)
-		}
+		// The new snapshot point and the log's new start go in the poller's next write, together
+		// (written here, they stalled every partition of the server for two writes).
+		r.saveState = true
+		r.restartLog = r.snapMeta.Index + 1
 	})
 }
 

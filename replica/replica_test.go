@@ -163,7 +163,10 @@ func (g *group) leader() *Replica {
 
 func (g *group) put(key, value string) uint64 {
 	g.t.Helper()
-	for attempt := 0; ; attempt++ {
+	// A leader refuses writes while it hands leadership over (to the preferred replica after
+	// a restart), which lasts until the target caught up: retry for as long as waitFor waits.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		var l *Replica
 		waitFor(g.t, "a leader", func() bool { l = g.leader(); return l != nil })
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -172,9 +175,10 @@ func (g *group) put(key, value string) uint64 {
 		if err == nil {
 			return v
 		}
-		if attempt > 20 || !errors.Is(err, ErrNotLeader) {
+		if time.Now().After(deadline) || !errors.Is(err, ErrNotLeader) {
 			g.t.Fatalf("put %s: %v", key, err)
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
