@@ -280,6 +280,20 @@ func TestCheckpointCompactAndSnapshotRebuild(t *testing.T) {
 			t.Fatalf("restarted replica 1 lacks %s", k)
 		}
 	}
+	// The rebuilt replica restarts from what the install recorded: the snapshot point and the
+	// log's new start, written together.
+	first := g.reps[3].Status().First
+	g.stop(3)
+	g.start(3)
+	if got := g.reps[3].Status().First; got < first {
+		t.Fatalf("replica 3 restarted with its log from %d, before %d (its snapshot's)", got, first)
+	}
+	g.put("c", "3")
+	for _, k := range []string{"a", "k29", "b", "c"} {
+		if got := g.get(3, k); got == "<none>" {
+			t.Fatalf("replica 3 restarted after its rebuild lacks %s", k)
+		}
+	}
 }
 
 func TestBatchCodec(t *testing.T) {
