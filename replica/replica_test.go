@@ -36,6 +36,8 @@ type group struct {
 	beforeDump func() error
 	// logOpts are each replica's clog options.
 	logOpts clog.Options
+	// now, when set, is each replica's Config.Now.
+	now func() time.Time
 }
 
 type memTransport struct {
@@ -114,7 +116,7 @@ func (g *group) start(id paxos.ID) {
 		Partition: 7, Paxos: pc, Log: l, Store: db, Transport: memTransport{g, id}, Snapshots: memTransport{g, id},
 		Tick: 5 * time.Millisecond, MemstoreLimit: g.limit, CheckpointInterval: g.ckpt,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		beforeDump: g.beforeDump,
+		beforeDump: g.beforeDump, Now: g.now,
 	}, g.conf, paxos.Full)
 	if err != nil {
 		g.t.Fatal(err)
@@ -293,6 +295,39 @@ func TestCheckpointCompactAndSnapshotRebuild(t *testing.T) {
 		if got := g.get(3, k); got == "<none>" {
 			t.Fatalf("replica 3 restarted after its rebuild lacks %s", k)
 		}
+	}
+}
+
+// A replica restarted more often than the checkpoint interval still checkpoints on schedule:
+// the interval counts from its last checkpoint (here: from its oldest entry, written two hours
+// ago by the clock of Config.Now), not from the restart.
+func TestCheckpointIntervalCountsAcrossRestarts(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = time.Hour
+	g.now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	for i := 0; i < 10; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	g.now = nil
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.stop(id)
+		g.start(id)
+	}
+	waitFor(t, "every replica to checkpoint and compact its log", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for _, r := range g.reps {
+			if r.Status().First <= 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if got := g.get(2, "k09"); got != "x" {
+		t.Fatalf("k09 = %q after the checkpoint", got)
 	}
 }
 
