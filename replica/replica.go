@@ -573,7 +573,7 @@ func (r *Replica) catchUp() {
 	}
 }
 
-// drain steps the queued messages and runs the queued requests, at most 1024 of each: all
+// drain steps the queued messages and runs the queued requests, at most 1024 in all: all
 // of them before the Ready is carried out, so the proposals of concurrent writers share one
 // log write and fdatasync.
 func (r *Replica) drain() {
