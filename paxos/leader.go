@@ -335,8 +335,8 @@ func (n *Node) floorToSend() uint64 {
 }
 
 func (n *Node) snapshotMeta() SnapshotMeta {
-	return SnapshotMeta{Index: n.log.offset, Ballot: n.log.offsetBallot, Version: n.log.offsetVersion,
-		Membership: n.log.conf.base.clone(), Closed: n.closed}
+	return SnapshotMeta{Index: n.snap.Index, Ballot: n.snap.Ballot, Version: n.snap.Version,
+		Membership: n.snap.Membership.clone(), Closed: n.closed}
 }
 
 func (n *Node) tickLeader() {

@@ -30,6 +30,18 @@ func (c *confs) current() Membership {
 	return c.changes[len(c.changes)-1].m
 }
 
+// at returns the membership in force at index i (at or after the offset).
+func (c *confs) at(i uint64) Membership {
+	m := c.base
+	for _, p := range c.changes {
+		if p.index > i {
+			break
+		}
+		m = p.m
+	}
+	return m
+}
+
 // pendingIndex returns the index of the newest conf entry in the log, or 0.
 func (c *confs) pendingIndex() uint64 {
 	if len(c.changes) == 0 {

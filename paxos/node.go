@@ -129,6 +129,11 @@ type Node struct {
 	// requests); snapFrom is the replica that offered it and hears when it is installed.
 	pendingSnap uint64
 	snapFrom    ID
+	// snap is the point the driver's data reflects (its last checkpoint or installed
+	// snapshot), offered to replicas behind the log. The log may keep entries below it for
+	// followers that lag (CompactRetaining): offset <= snap.Index <= applied. Its Closed is
+	// unused (snapshotMeta offers the current closed version).
+	snap SnapshotMeta
 }
 
 // New returns a replica recovered from boot.
@@ -158,6 +163,8 @@ func New(cfg Config, boot Boot) (*Node, error) {
 	n.hs.Commit = n.log.commit
 	n.lastHS, n.persistedHS = n.hs, n.hs
 	n.closed = snap.Closed
+	n.snap = snap
+	n.snap.Membership = snap.Membership.clone()
 	n.lastClosed = n.closed
 	if !n.hs.Promised.IsZero() {
 		n.noGrantUntil = n.now + cfg.LeaseTicks
@@ -286,7 +293,7 @@ func (n *Node) Serving() bool {
 func (n *Node) Status() Status {
 	s := Status{
 		ID: n.id, Role: n.role, Ballot: n.ballot, Leader: n.leader, Serving: n.Serving(),
-		Promised: n.hs.Promised, First: n.log.first(), Last: n.log.last(), Commit: n.log.commit,
+		Promised: n.hs.Promised, First: n.log.first(), Snapshot: n.snap.Index, Last: n.log.last(), Commit: n.log.commit,
 		Applied: n.log.applied, Closed: n.closed, Config: n.log.conf.current().clone(), Tick: n.now,
 	}
 	if me, ok := n.me(); ok {
@@ -383,12 +390,30 @@ func (n *Node) Advance(rd Ready) {
 }
 
 // Compact drops log entries at and below index after the driver durably checkpointed its state
-// through it. Index must not be above the applied index.
-func (n *Node) Compact(index uint64) error {
+// through it: CompactRetaining(index, index).
+func (n *Node) Compact(index uint64) error { return n.CompactRetaining(index, index) }
+
+// CompactRetaining records that the driver durably checkpointed its state through index (the
+// snapshot it offers from now on: SnapshotMeta) and drops the log entries at and below keep,
+// which may be lower: the entries between stay for followers that lag (a replica restarted
+// after missing a checkpoint catches up from the log instead of fetching the whole partition).
+// Index must not be above the applied index, nor keep above index. Going back is a no-op.
+func (n *Node) CompactRetaining(index, keep uint64) error {
 	if index > n.log.applied {
 		return fmt.Errorf("paxos: compact to %d: above the applied index %d", index, n.log.applied)
 	}
-	n.log.compact(index)
+	if keep > index {
+		return fmt.Errorf("paxos: compact keeping entries after %d: above the snapshot index %d", keep, index)
+	}
+	if index > n.snap.Index {
+		b, _ := n.log.ballotAt(index) // offset <= snap.Index < index <= applied <= last
+		v := n.log.offsetVersion
+		if index > n.log.offset {
+			v = n.log.at(index).Version
+		}
+		n.snap = SnapshotMeta{Index: index, Ballot: b, Version: v, Membership: n.log.conf.at(index).clone()}
+	}
+	n.log.compact(keep)
 	return nil
 }
 
@@ -423,6 +448,8 @@ func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 			commit: meta.Index, applied: meta.Index, stable: meta.Index}
 		n.log.conf.base = meta.Membership.clone()
 	}
+	n.snap = meta
+	n.snap.Membership = meta.Membership.clone()
 	n.hs.Commit = meta.Index
 	n.learnClosed(meta.Closed)
 	if to := n.snapFrom; to != None && to != n.id {

@@ -297,6 +297,53 @@ func TestSnapshotFetchRetriedAfterFailure(t *testing.T) {
 	}
 }
 
+// Entries a checkpoint kept (CompactRetaining) bring a follower that missed the checkpoint up to
+// date from the log: no snapshot fetch. The snapshot offered is the checkpoint's all the same.
+func TestRetainedEntriesSpareASnapshot(t *testing.T) {
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
+		t.Fatalf("no leader:\n%s", h.status())
+	}
+	h.crash(3)
+	var keep uint64
+	for i, v := range []string{"a", "b", "c"} {
+		if _, err := h.propose(1, v); err != nil {
+			t.Fatal(err)
+		}
+		if !h.tickUntil(50, func() bool {
+			a := h.nodes[1].Status().Applied
+			return a >= uint64(i+2) && h.nodes[2].Status().Applied == a
+		}) {
+			t.Fatalf("write %s was not applied on 1 and 2:\n%s", v, h.status())
+		}
+		if i == 0 {
+			keep = h.nodes[3].Status().Last // what replica 3 holds: the log keeps what follows
+		}
+	}
+	applied := h.nodes[1].Status().Applied
+	for _, id := range []ID{1, 2} {
+		if err := h.nodes[id].CompactRetaining(applied, keep); err != nil {
+			t.Fatal(err)
+		}
+		if st := h.nodes[id].Status(); st.First != keep+1 || st.Snapshot != applied {
+			t.Fatalf("replica %d: first %d, snapshot %d; want %d, %d", id, st.First, st.Snapshot, keep+1, applied)
+		}
+		if m := h.nodes[id].SnapshotMeta(); m.Index != applied {
+			t.Fatalf("replica %d offers snapshot %d, want the checkpoint's %d", id, m.Index, applied)
+		}
+	}
+	if err := h.nodes[1].CompactRetaining(applied, applied+1); err == nil {
+		t.Fatal("keeping entries from above the snapshot index was accepted")
+	}
+	h.start(3)
+	if !h.tickUntil(100, func() bool { return h.nodes[3].Status().Applied == applied }) {
+		t.Fatalf("replica 3 did not catch up:\n%s", h.status())
+	}
+	if len(h.snaps[3]) > 0 {
+		t.Fatalf("replica 3 fetched a snapshot (%+v) though the leader kept the entries it lacked", h.snaps[3][0])
+	}
+}
+
 // A follower's answer to a heartbeat leaves before its Ready is written exactly when everything
 // it reports was durable already: the promise of the leader's ballot and the closed floor. A
 // heartbeat that raises either is answered after the write, as every other acknowledgement.

@@ -307,6 +307,7 @@ type Status struct {
 	Serving  bool   // leader with a valid lease that finished reconfirm
 	Promised Ballot
 	First    uint64 // first index in the log (after compaction)
+	Snapshot uint64 // index of the snapshot the replica offers (SnapshotMeta); First-1 or above
 	Last     uint64
 	Commit   uint64
 	Applied  uint64

@@ -68,6 +68,11 @@ type Config struct {
 	// Poller drives the replica together with the server's others (it must write to Log);
 	// nil: the replica gets a poller of its own.
 	Poller *Poller
+	// KeepLog: a checkpoint compacts the log only up to the previous checkpoint, so the
+	// entries since stay for followers that lag (paxos.Node.CompactRetaining): a server
+	// restarted after missing a checkpoint catches up from the log instead of fetching whole
+	// partitions. The cost: up to two checkpoint intervals of entries in memory and the clog.
+	KeepLog bool
 
 	// beforeDump, when set (tests), runs on a checkpoint's goroutine before the dump; an error
 	// it returns stands for the dump's.
@@ -165,6 +170,9 @@ type Replica struct {
 	// partition of the server for a write, and a checkpoint of all of them for one each.
 	saveState    bool
 	compactBelow uint64
+	// prevCkpt is the index of the checkpoint before the last (or of the snapshot the replica
+	// booted from or installed): with KeepLog, the next checkpoint keeps the log after it.
+	prevCkpt uint64
 	// restartLog: the next write moves the partition's clog start to this index in the same
 	// atomic write (clog.Update.CompactBelow): an installed snapshot, after which the Node
 	// appends at restartLog.
@@ -275,6 +283,7 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	}
 	r.node = node
 	r.snapMeta = boot.Snapshot
+	r.prevCkpt = boot.Snapshot.Index
 	if r.state.Type == 0 {
 		r.state.Type = r.typ
 	}
@@ -745,15 +754,23 @@ func (r *Replica) finishCheckpoint(d pendingDump, took time.Duration, err error)
 		return
 	}
 	r.log.Debug("checkpoint", "index", cp.Index, "version", cp.Version, "entries", d.table.Len(), "took", took)
-	if err := r.node.Compact(cp.Index); err != nil {
+	keep := cp.Index
+	if r.cfg.KeepLog {
+		keep = min(r.prevCkpt, cp.Index)
+	}
+	first := r.node.Status().First
+	if err := r.node.CompactRetaining(cp.Index, keep); err != nil {
 		r.log.Warn("checkpoint: compact", "index", cp.Index, "err", err)
 		return
 	}
+	r.prevCkpt = max(r.prevCkpt, cp.Index)
 	r.snapMeta = r.node.SnapshotMeta()
 	// The state recording the new snapshot meta must be durable before the log loses the
 	// entries below it (recovery starts from that meta): see prepare and finishReady.
 	r.saveState = true
-	r.compactBelow = cp.Index + 1
+	if keep+1 > first {
+		r.compactBelow = keep + 1
+	}
 }
 
 // ExportSnapshot writes the partition's snapshot stream: the snapshot meta, then the sstable
@@ -999,6 +1016,7 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		// (written here, they stalled every partition of the server for two writes).
 		r.saveState = true
 		r.restartLog = r.snapMeta.Index + 1
+		r.prevCkpt = r.snapMeta.Index
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,10 @@ type group struct {
 	logOpts clog.Options
 	// now, when set, is each replica's Config.Now.
 	now func() time.Time
+	// keepLog is each replica's Config.KeepLog.
+	keepLog bool
+	// fetches counts snapshot fetches.
+	fetches atomic.Int32
 }
 
 type memTransport struct {
@@ -60,6 +65,7 @@ func (m memTransport) Send(partition uint64, msgs []paxos.Message) {
 }
 
 func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from paxos.ID) (io.ReadCloser, error) {
+	m.g.fetches.Add(1)
 	m.g.mu.Lock()
 	r := m.g.reps[from]
 	hold, fetched := m.g.holdFetch, m.g.fetched
@@ -116,7 +122,7 @@ func (g *group) start(id paxos.ID) {
 		Partition: 7, Paxos: pc, Log: l, Store: db, Transport: memTransport{g, id}, Snapshots: memTransport{g, id},
 		Tick: 5 * time.Millisecond, MemstoreLimit: g.limit, CheckpointInterval: g.ckpt,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		beforeDump: g.beforeDump, Now: g.now,
+		beforeDump: g.beforeDump, Now: g.now, KeepLog: g.keepLog,
 	}, g.conf, paxos.Full)
 	if err != nil {
 		g.t.Fatal(err)
@@ -328,6 +334,49 @@ func TestCheckpointIntervalCountsAcrossRestarts(t *testing.T) {
 	})
 	if got := g.get(2, "k09"); got != "x" {
 		t.Fatalf("k09 = %q after the checkpoint", got)
+	}
+}
+
+// With KeepLog, a checkpoint keeps the log from the previous checkpoint on: a replica that was
+// down across one catches up from the log, without fetching a snapshot. Without it, the same
+// replica needs one.
+func TestKeepLogSparesASnapshot(t *testing.T) {
+	for _, keep := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keep=%v", keep), func(t *testing.T) {
+			g := newGroup(t)
+			g.ckpt, g.keepLog = 30*time.Millisecond, keep
+			for id := paxos.ID(1); id <= 3; id++ {
+				g.start(id)
+			}
+			g.put("a", "1")
+			waitFor(t, "replica 3 to apply a", func() bool { return g.get(3, "a") == "1" })
+			g.stop(3)
+			// One entry after replica 3 left, then a checkpoint through it on 1 and 2.
+			l := g.leader()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			b := Batch{}
+			for i := 0; i < 10; i++ {
+				b.Ops = append(b.Ops, Op{Kind: OpPut, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte("x")})
+			}
+			if _, err := l.Write(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			last := l.Status().Applied
+			waitFor(t, "replicas 1 and 2 to checkpoint the write", func() bool {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				return g.reps[1].Status().Snapshot >= last && g.reps[2].Status().Snapshot >= last
+			})
+			g.start(3)
+			waitFor(t, "replica 3 to catch up", func() bool { return g.get(3, "k9") == "x" })
+			switch n := g.fetches.Load(); {
+			case keep && n != 0:
+				t.Fatalf("replica 3 fetched %d snapshots though the log kept what it lacked", n)
+			case !keep && n == 0:
+				t.Fatal("replica 3 caught up without a snapshot though the log was compacted past it")
+			}
+		})
 	}
 }
 

@@ -291,7 +291,7 @@ func (s *Server) replicaConfig(partition uint64) replica.Config {
 		Partition: partition, Paxos: pc, Log: s.clog, Store: s.store, Transport: transportFunc(s.tr.send),
 		Snapshots: s.tr, Tick: st.Tick, MemstoreLimit: st.MemstoreLimitBytes,
 		CheckpointInterval: st.CheckpointInterval, ClosedInterval: st.ClosedVersionInterval, Logger: s.log,
-		Now: s.now, Poller: s.poller(partition),
+		Now: s.now, Poller: s.poller(partition), KeepLog: true,
 	}
 }
 

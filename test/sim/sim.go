@@ -584,9 +584,21 @@ func (s *Sim) checkpoint(sn *simNode) {
 		s.fail(fmt.Errorf("simulator: replica %d's membership replay %v differs from the node's %v", sn.id, sn.sm.conf, st.Config))
 		return
 	}
+	// Half the checkpoints keep the log from the previous one on, for followers that lag
+	// (paxos.Node.CompactRetaining): they catch up from entries below the snapshot point.
+	keep := st.Applied
+	if s.rng.IntN(2) == 0 {
+		keep = sn.disk.snap.Index
+	}
 	sn.disk.checkpoint(sn.sm, st.Closed)
-	if err := sn.n.Compact(st.Applied); err != nil {
+	if err := sn.n.CompactRetaining(st.Applied, keep); err != nil {
 		s.fail(fmt.Errorf("simulator: compact replica %d: %w", sn.id, err))
+		return
+	}
+	// The snapshot the node offers from now on is the checkpoint's.
+	if got, want := sn.n.SnapshotMeta(), sn.disk.snap; got.Index != want.Index || got.Ballot != want.Ballot ||
+		got.Version != want.Version || !sameConf(got.Membership, want.Membership) {
+		s.fail(fmt.Errorf("simulator: replica %d offers snapshot %+v after its checkpoint %+v", sn.id, got, want))
 		return
 	}
 	s.stats.Checkpoints++
