@@ -971,7 +971,9 @@ func (r *Replica) applyBatch(b Batch, version uint64) {
 func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	began := time.Now()
 	meta, err := r.importSnapshot(ctx, f)
+	took := time.Since(began)
 	_ = r.do(ctx, func() {
 		r.installing = false
 		if err != nil {
@@ -1017,6 +1019,7 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		r.saveState = true
 		r.restartLog = r.snapMeta.Index + 1
 		r.prevCkpt = r.snapMeta.Index
+		r.log.Info("snapshot installed", "from", f.From, "index", meta.Index, "took", took.Round(time.Millisecond))
 	})
 }
 
