@@ -43,15 +43,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+// freePorts returns n distinct loopback ports that were free a moment ago. Every listener is held
+// until all n are chosen: released one by one, the kernel could hand the same port out twice
+// (a cluster file then failed validation with "address is already used").
+func freePorts(t *testing.T, n int) []int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // newCluster writes a cluster file of n servers (s1.., zones z1..) with
@@ -69,9 +75,10 @@ func newCluster(t *testing.T, n int) *config.Cluster {
 		fmt.Fprintf(&b, "z%d", i)
 	}
 	b.WriteString("]\nservers:\n")
+	ports := freePorts(t, 2*n)
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&b, "  - {name: s%d, zone: z%d, rpc_addr: '127.0.0.1:%d', gossip_addr: '127.0.0.1:%d', data_dir: data/s%d}\n",
-			i, i, freePort(t), freePort(t), i)
+			i, i, ports[2*i-2], ports[2*i-1], i)
 	}
 	path := filepath.Join(dir, "cluster.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
