@@ -406,12 +406,8 @@ func (n *Node) CompactRetaining(index, keep uint64) error {
 		return fmt.Errorf("paxos: compact keeping entries after %d: above the snapshot index %d", keep, index)
 	}
 	if index > n.snap.Index {
-		b, _ := n.log.ballotAt(index) // offset <= snap.Index < index <= applied <= last
-		v := n.log.offsetVersion
-		if index > n.log.offset {
-			v = n.log.at(index).Version
-		}
-		n.snap = SnapshotMeta{Index: index, Ballot: b, Version: v, Membership: n.log.conf.at(index).clone()}
+		e := n.log.at(index) // offset <= snap.Index < index <= applied <= last
+		n.snap = SnapshotMeta{Index: index, Ballot: e.Ballot, Version: e.Version, Membership: n.log.conf.at(index).clone()}
 	}
 	n.log.compact(keep)
 	return nil

@@ -113,20 +113,9 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
-	for range pollerCount() {
-		p, err := replica.NewPoller(l, cl.Settings.Tick)
-		if err != nil {
-			s.closePollers()
-			_ = l.Close()
-			_ = lock.Close()
-			return nil, err
-		}
-		s.pollers = append(s.pollers, p)
-	}
 	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
-		s.closePollers()
 		_ = l.Close()
 		_ = lock.Close()
 		return nil, fmt.Errorf("open sstable: %w", err)
@@ -324,6 +313,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.tr = tr
+	// The pollers run while Run does: a server that is only constructed drives nothing.
+	for range pollerCount() {
+		p, err := replica.NewPoller(s.clog, s.cl.Settings.Tick)
+		if err != nil {
+			return err
+		}
+		s.pollers = append(s.pollers, p)
+	}
+	defer s.closePollers() // on early returns; Close is idempotent
 	// Recover every replica the clog knows, then make sure the meta replica exists here if
 	// this server is one of its homes.
 	for _, p := range s.clog.Partitions() {
