@@ -301,7 +301,7 @@ func (n *Node) sendAppend(to ID, pr *progress, limit uint64) {
 				// Nothing new to send, but the peer's position is unknown: probe with an
 				// empty MsgAccept at next-1.
 				n.sendEmptyAccept(to, pr)
-				pr.sent(pr.next-1, 0)
+				pr.sent(pr.next, pr.next-1, 0)
 			}
 			return
 		}
@@ -313,7 +313,7 @@ func (n *Node) sendAppend(to ID, pr *progress, limit uint64) {
 		}
 		n.send(Message{Type: MsgAccept, To: to, Ballot: n.ballot, Index: pr.next - 1, LogBallot: prev, Entries: es,
 			Commit: n.log.commit, Tick: n.now, Closed: n.closed, ClosedFloor: n.floorToSend()})
-		pr.sent(es[len(es)-1].Index, bytes)
+		pr.sent(pr.next, es[len(es)-1].Index, bytes)
 	}
 }
 
@@ -382,10 +382,13 @@ func (n *Node) heartbeat() {
 	}
 }
 
-// unstall resets a window that has not moved for two heartbeats (its messages were lost).
+// unstall resets a window that has not moved for two heartbeats (its messages were lost): the
+// peer is probed again where the oldest lost message began. Not from match+1: a leader elected
+// while the peer was down has match 0 for it, and probing from index 1 would walk below its
+// compacted log and offer a snapshot to a peer that lacks only the last few entries.
 func (n *Node) unstall(pr *progress) {
 	if len(pr.inflight) > 0 && n.now >= pr.lastAcceptResp+2*n.cfg.HeartbeatTicks && n.now >= pr.lastResp {
-		pr.reset(pr.match + 1)
+		pr.reset(pr.inflight[0].first)
 		pr.lastAcceptResp = n.now
 	}
 }

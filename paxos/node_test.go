@@ -344,6 +344,59 @@ func TestRetainedEntriesSpareASnapshot(t *testing.T) {
 	}
 }
 
+// A leader elected while a replica is down knows nothing of that replica's log (match 0). Its
+// messages to the replica are lost, and its window is reset again and again; each reset must
+// probe where the lost messages were, not from match+1 = 1: below a compacted log, that offers
+// the returning replica a snapshot although the leader kept every entry it lacks.
+func TestNewLeaderCatchesUpAReturningReplicaFromItsLog(t *testing.T) {
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
+		t.Fatalf("no leader:\n%s", h.status())
+	}
+	write := func(v string) {
+		t.Helper()
+		leader := h.leader()
+		if _, err := h.propose(leader, v); err != nil {
+			t.Fatal(err)
+		}
+		want := h.nodes[leader].Status().Last
+		if !h.tickUntil(50, func() bool {
+			return h.nodes[1].Status().Applied >= want && h.nodes[2].Status().Applied >= want
+		}) {
+			t.Fatalf("write %s was not applied on 1 and 2:\n%s", v, h.status())
+		}
+	}
+	write("a")
+	keep := h.nodes[3].Status().Last
+	h.crash(3)
+	// Leadership moves while 3 is down (to 2, and maybe back to 1 under a newer ballot): the
+	// new leader has never heard from 3.
+	if err := h.nodes[1].TransferLeader(2); err != nil {
+		t.Fatal(err)
+	}
+	if !h.tickUntil(100, func() bool { return h.leader() == 2 }) {
+		t.Fatalf("leadership did not move to 2:\n%s", h.status())
+	}
+	write("b")
+	write("c")
+	applied := h.nodes[h.leader()].Status().Applied
+	for _, id := range []ID{1, 2} {
+		if err := h.nodes[id].CompactRetaining(applied, keep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Many heartbeats without an answer from 3: its window is reset each time.
+	h.tick(20 * int(h.cfgs[2].HeartbeatTicks))
+	h.start(3)
+	caughtUp := h.tickUntil(100, func() bool { return h.nodes[3].Status().Applied == applied })
+	if len(h.snaps[3]) > 0 {
+		t.Fatalf("replica 3 was offered a snapshot (%+v) though the leader kept the entries it lacked:\n%s", h.snaps[3][0], h.status())
+	}
+	if !caughtUp {
+		t.Fatalf("replica 3 did not catch up:\n%s", h.status())
+	}
+}
+
 // A follower's answer to a heartbeat leaves before its Ready is written exactly when everything
 // it reports was durable already: the promise of the leader's ballot and the closed floor. A
 // heartbeat that raises either is answered after the write, as every other acknowledgement.

@@ -27,16 +27,16 @@ type progress struct {
 }
 
 type inflightMsg struct {
-	last  uint64
-	bytes uint64
+	first, last uint64 // the indexes it carried: (first-1 is its prev); last = first-1 for a probe
+	bytes       uint64
 }
 
 func (p *progress) full(cfg *Config) bool {
 	return uint64(len(p.inflight)) >= cfg.MaxInflightMsgs || p.inflightBytes >= cfg.MaxInflightBytes
 }
 
-func (p *progress) sent(last, bytes uint64) {
-	p.inflight = append(p.inflight, inflightMsg{last: last, bytes: bytes})
+func (p *progress) sent(first, last, bytes uint64) {
+	p.inflight = append(p.inflight, inflightMsg{first: first, last: last, bytes: bytes})
 	p.inflightBytes += bytes
 	p.next = last + 1
 }
