@@ -8,10 +8,16 @@ package paxos
 
 // candidate is the state of a replica asking for a lease.
 type candidate struct {
-	ballot   Ballot
-	deadline uint64
-	grants   map[ID]grantInfo
-	rejects  map[ID]bool
+	ballot       Ballot
+	deadline     uint64
+	transfer     bool // asked with Transfer, handed over by the leader of transferFrom
+	transferFrom Ballot
+	grants       map[ID]grantInfo
+	rejects      map[ID]bool
+	// retry holds the voters that refused for now, not for good: they promised no ballot as high
+	// as this one, but still held another's lease (or had just restarted). They are asked again
+	// at the next tick while the campaign lasts (askAgain).
+	retry map[ID]bool
 }
 
 // grantInfo is what a granter reported about its log (Paxos phase 1b).
@@ -55,17 +61,36 @@ func (n *Node) campaign(transfer bool, transferFrom Ballot) {
 	n.leader = None
 	n.renewGrant(n.id, b)
 	n.promise(b)
-	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, grants: map[ID]grantInfo{}, rejects: map[ID]bool{}}
+	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, transfer: transfer, transferFrom: transferFrom,
+		grants: map[ID]grantInfo{}, rejects: map[ID]bool{}, retry: map[ID]bool{}}
 	n.cand.grants[n.id] = grantInfo{last: n.log.last(), lastBallot: n.log.lastBallot(), first: n.log.first(),
 		commit: n.log.commit, floor: n.hs.ClosedFloor, tick: n.now}
 	for _, v := range n.log.conf.current().Voters() {
-		if v == n.id {
-			continue
+		if v != n.id {
+			n.askLease(v)
 		}
-		n.send(Message{Type: MsgLease, To: v, Ballot: b, Index: n.log.last(), LogBallot: n.log.lastBallot(),
-			Priority: n.prio, Transfer: transfer, Promised: transferFrom, Tick: n.now})
 	}
 	n.maybeWin()
+}
+
+// askLease sends the candidate's lease request to voter v, stamped with the current tick (the
+// lease it wins counts from the request a grant answers).
+func (n *Node) askLease(v ID) {
+	c := n.cand
+	n.send(Message{Type: MsgLease, To: v, Ballot: c.ballot, Index: n.log.last(), LogBallot: n.log.lastBallot(),
+		Priority: n.prio, Transfer: c.transfer, Promised: c.transferFrom, Tick: n.now})
+}
+
+// askAgain asks, once per tick, the voters that refused for now. A voter still holding the old
+// leader's lease when the candidate asked (its grant was renewed a little later than the
+// candidate's own) would otherwise cost the campaign its whole CampaignTicks and a second round:
+// by the time the candidate stood again, the lower-priority voter had often stood too, and
+// each refused the other.
+func (n *Node) askAgain() {
+	for _, v := range sortedIDs(n.cand.retry) {
+		delete(n.cand.retry, v)
+		n.askLease(v)
+	}
 }
 
 // onLease is the voter's side: grant a lease and promise, or refuse.
@@ -132,6 +157,9 @@ func (n *Node) onLeaseResp(m Message) {
 	}
 	if m.Reject {
 		n.cand.rejects[m.From] = true
+		if m.Promised.Less(n.cand.ballot) {
+			n.cand.retry[m.From] = true
+		}
 		voters := n.log.conf.current().Voters()
 		possible := 0
 		for _, v := range voters {

@@ -183,6 +183,8 @@ func (n *Node) Tick() {
 	case Candidate:
 		if n.now >= n.cand.deadline {
 			n.giveUp()
+		} else {
+			n.askAgain()
 		}
 	}
 	if n.role == Follower {
