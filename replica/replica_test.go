@@ -468,6 +468,13 @@ func TestReadableVersionSurvivesRestart(t *testing.T) {
 		st := r3.Status()
 		return st.First > 1 && st.ReadableVersion >= last
 	})
+	// The checkpoint it has may predate the closed version it reads at: write on until it takes
+	// the next one, whose snapshot records a closed version (it compacts the log past this one).
+	ckpt := r3.Status().Snapshot
+	waitFor(t, "replica 3 to checkpoint again", func() bool {
+		g.put("more", "v")
+		return r3.Status().First > ckpt+1
+	})
 	before := r3.Status().ReadableVersion
 	g.mu.Lock()
 	g.cut[3] = true
