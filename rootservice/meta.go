@@ -110,6 +110,11 @@ type Assignment struct {
 	Join bool `json:"join,omitempty"`
 	// Change, on the leader's assignment, is the next membership change to propose.
 	Change *paxos.ConfChange `json:"change,omitempty"`
+	// KeepOnly: the placement no longer wants this replica, but its group may still count it:
+	// a server hosting it keeps it; a server that does not never creates it. Created from a
+	// leader report that is out of date (the group removed it meanwhile), it would be an empty
+	// voter under a membership it left: a voter that forgot what it accepted and promised.
+	KeepOnly bool `json:"keep_only,omitempty"`
 }
 
 // ReplicaReport is one replica as its server sees it.

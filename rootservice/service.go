@@ -518,12 +518,12 @@ func (s *Service) assignments(server string) []Assignment {
 			// and if placed here again before the group removed it, it would come back empty
 			// under its old membership: a voter that forgot what it accepted and promised.
 			if mine, hosted := s.reported(p.ID, id); hosted {
-				out = append(out, Assignment{Partition: p.ID, Type: mine.Type, Priority: paxos.Priority{}})
+				out = append(out, Assignment{Partition: p.ID, Type: mine.Type, Priority: paxos.Priority{}, KeepOnly: true})
 			}
 			continue
 		}
 		if m, in := findMember(rep.Members, id); in {
-			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}}
+			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}, KeepOnly: true}
 			if lsrv == server {
 				a.Change = nextChange(s.desiredMembers(p), rep.Members, s.caughtUp(p.ID, rep.Commit), s.hasData(p.ID))
 			}

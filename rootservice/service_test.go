@@ -87,7 +87,7 @@ func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
 		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
 	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
 	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	hosts := func(server string, replicas ...ReplicaReport) bool {
+	assigned := func(server string, replicas ...ReplicaReport) (Assignment, bool) {
 		t.Helper()
 		reply, err := s.Report(ctx, Report{Server: server, Replicas: replicas})
 		if err != nil {
@@ -95,10 +95,18 @@ func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
 		}
 		for _, a := range reply.Assignments {
 			if a.Partition == 7 {
-				return true
+				return a, true
 			}
 		}
-		return false
+		return Assignment{}, false
+	}
+	hosts := func(server string, replicas ...ReplicaReport) bool {
+		t.Helper()
+		a, ok := assigned(server, replicas...)
+		if ok && server == "s3" && !a.KeepOnly {
+			t.Fatalf("s3's unplaced replica is assigned to be created, not only kept: %+v", a)
+		}
+		return ok
 	}
 	mine := ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower"}
 	if !hosts("s3", mine) {
@@ -109,6 +117,9 @@ func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
 	if !hosts("s3", mine) {
 		t.Fatal("s3's replica is not kept while the leader's membership still counts it")
 	}
+	// s3 no longer hosts it (it dropped it, its report is newer than the leader's): whatever
+	// s3 is told about it must not make it create the replica again.
+	hosts("s3")
 	hosts("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: withS3[:2]})
 	if hosts("s3", mine) {
 		t.Fatal("s3's replica is still assigned after the leader removed it from the group")

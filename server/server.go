@@ -609,6 +609,9 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 			s.dropReplica(ctx, r)
 			r = nil
 		}
+		if r == nil && a.KeepOnly {
+			continue
+		}
 		if r == nil {
 			members := a.Members
 			if a.Join {
