@@ -13,9 +13,10 @@ import (
 	"obkv/paxos"
 )
 
-// A draining server announces it in its metadata; the others then do not count it as a server
-// that can take a leadership over, so a drain of every server at once does not wait for one.
-func TestDrainingServersCannotTakeOver(t *testing.T) {
+// threeServers is a cluster of servers s1, s2, s3 in zones z1, z2, z3, their data directories in
+// a directory of the test's own.
+func threeServers(t *testing.T) *config.Cluster {
+	t.Helper()
 	cl, err := config.Parse([]byte(`
 cluster: c
 regions: [{name: r1, zones: [z1, z2, z3]}]
@@ -27,6 +28,13 @@ servers:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
+}
+
+// A draining server announces it in its metadata; the others then do not count it as a server
+// that can take a leadership over, so a drain of every server at once does not wait for one.
+func TestDrainingServersCannotTakeOver(t *testing.T) {
+	cl := threeServers(t)
 	s := &Server{cl: cl, self: cl.Servers[0], log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	g := &gossip{s: s, alive: map[string]bool{"s1": true}, downSince: map[string]time.Time{}, draining: map[string]bool{}}
 	s.gsp = g

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"obkv/config"
 	"obkv/paxos"
 	"obkv/rootservice"
 )
@@ -16,18 +15,7 @@ import (
 // longer wants it; a leader report, perhaps out of date, still counts it in the group): created
 // empty under that membership, it would be a voter that forgot what it accepted and promised.
 func TestKeepOnlyAssignmentCreatesNothing(t *testing.T) {
-	dir := t.TempDir()
-	cl, err := config.Parse([]byte(`
-cluster: c
-regions: [{name: r1, zones: [z1, z2, z3]}]
-servers:
-  - {name: s1, zone: z1, rpc_addr: 127.0.0.1:1, gossip_addr: 127.0.0.1:2, data_dir: d1}
-  - {name: s2, zone: z2, rpc_addr: 127.0.0.1:3, gossip_addr: 127.0.0.1:4, data_dir: d2}
-  - {name: s3, zone: z3, rpc_addr: 127.0.0.1:5, gossip_addr: 127.0.0.1:6, data_dir: d3}
-`), "c.yaml", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := threeServers(t)
 	s, err := New(cl, "s3", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
