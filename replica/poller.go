@@ -39,6 +39,8 @@ type Poller struct {
 
 	// beforeRound, when set (tests), runs before each round takes its replicas.
 	beforeRound atomic.Pointer[func()]
+	// stall, when set (OnStall), hears of long gaps between tick rounds.
+	stall atomic.Pointer[stallHook]
 
 	// Reused by rounds; the poller goroutine's own.
 	batch, live []*Replica
@@ -94,6 +96,21 @@ func (p *Poller) add(r *Replica) error {
 	return nil
 }
 
+// stallHook is what OnStall set.
+type stallHook struct {
+	min time.Duration
+	f   func(gap time.Duration)
+}
+
+// OnStall has f called, from the poller's goroutine, whenever its replicas went at least min
+// without a tick (from the start of one tick round to the start of the next; normally about one
+// tick): a write that did not return, a round of heavy work, or a process that got no CPU. Leaders
+// send no heartbeats meanwhile and followers answer none, so gaps of a good part of the lease
+// move leaders even where no single log write was slow.
+func (p *Poller) OnStall(min time.Duration, f func(gap time.Duration)) {
+	p.stall.Store(&stallHook{min: min, f: f})
+}
+
 // schedule queues r for the next round. It never blocks.
 func (p *Poller) schedule(r *Replica) {
 	if r.queued.Swap(true) {
@@ -121,6 +138,7 @@ func (p *Poller) run() {
 	}
 	ticker := time.NewTicker(p.tick)
 	defer ticker.Stop()
+	lastTick := time.Now()
 	for {
 		tick := false
 		select {
@@ -130,6 +148,13 @@ func (p *Poller) run() {
 		case <-ticker.C:
 			tick = true
 		case <-p.wake:
+		}
+		if tick {
+			now := time.Now()
+			if h := p.stall.Load(); h != nil && now.Sub(lastTick) >= h.min {
+				h.f(now.Sub(lastTick))
+			}
+			lastTick = now
 		}
 		p.round(tick)
 	}

@@ -234,3 +234,46 @@ func TestPollerManyPartitionsUnderLoad(t *testing.T) {
 		}
 	}
 }
+
+// A poller held up inside a round (here: 80 ms, as a write that does not return or a process
+// without CPU would) reports the gap between its ticks to OnStall.
+func TestPollerReportsStalls(t *testing.T) {
+	o := clog.DefaultOptions()
+	o.FS, o.SegmentBytes = clog.NewMemFS(), 16<<20
+	l, err := clog.Open("clog", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	p, err := NewPoller(l, 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const stall, min = 80 * time.Millisecond, 50 * time.Millisecond
+	gaps := make(chan time.Duration, 100)
+	p.OnStall(min, func(gap time.Duration) {
+		select {
+		case gaps <- gap:
+		default:
+		}
+	})
+	var once sync.Once
+	hold := func() { once.Do(func() { time.Sleep(stall) }) } // the stall itself, not a wait
+	p.beforeRound.Store(&hold)
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case gap := <-gaps:
+			if gap < min {
+				t.Fatalf("OnStall(%v) heard of a gap of only %v", min, gap)
+			}
+			if gap >= stall {
+				return
+			}
+			// A stall of the test machine's own before the hold: wait for the hold's.
+		case <-timeout:
+			t.Fatalf("a poller held %v reported no stall to OnStall(%v)", stall, min)
+		}
+	}
+}

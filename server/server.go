@@ -63,9 +63,10 @@ type Server struct {
 	// changing holds the partitions with a membership change in flight.
 	changing sync.Map
 	metrics  struct{ dropped atomic.Uint64 }
-	// slowWrites reports clog writes slow enough to threaten leases.
-	slowWrites slowWrites
-	workers    *workers // runs KV.Stream calls
+	// slowWrites and stalls report clog writes, and gaps between the pollers' ticks, long
+	// enough to threaten leases.
+	slowWrites, stalls slowLog
+	workers            *workers // runs KV.Stream calls
 	// pollers drive the replicas (a partition always on the same one; replica.Poller).
 	pollers []*replica.Poller
 	wg      sync.WaitGroup
@@ -106,7 +107,9 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	s.lock = lock
 	copts := clogOptions(cl.Settings.ClogSegmentBytes)
 	copts.SlowWrite = cl.Settings.LeaseDuration / 4
-	copts.OnSlowWrite = s.slowWrites.note(s.log, cl.Settings.LeaseDuration)
+	lease := cl.Settings.LeaseDuration
+	s.slowWrites.msg, s.stalls.msg = "slow clog writes: the disk stalls the replicas", "replicas went without ticks: leaders may lose their leases"
+	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(s.log, lease, took, "last_bytes", bytes) }
 	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
 	if err != nil {
 		_ = lock.Close()
@@ -124,35 +127,35 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	return s, nil
 }
 
-// slowWrites logs clog writes (write and fdatasync) of at least a quarter of the lease, at most
-// once per slowWriteLogEvery with how many there were and the slowest: a replica waits for its
-// own write before it sends heartbeats or answers them, so disk stalls of that order move
-// leaders (docs/operations.md).
-type slowWrites struct {
+// slowLog logs events of at least a quarter of the lease (clog writes, write and fdatasync; gaps
+// between a poller's ticks), at most once per slowLogEvery with how many there were and the
+// longest: a replica sends or answers no heartbeat while its poller waits for its write or does
+// not run, so stalls of that order move leaders (docs/operations.md).
+type slowLog struct {
+	msg    string // the log line's message
 	mu     sync.Mutex
 	count  int
 	max    time.Duration
 	logged time.Time
 }
 
-const slowWriteLogEvery = 10 * time.Second
+const slowLogEvery = 10 * time.Second
 
-func (w *slowWrites) note(log *slog.Logger, lease time.Duration) func(time.Duration, int) {
-	return func(took time.Duration, bytes int) {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.count++
-		w.max = max(w.max, took)
-		if now := time.Now(); now.Sub(w.logged) >= slowWriteLogEvery {
-			log.Warn("slow clog writes: the disk stalls the replicas", "lease", lease,
-				"writes", w.count, "slowest", w.max.Round(time.Millisecond), "last_bytes", bytes, "since", w.since(now))
-			w.count, w.max, w.logged = 0, 0, now
-		}
+// note counts one event that took took; attrs describe it in the log line.
+func (w *slowLog) note(log *slog.Logger, lease, took time.Duration, attrs ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.count++
+	w.max = max(w.max, took)
+	if now := time.Now(); now.Sub(w.logged) >= slowLogEvery {
+		log.Warn(w.msg, append([]any{"lease", lease, "count", w.count, "longest", w.max.Round(time.Millisecond),
+			"since", w.since(now)}, attrs...)...)
+		w.count, w.max, w.logged = 0, 0, now
 	}
 }
 
 // since is how long the count covers, for the log line.
-func (w *slowWrites) since(now time.Time) string {
+func (w *slowLog) since(now time.Time) string {
 	if w.logged.IsZero() {
 		return "start"
 	}
@@ -319,6 +322,8 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		lease := s.cl.Settings.LeaseDuration
+		p.OnStall(lease/4, func(gap time.Duration) { s.stalls.note(s.log, lease, gap) })
 		s.pollers = append(s.pollers, p)
 	}
 	defer s.closePollers() // on early returns; Close is idempotent
