@@ -166,44 +166,71 @@ func LeaderZones(pz PrimaryZone, loc Locality, alive map[string]bool) []string {
 // primary_zone level where the partition has one (LeaderZones, per partition). Within that
 // level, partitions go to the zone that has received the fewest leaders so far, then to the
 // server with the fewest, then to the first zone by name, so partitions sharing a level are
-// spread within one across its zones. The result depends only on the inputs and their order.
+// spread within one across its zones.
+//
+// The choice is first made as if every server were alive; a partition whose leader that makes
+// is alive keeps it, and only the others are spread as above over what is alive (counting the
+// kept ones). So a server's failure moves only the leaderships it held, and its return only
+// those back: spread afresh over the live servers, a failure also swapped leaderships between
+// the survivors, each swap a pause in the partition's writes (docs/performance.md, ninth
+// session). The result depends only on the inputs and their order.
 func AssignLeaders(partitions [][]ReplicaPlacement, pz PrimaryZone, alive map[string]bool) []int {
 	out := make([]int, len(partitions))
 	zoneLeaders := make(map[string]int)
 	serverLeaders := make(map[string]int)
-	for i, reps := range partitions {
-		out[i] = -1
-		var full []string
-		up := make(map[string]int) // zone -> replica index of an alive FULL replica
-		for j, r := range reps {
-			if r.Type != paxos.Full {
-				continue
-			}
-			full = append(full, r.Zone)
-			if _, dup := up[r.Zone]; !dup && isAlive(alive, r.Server) {
-				up[r.Zone] = j
-			}
-		}
-		for _, lv := range pz.levels(full) {
-			best := -1
-			for _, z := range lv {
-				j, ok := up[z]
-				if !ok {
-					continue
-				}
-				if best < 0 || better(reps[j], reps[best], zoneLeaders, serverLeaders) {
-					best = j
-				}
-			}
-			if best >= 0 {
-				out[i] = best
-				zoneLeaders[reps[best].Zone]++
-				serverLeaders[reps[best].Server]++
-				break
+	if alive != nil {
+		ideal := AssignLeaders(partitions, pz, nil)
+		for i, l := range ideal {
+			out[i] = -1
+			if l >= 0 && alive[partitions[i][l].Server] {
+				out[i] = l
+				zoneLeaders[partitions[i][l].Zone]++
+				serverLeaders[partitions[i][l].Server]++
 			}
 		}
 	}
+	for i, reps := range partitions {
+		if alive != nil && out[i] >= 0 {
+			continue // kept
+		}
+		out[i] = chooseLeader(reps, pz, alive, zoneLeaders, serverLeaders)
+		if l := out[i]; l >= 0 {
+			zoneLeaders[reps[l].Zone]++
+			serverLeaders[reps[l].Server]++
+		}
+	}
 	return out
+}
+
+// chooseLeader is AssignLeaders' choice for one partition, given the leaders chosen so far.
+func chooseLeader(reps []ReplicaPlacement, pz PrimaryZone, alive map[string]bool, zoneLeaders, serverLeaders map[string]int) int {
+	var full []string
+	up := make(map[string]int) // zone -> replica index of an alive FULL replica
+	for j, r := range reps {
+		if r.Type != paxos.Full {
+			continue
+		}
+		full = append(full, r.Zone)
+		if _, dup := up[r.Zone]; !dup && isAlive(alive, r.Server) {
+			up[r.Zone] = j
+		}
+	}
+	for _, lv := range pz.levels(full) {
+		best := -1
+		for _, z := range lv {
+			j, ok := up[z]
+			if !ok {
+				continue
+			}
+			if best < 0 || better(reps[j], reps[best], zoneLeaders, serverLeaders) {
+				best = j
+			}
+		}
+		if best >= 0 {
+			return best
+		}
+	}
+	return -1
 }
 
 func better(a, b ReplicaPlacement, zoneLeaders, serverLeaders map[string]int) bool {

@@ -311,6 +311,18 @@ func TestAssignLeaders(t *testing.T) {
 			t.Errorf("%s alive %v: got %v, want %v", tc.pz, tc.alive, got, tc.want)
 		}
 	}
+	// A zone fails: only the leaderships it held move, spread over the others.
+	rz := mustPZ(t, "RANDOM")
+	all := AssignLeaders(parts, rz, nil)
+	noZ1 := AssignLeaders(parts, rz, aliveServers(parts, zoneSet("z2", "z3")))
+	for i, l := range all {
+		if parts[i][l].Zone != "z1" && noZ1[i] != l {
+			t.Errorf("z1 failed: partition %d's leader moved from %s to %s", i, parts[i][l].Zone, parts[i][noZ1[i]].Zone)
+		}
+	}
+	if got := leaderCounts(parts, noZ1); !reflect.DeepEqual(got, map[string]int{"z2": 6, "z3": 6}) {
+		t.Errorf("z1 failed: leaders %v, want 6 in z2 and z3 each", got)
+	}
 	// Nobody alive: no leader.
 	leaders := AssignLeaders(parts, mustPZ(t, "RANDOM"), map[string]bool{})
 	for i, l := range leaders {
@@ -331,7 +343,8 @@ func TestAssignLeaders(t *testing.T) {
 
 // TestAssignLeadersProperties checks, over seeded random localities, primary zones and failures:
 // every leader is an alive FULL replica in LeaderZones; leader counts over those zones differ by
-// at most one; no leader exactly when LeaderZones is empty; same input, same output.
+// at most one; no leader exactly when LeaderZones is empty; a partition whose leader with every
+// server alive is alive keeps it; same input, same output.
 func TestAssignLeadersProperties(t *testing.T) {
 	zones := []string{"z1", "z2", "z3", "z4", "z5"}
 	var valid []Locality
@@ -367,6 +380,13 @@ func TestAssignLeadersProperties(t *testing.T) {
 		leaders := AssignLeaders(parts, pz, alive)
 		if again := AssignLeaders(parts, pz, alive); !reflect.DeepEqual(leaders, again) {
 			t.Fatalf("iter %d: not deterministic", iter)
+		}
+		ideal := AssignLeaders(parts, pz, nil)
+		for i, l := range ideal {
+			if l >= 0 && alive[parts[i][l].Server] && leaders[i] != l {
+				t.Fatalf("iter %d (%s, %s, alive %v): partition %d's leader moved from %v, alive, to %v",
+					iter, loc, pz, aliveZones, i, parts[i][l], parts[i][leaders[i]])
+			}
 		}
 		want := LeaderZones(pz, loc, aliveZones)
 		counts := leaderCounts(parts, leaders)
