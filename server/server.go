@@ -65,7 +65,7 @@ type Server struct {
 	metrics  struct{ dropped atomic.Uint64 }
 	// slowWrites and stalls report clog writes, and gaps between the pollers' ticks, long
 	// enough to threaten leases.
-	slowWrites, stalls slowLog
+	slowWrites, stalls *slowLog
 	workers            *workers // runs KV.Stream calls
 	// pollers drive the replicas (a partition always on the same one; replica.Poller).
 	pollers []*replica.Poller
@@ -106,10 +106,11 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	}
 	s.lock = lock
 	copts := clogOptions(cl.Settings.ClogSegmentBytes)
-	copts.SlowWrite = cl.Settings.LeaseDuration / 4
 	lease := cl.Settings.LeaseDuration
-	s.slowWrites.msg, s.stalls.msg = "slow clog writes: the disk stalls the replicas", "replicas went without ticks: leaders may lose their leases"
-	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(s.log, lease, took, "last_bytes", bytes) }
+	s.slowWrites = newSlowLog(s.log, lease, "slow clog writes: the disk stalls the replicas")
+	s.stalls = newSlowLog(s.log, lease, "replicas went without ticks: leaders may lose their leases")
+	copts.SlowWrite = s.slowWrites.min()
+	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(took, "last_bytes", bytes) }
 	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
 	if err != nil {
 		_ = lock.Close()
@@ -132,7 +133,10 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 // longest: a replica sends or answers no heartbeat while its poller waits for its write or does
 // not run, so stalls of that order move leaders (docs/operations.md).
 type slowLog struct {
-	msg    string // the log line's message
+	log   *slog.Logger
+	lease time.Duration
+	msg   string // the log line's message
+
 	mu     sync.Mutex
 	count  int
 	max    time.Duration
@@ -141,14 +145,21 @@ type slowLog struct {
 
 const slowLogEvery = 10 * time.Second
 
-// note counts one event that took took; attrs describe it in the log line.
-func (w *slowLog) note(log *slog.Logger, lease, took time.Duration, attrs ...any) {
+func newSlowLog(log *slog.Logger, lease time.Duration, msg string) *slowLog {
+	return &slowLog{log: log, lease: lease, msg: msg}
+}
+
+// min is the shortest event that counts: a quarter of the lease.
+func (w *slowLog) min() time.Duration { return w.lease / 4 }
+
+// note counts one event that took took (at least min); attrs describe it in the log line.
+func (w *slowLog) note(took time.Duration, attrs ...any) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.count++
 	w.max = max(w.max, took)
 	if now := time.Now(); now.Sub(w.logged) >= slowLogEvery {
-		log.Warn(w.msg, append([]any{"lease", lease, "count", w.count, "longest", w.max.Round(time.Millisecond),
+		w.log.Warn(w.msg, append([]any{"lease", w.lease, "count", w.count, "longest", w.max.Round(time.Millisecond),
 			"since", w.since(now)}, attrs...)...)
 		w.count, w.max, w.logged = 0, 0, now
 	}
@@ -322,8 +333,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		lease := s.cl.Settings.LeaseDuration
-		p.OnStall(lease/4, func(gap time.Duration) { s.stalls.note(s.log, lease, gap) })
+		p.OnStall(s.stalls.min(), func(gap time.Duration) { s.stalls.note(gap) })
 		s.pollers = append(s.pollers, p)
 	}
 	defer s.closePollers() // on early returns; Close is idempotent

@@ -13,8 +13,8 @@ import (
 func TestSlowWritesLoggedAtMostEvery(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	w := slowLog{msg: "slow clog writes"}
-	note := func(took time.Duration, bytes int) { w.note(log, 500*time.Millisecond, took, "last_bytes", bytes) }
+	w := newSlowLog(log, 500*time.Millisecond, "slow clog writes")
+	note := func(took time.Duration, bytes int) { w.note(took, "last_bytes", bytes) }
 	lines := func() []string { return strings.Split(strings.TrimSpace(buf.String()), "\n") }
 
 	note(130*time.Millisecond, 4096)

@@ -178,25 +178,26 @@ func AssignLeaders(partitions [][]ReplicaPlacement, pz PrimaryZone, alive map[st
 	out := make([]int, len(partitions))
 	zoneLeaders := make(map[string]int)
 	serverLeaders := make(map[string]int)
+	lead := func(i, l int) {
+		out[i] = l
+		if l >= 0 {
+			zoneLeaders[partitions[i][l].Zone]++
+			serverLeaders[partitions[i][l].Server]++
+		}
+	}
+	var ideal []int // the choice with every server alive; nil when that is the question
 	if alive != nil {
-		ideal := AssignLeaders(partitions, pz, nil)
-		for i, l := range ideal {
-			out[i] = -1
-			if l >= 0 && alive[partitions[i][l].Server] {
-				out[i] = l
-				zoneLeaders[partitions[i][l].Zone]++
-				serverLeaders[partitions[i][l].Server]++
-			}
+		ideal = AssignLeaders(partitions, pz, nil)
+	}
+	for i := range partitions {
+		out[i] = -1
+		if ideal != nil && ideal[i] >= 0 && alive[partitions[i][ideal[i]].Server] {
+			lead(i, ideal[i]) // kept
 		}
 	}
 	for i, reps := range partitions {
-		if alive != nil && out[i] >= 0 {
-			continue // kept
-		}
-		out[i] = chooseLeader(reps, pz, alive, zoneLeaders, serverLeaders)
-		if l := out[i]; l >= 0 {
-			zoneLeaders[reps[l].Zone]++
-			serverLeaders[reps[l].Server]++
+		if out[i] < 0 {
+			lead(i, chooseLeader(reps, pz, alive, zoneLeaders, serverLeaders))
 		}
 	}
 	return out
