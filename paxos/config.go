@@ -125,6 +125,9 @@ const (
 	MutationAckBeforePersist
 	// MutationClosedGoesBack makes a new leader ignore the closed-version floor of its majority.
 	MutationClosedGoesBack
+	// MutationAmnesiaVotes lets a replica that starts with no durable state (one whose data
+	// was lost) vote at once instead of recovering first.
+	MutationAmnesiaVotes
 	mutationCount
 )
 
@@ -136,6 +139,7 @@ var mutationNames = [...]string{
 	MutationLogOnlyLeads:     "logonly-leads",
 	MutationAckBeforePersist: "ack-before-persist",
 	MutationClosedGoesBack:   "closed-goes-back",
+	MutationAmnesiaVotes:     "amnesia-votes",
 }
 
 func (m Mutation) String() string {

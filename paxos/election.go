@@ -35,13 +35,14 @@ type grantInfo struct {
 // priority waits longer, plus seeded jitter.
 func (n *Node) standDelay() uint64 {
 	var steps uint64
-	if !n.prio.Healthy {
+	p := n.advertised()
+	if !p.Healthy {
 		steps += 10
 	}
-	if !n.prio.Designated {
+	if !p.Designated {
 		steps++
 	}
-	steps += uint64(min(n.prio.ZoneRank, 8))
+	steps += uint64(min(p.ZoneRank, 8))
 	return steps*n.cfg.RankStaggerTicks + n.rand.intn(n.cfg.ElectionJitterTicks)
 }
 
@@ -103,6 +104,10 @@ func (n *Node) onLease(m Message) {
 		refuse() // a removed replica cannot disrupt the group
 		return
 	}
+	if n.rec != nil {
+		refuse() // it may have granted or promised before it lost its state (recovery.go)
+		return
+	}
 	// A replica that is not a voter in its own view still grants: candidates ask only the
 	// voters of their membership, so the candidate knows a change (READONLY to FULL) this
 	// replica has not received yet. Refusing would deadlock a group whose leader died right
@@ -141,7 +146,7 @@ func (n *Node) onLease(m Message) {
 	n.promise(m.Ballot)
 	n.scheduleCampaign(n.now)
 	n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Index: n.log.last(), LogBallot: n.log.lastBallot(),
-		First: n.log.first(), Commit: n.log.commit, ClosedFloor: n.hs.ClosedFloor, Tick: m.Tick, Priority: n.prio})
+		First: n.log.first(), Commit: n.log.commit, ClosedFloor: n.hs.ClosedFloor, Tick: m.Tick, Priority: n.advertised()})
 }
 
 func (n *Node) onLeaseResp(m Message) {
@@ -180,8 +185,8 @@ func (n *Node) maybeWin() {
 	conf := n.log.conf.current()
 	got := 0
 	for _, v := range conf.Voters() {
-		if _, ok := n.cand.grants[v]; ok {
-			got++
+		if _, ok := n.cand.grants[v]; ok && (v != n.id || n.rec == nil) {
+			got++ // a recovering candidate needs a majority of the others (recovery.go)
 		}
 	}
 	if got >= conf.Quorum() {

@@ -20,6 +20,8 @@ type harness struct {
 	reads   map[ID][]ReadState
 	trace   *strings.Builder // when non-nil, delivered messages are written here
 	snaps   map[ID][]SnapshotFetch
+	// fresh: replicas that start with an empty disk start as Boot.Fresh (recovery.go).
+	fresh bool
 }
 
 // disk is what a replica persisted.
@@ -30,9 +32,9 @@ type disk struct {
 	applied uint64
 }
 
-func newHarness(members []Member, mutate func(*Config)) *harness {
+func newHarness(members []Member, fresh bool, mutate func(*Config)) *harness {
 	h := &harness{nodes: map[ID]*Node{}, cfgs: map[ID]Config{}, disks: map[ID]*disk{}, cut: map[[2]ID]bool{},
-		down: map[ID]bool{}, applied: map[ID][]Entry{}, reads: map[ID][]ReadState{}, snaps: map[ID][]SnapshotFetch{}}
+		down: map[ID]bool{}, applied: map[ID][]Entry{}, reads: map[ID][]ReadState{}, snaps: map[ID][]SnapshotFetch{}, fresh: fresh}
 	conf := Membership{Members: append([]Member(nil), members...)}
 	slices.SortFunc(conf.Members, func(a, b Member) int { return int(a.ID) - int(b.ID) })
 	for _, m := range members {
@@ -75,7 +77,8 @@ func (h *harness) addNode(id ID) {
 
 func (h *harness) start(id ID) {
 	d := h.disks[id]
-	n, err := New(h.cfgs[id], Boot{HardState: d.hs, Snapshot: d.snap, Entries: append([]Entry(nil), d.entries...), Applied: d.applied})
+	fresh := h.fresh && d.hs.IsZero() && len(d.entries) == 0 && d.snap.Index == 0
+	n, err := New(h.cfgs[id], Boot{HardState: d.hs, Snapshot: d.snap, Entries: append([]Entry(nil), d.entries...), Applied: d.applied, Fresh: fresh})
 	if err != nil {
 		panic(err)
 	}
@@ -219,6 +222,23 @@ func (h *harness) crash(id ID) {
 	h.queue = q
 }
 
+// lose crashes id and restarts it with an empty disk, placed with the membership of the
+// replica with the highest commit point (as the root service places it from its leader's
+// report): a server whose data directory was lost.
+func (h *harness) lose(id ID) {
+	h.crash(id)
+	var conf Membership
+	var commit uint64
+	for _, x := range h.ids() {
+		if st := h.nodes[x].Status(); x != id && !h.down[x] && st.Commit >= commit {
+			conf, commit = st.Config, st.Commit
+		}
+	}
+	h.disks[id] = &disk{snap: SnapshotMeta{Membership: conf}}
+	h.applied[id] = nil
+	h.start(id)
+}
+
 func (h *harness) isolate(id ID) {
 	for _, o := range h.ids() {
 		if o != id {
@@ -258,6 +278,9 @@ func (h *harness) status() string {
 		}
 		if s.First > 1 {
 			fmt.Fprintf(&b, " first=%d", s.First)
+		}
+		if s.Recovering {
+			b.WriteString(" recovering")
 		}
 		b.WriteByte('\n')
 	}

@@ -80,6 +80,15 @@ func (l *leader) noteGrant(m Message, n *Node) {
 // the most advanced log suffix the majority reported.
 func (n *Node) becomeLeader() {
 	c := n.cand
+	if n.rec != nil {
+		// A recovering leader (recovery.go) won with a majority of the others. What it holds
+		// above its commit point it accepted without counting: drop it and take the best log
+		// of the others, which holds every chosen entry.
+		n.log.truncateFrom(n.log.commit + 1)
+		g := c.grants[n.id]
+		g.last, g.lastBallot = n.log.last(), n.log.lastBallot()
+		c.grants[n.id] = g
+	}
 	n.role = Leader
 	n.cand = nil
 	n.leader = n.id
@@ -210,6 +219,11 @@ func (n *Node) finishReconfirm() {
 		n.log.truncateFrom(max(l.fetchTo, n.log.commit) + 1)
 	}
 	l.fetchFrom = None
+	if n.rec != nil {
+		// Its log now holds every chosen entry, and its ballot is above every promise of the
+		// majority that granted it: an acceptor like any other (recovery.go).
+		n.endRecovery()
+	}
 	n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
 	l.barrier = n.log.last()
 	l.replicating = true

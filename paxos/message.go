@@ -42,6 +42,13 @@ const (
 	MsgHeartbeat
 	// MsgHeartbeatResp answers it: Tick echoed, Priority, Index = the responder's last index.
 	MsgHeartbeatResp
+	// MsgProbe asks a replica about its state; a recovering replica sends it (recovery.go).
+	MsgProbe
+	// MsgProbeResp answers it: Reject = the responder has stored something (a promise, an entry
+	// or a snapshot: it is not pristine); Index = its last index; Hint, only from a serving
+	// leader, = the index of a barrier it appended for the asker, which is chosen after the
+	// probe was sent.
+	MsgProbeResp
 	msgTypeCount
 )
 
@@ -59,6 +66,8 @@ var messageTypeNames = [...]string{
 	MsgTimeoutNow:    "TimeoutNow",
 	MsgHeartbeat:     "Heartbeat",
 	MsgHeartbeatResp: "HeartbeatResp",
+	MsgProbe:         "Probe",
+	MsgProbeResp:     "ProbeResp",
 }
 
 func (t MessageType) String() string {
@@ -162,6 +171,8 @@ func (m Message) String() string {
 		if m.Snapshot != nil {
 			s += fmt.Sprintf(" snap=%d@%s", m.Snapshot.Index, m.Snapshot.Ballot)
 		}
+	case MsgProbeResp:
+		s += fmt.Sprintf(" last=%d pristine=%v barrier=%d", m.Index, !m.Reject, m.Hint)
 	case MsgReadIndex, MsgReadIndexResp:
 		s += fmt.Sprintf(" req=%d index=%d", m.RequestID, m.Index)
 		if m.Reject {

@@ -15,6 +15,10 @@ type Boot struct {
 	// Applied is the highest index the driver's state machine already reflects.
 	// Invariant: Snapshot.Index <= Applied <= last entry.
 	Applied uint64
+	// Fresh says the driver holds no durable state for this replica: it creates it, for a new
+	// group, to join one, or again after its data was lost, and cannot tell which. The replica
+	// starts in recovery (recovery.go). HardState, Entries and Snapshot.Index must be zero.
+	Fresh bool
 }
 
 // SoftState is volatile state the driver may want to act on when it changes.
@@ -134,6 +138,8 @@ type Node struct {
 	// followers that lag (CompactRetaining): offset <= snap.Index <= applied. Its Closed is
 	// unused (snapshotMeta offers the current closed version).
 	snap SnapshotMeta
+	// rec is set while the replica recovers (HardState.Recovering; recovery.go).
+	rec *recovery
 }
 
 // New returns a replica recovered from boot.
@@ -162,6 +168,14 @@ func New(cfg Config, boot Boot) (*Node, error) {
 	n.hs = boot.HardState
 	n.hs.Commit = n.log.commit
 	n.lastHS, n.persistedHS = n.hs, n.hs
+	switch {
+	case boot.Fresh && (!boot.HardState.IsZero() || len(boot.Entries) > 0 || snap.Index > 0):
+		return nil, fmt.Errorf("%w: a fresh replica with state (hard state %+v, %d entries, snapshot %d)", ErrBadBoot, boot.HardState, len(boot.Entries), snap.Index)
+	case boot.Fresh && cfg.Mutation != MutationAmnesiaVotes:
+		n.startRecovery() // persisted with the first Ready, before any message
+	case n.hs.Recovering:
+		n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
+	}
 	n.closed = snap.Closed
 	n.snap = snap
 	n.snap.Membership = snap.Membership.clone()
@@ -177,6 +191,9 @@ func New(cfg Config, boot Boot) (*Node, error) {
 // Tick advances the local clock by one tick.
 func (n *Node) Tick() {
 	n.now++
+	if n.rec != nil {
+		n.tickRecovery()
+	}
 	switch n.role {
 	case Leader:
 		n.tickLeader()
@@ -235,6 +252,10 @@ func (n *Node) Step(m Message) error {
 		n.onReadIndex(m)
 	case MsgReadIndexResp:
 		n.readStates = append(n.readStates, ReadState{RequestID: m.RequestID, Index: m.Index, Rejected: m.Reject})
+	case MsgProbe:
+		n.onProbe(m)
+	case MsgProbeResp:
+		n.onProbeResp(m)
 	case MsgTimeoutNow:
 		if n.canStand() && !m.Ballot.Less(n.hs.Promised) && n.role != Leader {
 			n.campaign(true, m.Ballot)
@@ -266,15 +287,17 @@ func (n *Node) validate(m Message) error {
 
 func (n *Node) me() (Member, bool) { return n.log.conf.current().Member(n.id) }
 
+// isVoter reports whether this replica acts as a voter: a member that votes, not recovering.
 func (n *Node) isVoter() bool {
 	m, ok := n.me()
-	return ok && m.Type.IsVoter()
+	return ok && m.Type.IsVoter() && n.rec == nil
 }
 
-// canStand reports whether this replica may campaign: only FULL voters lead.
+// canStand reports whether this replica may campaign: only FULL voters lead, and a recovering
+// one only once it may stand (recovery.go).
 func (n *Node) canStand() bool {
 	m, ok := n.me()
-	if !ok {
+	if !ok || (n.rec != nil && !n.rec.mayStand(n)) {
 		return false
 	}
 	return m.Type == Full || (m.Type == LogOnly && n.cfg.Mutation == MutationLogOnlyLeads)
@@ -297,6 +320,7 @@ func (n *Node) Status() Status {
 		ID: n.id, Role: n.role, Ballot: n.ballot, Leader: n.leader, Serving: n.Serving(),
 		Promised: n.hs.Promised, First: n.log.first(), Snapshot: n.snap.Index, Last: n.log.last(), Commit: n.log.commit,
 		Applied: n.log.applied, Closed: n.closed, Config: n.log.conf.current().clone(), Tick: n.now,
+		Recovering: n.rec != nil,
 	}
 	if me, ok := n.me(); ok {
 		s.Type = me.Type
@@ -326,7 +350,7 @@ func (n *Node) HasReady() bool {
 // hint (losing it is safe), so it does not cost an fsync of its own; it rides along with the
 // next Ready that persists anything.
 func (n *Node) hardStateChanged() bool {
-	return n.hs.Promised != n.lastHS.Promised || n.hs.ClosedFloor != n.lastHS.ClosedFloor
+	return n.hs.Promised != n.lastHS.Promised || n.hs.ClosedFloor != n.lastHS.ClosedFloor || n.hs.Recovering != n.lastHS.Recovering
 }
 
 // Ready returns what the driver must persist, send and apply. Call Advance after handling it.
@@ -451,7 +475,7 @@ func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	n.hs.Commit = meta.Index
 	n.learnClosed(meta.Closed)
 	if to := n.snapFrom; to != None && to != n.id {
-		n.send(Message{Type: MsgAcceptResp, To: to, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor})
+		n.send(Message{Type: MsgAcceptResp, To: to, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.advertised(), ClosedFloor: n.hs.ClosedFloor})
 	}
 }
 

@@ -13,7 +13,7 @@ func threeFull() []Member {
 
 // Reconfirm copies a long suffix from the voter that holds it, one MaxMsgEntries page at a time.
 func TestReconfirmFetchesInPages(t *testing.T) {
-	h := newHarness(threeFull(), func(c *Config) { c.MaxMsgEntries = 2 })
+	h := newHarness(threeFull(), false, func(c *Config) { c.MaxMsgEntries = 2 })
 	h.nodes[2].SetPriority(Priority{Healthy: true, ZoneRank: 5})
 	h.nodes[3].SetPriority(Priority{Healthy: true, ZoneRank: 1})
 	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
@@ -262,7 +262,7 @@ func TestEqualCandidatesDoNotSplitTheVote(t *testing.T) {
 // A replica whose snapshot fetch failed fetches again on the leader's next offer, though the
 // leader's snapshot is the same one: an idle leader compacts no further and offers no newer one.
 func TestSnapshotFetchRetriedAfterFailure(t *testing.T) {
-	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, false, nil)
 	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
 		t.Fatalf("no leader:\n%s", h.status())
 	}
@@ -300,7 +300,7 @@ func TestSnapshotFetchRetriedAfterFailure(t *testing.T) {
 // Entries a checkpoint kept (CompactRetaining) bring a follower that missed the checkpoint up to
 // date from the log: no snapshot fetch. The snapshot offered is the checkpoint's all the same.
 func TestRetainedEntriesSpareASnapshot(t *testing.T) {
-	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, false, nil)
 	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
 		t.Fatalf("no leader:\n%s", h.status())
 	}
@@ -349,7 +349,7 @@ func TestRetainedEntriesSpareASnapshot(t *testing.T) {
 // probe where the lost messages were, not from match+1 = 1: below a compacted log, that offers
 // the returning replica a snapshot although the leader kept every entry it lacks.
 func TestNewLeaderCatchesUpAReturningReplicaFromItsLog(t *testing.T) {
-	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, false, nil)
 	if !h.tickUntil(100, func() bool { return h.leader() == 1 }) {
 		t.Fatalf("no leader:\n%s", h.status())
 	}

@@ -58,7 +58,7 @@ func (n *Node) onAccept(m Message) {
 	// Accepting under a ballot implies promising it (Paxos: promised >= accepted).
 	n.promise(m.Ballot)
 	n.learnClosed(m.Closed)
-	reply := Message{Type: respType, To: m.From, Ballot: m.Ballot, Tick: echo, Priority: n.prio, ClosedFloor: n.hs.ClosedFloor}
+	reply := Message{Type: respType, To: m.From, Ballot: m.Ballot, Tick: echo, Priority: n.advertised(), ClosedFloor: n.hs.ClosedFloor}
 	if m.Type == MsgHeartbeat {
 		n.setCommit(min(m.Commit, n.log.last()))
 		reply.Index = n.log.last()
@@ -99,6 +99,11 @@ func (n *Node) onAccept(m Message) {
 	lastNew := m.Index + uint64(len(m.Entries))
 	n.setCommit(min(m.Commit, lastNew))
 	reply.Index, reply.Hint = lastNew, n.log.last()
+	if n.rec != nil {
+		// A recovering replica acknowledges only what is chosen already: the leader, which
+		// counts it as a voter, keeps feeding it, and it counts toward no commit (recovery.go).
+		reply.Index = min(lastNew, n.log.commit)
+	}
 	n.send(reply)
 	n.feedAll()
 }
@@ -120,7 +125,7 @@ func (n *Node) onSnapshot(m Message) {
 	meta := *m.Snapshot
 	if meta.Index <= n.log.commit && !(len(n.log.conf.base.Members) == 0 && n.log.offset == 0) {
 		// Nothing to install: tell the sender where we are.
-		n.send(Message{Type: MsgAcceptResp, To: m.From, Ballot: m.Ballot, Index: n.log.commit, Hint: n.log.last(), Priority: n.prio})
+		n.send(Message{Type: MsgAcceptResp, To: m.From, Ballot: m.Ballot, Index: n.log.commit, Hint: n.log.last(), Priority: n.advertised()})
 		return
 	}
 	if n.pendingSnap > meta.Index {

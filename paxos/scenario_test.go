@@ -15,7 +15,9 @@ import (
 //
 // Commands (ids are replica IDs):
 //
-//	group F=1,2,3 L=4 R=5,6 up=6:5 [mutation=NAME]   a new group; up=X:Y makes Y feed X
+//	group F=1,2,3 L=4 R=5,6 up=6:5 [mutation=NAME] [fresh]   a new group; up=X:Y makes Y
+//	                                                  feed X; fresh: replicas start as
+//	                                                  Boot.Fresh when their disk is empty
 //	prio id=N rank=R [healthy=false] [designated]     set a replica's election priority
 //	tick [n=N]                                        tick every live replica N times
 //	elect [max=N]                                     tick until a leader serves; print it
@@ -23,6 +25,7 @@ import (
 //	conf id=N op=add|remove|set-type|set-upstream target=T [type=F|L|R] [up=U]
 //	transfer id=N to=T                                TransferLeader
 //	crash id=N | restart id=N | isolate id=N | heal | cut from=A to=B
+//	lose id=N                                         crash, empty the disk, restart fresh
 //	compact id=N index=I                              Compact after a checkpoint
 //	install                                           install every requested snapshot
 //	read-index id=N req=R                             ReadIndex; answers print with `reads`
@@ -148,7 +151,7 @@ func runCommand(t *testing.T, d *datadriven.TestData, hp **harness) string {
 			}
 			mut = m
 		}
-		*hp = newHarness(members, func(c *Config) { c.Mutation = mut })
+		*hp = newHarness(members, d.HasArg("fresh"), func(c *Config) { c.Mutation = mut })
 		return (*hp).status()
 	case "prio":
 		p := Priority{Healthy: argStr(d, "healthy", "true") == "true", Designated: d.HasArg("designated"), ZoneRank: uint32(argInt(t, d, "rank", 0))}
@@ -220,6 +223,9 @@ func runCommand(t *testing.T, d *datadriven.TestData, hp **harness) string {
 		return "ok\n"
 	case "restart":
 		h.start(id)
+		return "ok\n"
+	case "lose":
+		h.lose(id)
 		return "ok\n"
 	case "isolate":
 		h.isolate(id)

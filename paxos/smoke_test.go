@@ -3,7 +3,7 @@ package paxos
 import "testing"
 
 func TestSmokeElectAndCommit(t *testing.T) {
-	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, nil)
+	h := newHarness([]Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}}, false, nil)
 	if !h.tickUntil(100, func() bool { return h.leader() != None }) {
 		t.Fatalf("no leader:\n%s", h.status())
 	}

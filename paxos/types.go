@@ -66,7 +66,8 @@ const (
 	// EntryNormal carries an opaque command for the state machine.
 	EntryNormal EntryType = iota
 	// EntryBarrier is the empty entry a new leader appends at the end of reconfirm; once it is
-	// chosen, every entry before it is chosen too.
+	// chosen, every entry before it is chosen too. A leader also appends one for a recovering
+	// replica's probe (recovery.go).
 	EntryBarrier
 	// EntryConfChange carries an encoded ConfChange.
 	EntryConfChange
@@ -113,6 +114,12 @@ type HardState struct {
 	// ClosedFloor is the highest closed version this voter has acknowledged. A new leader takes
 	// the maximum over its lease majority and never stamps a write at or below it.
 	ClosedFloor uint64
+	// Recovering marks a replica that started with no durable state: new, or one whose data
+	// was lost (a data directory rebuilt empty). It may have promised and accepted before
+	// and forgotten it, so it grants no lease and its acknowledgements count toward nothing
+	// until it has caught up past an entry chosen without it after it started (recovery.go).
+	// Persisted, so a crash in the middle does not end it.
+	Recovering bool
 }
 
 // IsZero reports whether the hard state is empty.
@@ -317,4 +324,6 @@ type Status struct {
 	// MinVersion: a leader accepts proposals only with versions above it (closed-version floor).
 	MinVersion uint64
 	Tick       uint64 // local clock
+	// Recovering: started without durable state and not caught up yet (HardState.Recovering).
+	Recovering bool
 }

@@ -98,6 +98,7 @@ type Options struct {
 type Stats struct {
 	Steps, PutsOK, PutsUnknown, PutsFailed, StrongReads, WeakReads   uint64
 	Crashes, TornCrashes, Restarts, Partitions, Elections, Transfers uint64
+	DisksLost                                                        uint64
 	ConfChanges, Checkpoints, SnapshotsInstalled, ClosedPublished    uint64
 	MsgsSent, MsgsDropped, MsgsDuplicated, MsgsDelayed, MsgsCut      uint64
 	LivenessTicks, ServingSteps                                      uint64
@@ -143,6 +144,12 @@ type simNode struct {
 	pendingReads map[uint64]*kvOp
 	fetch        *paxos.SnapshotFetch
 	added        bool // added by a membership change (not part of the topology)
+	// lostUntil, after the replica's disk was lost, is how much had been chosen then; the
+	// replica counts as without its disk until it left recovery with its commit point there.
+	lostUntil uint64
+	lost      bool
+	// former is the disk it lost, while lost: acknowledgements it sent before still arrive.
+	former *disk
 }
 
 // Sim is one simulated cluster: one Paxos group, run in one goroutine from one seed.
@@ -158,6 +165,7 @@ type Sim struct {
 	chk     *Checker
 	wl      workload
 	healed  bool
+	conf    paxos.Membership // the topology's membership
 	trace   traceRing
 	err     error
 	errStep uint64
@@ -168,11 +176,12 @@ type Sim struct {
 type profile struct {
 	crashEvery, partitionEvery uint64 // mean steps between events; 0 = never
 	confChanges, transfers     bool
+	diskLoss                   bool // some crashes lose the replica's disk
 	checkpointEvery            uint64
 }
 
 func (p profile) String() string {
-	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery)
+	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d disk-loss=%v", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery, p.diskLoss)
 }
 
 // New builds the cluster of a seed: its topology (seed modulo the topology list), its fault
@@ -192,6 +201,7 @@ func New(opts Options) *Sim {
 		confChanges:     rg.IntN(2) == 0,
 		transfers:       rg.IntN(2) == 0,
 		checkpointEvery: []uint64{40, 120}[rg.IntN(2)],
+		diskLoss:        rg.IntN(2) == 0,
 	}
 	var conf paxos.Membership
 	for i, t := range s.topo.types {
@@ -201,6 +211,7 @@ func New(opts Options) *Sim {
 		}
 		conf.Members = append(conf.Members, m)
 	}
+	s.conf = conf
 	for i := range s.topo.types {
 		id := paxos.ID(i + 1)
 		sn := s.addNode(id, s.topo.ranks[i])
@@ -226,7 +237,7 @@ func (s *Sim) addNode(id paxos.ID, rank uint32) *simNode {
 func (s *Sim) start(sn *simNode) {
 	sn.incarnation++
 	d := &sn.disk
-	boot := paxos.Boot{HardState: d.hs, Snapshot: d.snap, Entries: slices.Clone(d.entries), Applied: d.snap.Index}
+	boot := paxos.Boot{HardState: d.hs, Snapshot: d.snap, Entries: slices.Clone(d.entries), Applied: d.snap.Index, Fresh: d.hs.IsZero() && len(d.entries) == 0 && d.snap.Index == 0}
 	boot.Snapshot.Membership = cloneConf(d.snap.Membership)
 	n, err := paxos.New(nodeConfig(sn.id, s.opts.Mutation, sn.incarnation), boot)
 	if err != nil {
@@ -263,6 +274,65 @@ func (s *Sim) crash(sn *simNode, why string) {
 	sn.restartAt = s.now + 10 + s.rng.Uint64N(150)
 	s.stats.Crashes++
 	s.tracef("crash %d (%s), restart at %d", sn.id, why, sn.restartAt)
+}
+
+// loseDisk crashes sn and empties its disk, as a server whose data directory is lost and that
+// comes back under its old name: the root service places the replica again and it boots
+// fresh. Invariant 1 holds while a majority of voters keep their disks, so a disk is lost
+// only while no other replica is recovering or pristine (recovery.go: a replica that lost its
+// data among replicas that never stored anything takes the group for a new one).
+func (s *Sim) loseDisk(sn *simNode) bool {
+	for _, id := range s.ids {
+		o := s.nodes[id]
+		if o != sn && !o.removed && o.recovering() {
+			return false
+		}
+		// In every membership a replica holds, the voters other than sn must be a majority.
+		confs := o.disk.confs()
+		if o.up {
+			confs = append(confs, o.n.Status().Config)
+		}
+		for _, c := range confs {
+			if c.IsVoter(sn.id) && len(c.Voters())-1 < c.Quorum() {
+				return false
+			}
+		}
+	}
+	s.crash(sn, "disk lost")
+	// The root service places it with the membership its leader reports (the most advanced
+	// replica's here), or, if the group does not count it, with none (it joins).
+	conf, commit := s.conf, uint64(0)
+	for _, id := range s.ids {
+		if o := s.nodes[id]; o.up {
+			if st := o.n.Status(); st.Commit >= commit {
+				conf, commit = st.Config, st.Commit
+			}
+		}
+	}
+	if _, ok := conf.Member(sn.id); !ok {
+		conf = paxos.Membership{}
+	}
+	former := sn.disk
+	sn.disk = disk{snap: paxos.SnapshotMeta{Membership: cloneConf(conf)}, kv: newKVState(conf)}
+	sn.lost, sn.lostUntil, sn.former = true, s.chk.ChosenLen(), &former
+	s.stats.DisksLost++
+	return true
+}
+
+// recovering reports whether a replica is recovering, or will when it boots: the root service
+// changes no membership then, as a change could leave the others short of a majority.
+func (s *Sim) recovering() bool {
+	for _, id := range s.ids {
+		if sn := s.nodes[id]; !sn.removed && sn.recovering() {
+			return true
+		}
+	}
+	return false
+}
+
+// recovering reports whether sn is recovering, or will be when it boots.
+func (sn *simNode) recovering() bool {
+	return sn.lost || sn.disk.pristine() || sn.disk.hs.Recovering || (sn.up && sn.n.Status().Recovering)
 }
 
 func (s *Sim) fail(err error) {
@@ -423,6 +493,10 @@ func (s *Sim) observe(sn *simNode) {
 		return
 	}
 	st := sn.n.Status()
+	if sn.lost && !st.Recovering && st.Commit >= sn.lostUntil {
+		sn.lost, sn.former = false, nil
+		s.tracef("replica %d recovered from its lost disk (commit %d)", sn.id, st.Commit)
+	}
 	if err := s.chk.Role(sn.id, st.Type, st.Role); err != nil {
 		s.fail(err)
 		return
@@ -430,7 +504,12 @@ func (s *Sim) observe(sn *simNode) {
 	if st.Commit > sn.lastCommit && st.Role == paxos.Leader {
 		holds := func(id paxos.ID, i uint64) (Holding, value) {
 			if x := s.nodes[id]; x != nil {
-				return x.disk.at(i)
+				h, v := x.disk.at(i)
+				if h == Absent && x.former != nil {
+					// An acknowledgement the replica sent before it lost its disk.
+					return x.former.at(i)
+				}
+				return h, v
 			}
 			return Absent, value{}
 		}
@@ -673,10 +752,12 @@ func (s *Sim) faultStep() {
 		}
 		if len(live) > 0 {
 			sn := live[s.rng.IntN(len(live))]
-			if s.rng.IntN(2) == 0 {
+			switch k := s.rng.IntN(3); {
+			case k == 0 && s.profile.diskLoss && s.loseDisk(sn):
+			case k < 2:
 				sn.tornNext = true
 				s.tracef("crash of %d armed for its next write", sn.id)
-			} else {
+			default:
 				s.crash(sn, "process killed")
 			}
 		}

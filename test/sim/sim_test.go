@@ -150,6 +150,7 @@ func addStats(t *Stats, s Stats) {
 	t.WeakReads += s.WeakReads
 	t.Crashes += s.Crashes
 	t.TornCrashes += s.TornCrashes
+	t.DisksLost += s.DisksLost
 	t.Restarts += s.Restarts
 	t.Partitions += s.Partitions
 	t.Elections += s.Elections

@@ -167,6 +167,26 @@ type disk struct {
 
 func (d *disk) last() uint64 { return d.snap.Index + uint64(len(d.entries)) }
 
+// confs returns the memberships the disk holds: its checkpoint's, then after each membership
+// change in its log (chosen or not).
+func (d *disk) confs() []paxos.Membership {
+	out := []paxos.Membership{d.snap.Membership}
+	for _, e := range d.entries {
+		if e.Type == paxos.EntryConfChange {
+			if cc, err := paxos.DecodeConfChange(e.Data); err == nil {
+				out = append(out, applyConf(out[len(out)-1], cc))
+			}
+		}
+	}
+	return out
+}
+
+// pristine reports whether the disk holds nothing of the replica yet but, perhaps, that it is
+// recovering (paxos's own test: no promise, no entry, no checkpoint).
+func (d *disk) pristine() bool {
+	return d.hs.Promised.IsZero() && len(d.entries) == 0 && d.snap.Index == 0
+}
+
 // at reports what the disk durably holds at index i.
 func (d *disk) at(i uint64) (Holding, value) {
 	switch {

@@ -232,7 +232,7 @@ func (w *workload) transfer(s *Sim) {
 // replica's upstream.
 func (w *workload) confChange(s *Sim) {
 	l := s.servingLeader()
-	if l == nil {
+	if l == nil || s.recovering() {
 		return
 	}
 	conf := l.n.Status().Config

@@ -1,0 +1,157 @@
+package paxos
+
+// Recovery of a replica that starts with no durable state.
+//
+// A replica that boots with nothing stored (Boot.Fresh: no hard state, no entries, no
+// snapshot) is either new or one whose data was lost: a server whose data directory was rebuilt empty comes back
+// under its old name and the root service places its replicas again. The second kind may have
+// granted leases, promised ballots and accepted entries that a majority counted, and remembers
+// none of it. Voting at once, it could help a candidate that lacks a chosen entry to a majority
+// (the entry is lost, DESIGN.md invariant 1), or accept under a ballot below one it promised.
+// Paxos Made Live (Chandra, Griesemer and Redstone, 2007, section 5.1) rebuilds such a replica
+// as a non-voting member until it has seen one complete instance of Paxos started after it
+// began rebuilding; this file does that:
+//
+//   - while HardState.Recovering, the replica grants no lease, never stands, takes entries as
+//     a listener does, and acknowledges them only up to the commit point the leader sent it, so
+//     its acknowledgements count toward no commit, lease or closed-version floor. Its priority
+//     reads unhealthy, so no leader hands it leadership;
+//   - each tick it probes the voters (MsgProbe). A serving leader answers by appending a
+//     barrier: an entry chosen only after the probe, without the prober (MsgProbeResp.Hint);
+//   - it ends recovery once it has caught up through that barrier, chosen, and at least
+//     CampaignTicks+LeaseTicks after it started: every lease it granted before it lost its
+//     state has run out, and every campaign that counted one of its promises has won or given
+//     up by then. A leader that chose the barrier without it holds a log with every chosen
+//     entry, which the replica now has up to there;
+//   - a recovering FULL replica may stand after that time too (a group whose only FULL
+//     replica lost its data has nobody else to lead), but its own grant does not count: it
+//     wins with a majority of the others, whose logs hold every chosen entry (any majority
+//     that chose one, less this replica, intersects them). It drops what it holds above its
+//     commit point, copies the best log of the others (reconfirm), and ends recovery once it
+//     has: a leader that gives up before stays recovering.
+//
+// A new group is made only of such replicas, and one of them must vote first. A recovering
+// replica whose probes show that a majority of its voters, itself included, has stored nothing
+// at all ends recovery at once: with a majority pristine, nothing can have been chosen (any
+// majority that chose something intersects it) unless a replica in it lost its state, and one
+// that did is covered by invariant 1 only while the others keep theirs. The case this cannot
+// tell apart: a replica lost its data while the only other replicas that hold the group's
+// entries are down, and the rest never received anything; it then starts the group afresh.
+// The recovering flag is persisted with the hard state, so a crash in the middle of recovery
+// resumes it.
+
+// recovery is the volatile state of a recovering replica.
+type recovery struct {
+	since    uint64      // tick recovery started (this incarnation)
+	pristine map[ID]bool // voters whose last probe answer said they stored nothing
+	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
+}
+
+// startRecovery puts a replica that booted with no durable state into recovery.
+func (n *Node) startRecovery() {
+	n.hs.Recovering = true
+	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
+}
+
+// isPristine reports whether this replica has stored nothing: no promise, no entry, no snapshot.
+func (n *Node) isPristine() bool {
+	return n.hs.Promised.IsZero() && n.log.last() == 0 && n.log.offset == 0
+}
+
+// tickRecovery ends recovery when it may end, or probes the voters again.
+func (n *Node) tickRecovery() {
+	r := n.rec
+	if n.mayEndRecovery() {
+		n.endRecovery()
+		n.scheduleCampaign(n.now)
+		return
+	}
+	if r.target != 0 {
+		return // waiting to catch up through the barrier
+	}
+	conf := n.log.conf.current()
+	for _, v := range conf.Voters() {
+		if v != n.id {
+			n.send(Message{Type: MsgProbe, To: v, Ballot: n.ballot})
+		}
+	}
+	if n.leader != None && n.leader != n.id && !conf.IsVoter(n.leader) {
+		// A replica that joined knows no membership until the leader sends it one.
+		n.send(Message{Type: MsgProbe, To: n.leader, Ballot: n.ballot})
+	}
+}
+
+func (n *Node) endRecovery() {
+	n.hs.Recovering = false
+	n.rec = nil
+}
+
+// forgotten reports whether everything the replica may have forgotten is moot by now: every
+// lease it granted before it lost its state has run out, and every campaign that counted one of
+// its promises has won or given up.
+func (r *recovery) forgotten(n *Node) bool {
+	return n.now >= r.since+n.cfg.CampaignTicks+n.cfg.LeaseTicks
+}
+
+// mayStand reports whether a recovering FULL replica may campaign: only once what it forgot is
+// moot, and it wins only with a majority of the others (maybeWin), whose logs hold every
+// chosen entry. A group whose only FULL replica lost its data needs it to: no other can lead
+// and give it the barrier it waits for.
+func (r *recovery) mayStand(n *Node) bool { return r.forgotten(n) }
+
+func (n *Node) mayEndRecovery() bool {
+	r := n.rec
+	if r.target != 0 && n.log.commit >= r.target && r.forgotten(n) {
+		return true
+	}
+	me, ok := n.me()
+	if !ok || !me.Type.IsVoter() || !n.isPristine() {
+		return false
+	}
+	conf := n.log.conf.current()
+	got := 0
+	for _, v := range conf.Voters() {
+		if v == n.id || r.pristine[v] {
+			got++
+		}
+	}
+	return got >= conf.Quorum()
+}
+
+// onProbe answers a recovering replica. A serving leader appends a barrier for it: once that
+// is chosen, a majority chose an entry without the prober after it started.
+func (n *Node) onProbe(m Message) {
+	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Reject: !n.isPristine()}
+	if n.canPropose() == nil && n.log.last()-n.log.commit < n.cfg.MaxUncommittedEntries {
+		n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
+		n.lead.dirty = true
+		n.maybeCommit() // a single-voter group chooses at once
+		resp.Hint = n.log.last()
+	}
+	n.send(resp)
+}
+
+func (n *Node) onProbeResp(m Message) {
+	r := n.rec
+	if r == nil {
+		return
+	}
+	if m.Reject {
+		delete(r.pristine, m.From)
+	} else {
+		r.pristine[m.From] = true
+	}
+	if r.target == 0 && m.Hint != 0 {
+		r.target = m.Hint
+	}
+}
+
+// advertised is the priority this replica reports to others: a recovering replica reads
+// unhealthy, so leaders do not hand it leadership it cannot take.
+func (n *Node) advertised() Priority {
+	p := n.prio
+	if n.rec != nil {
+		p.Healthy = false
+	}
+	return p
+}
