@@ -204,7 +204,9 @@ type Replica struct {
 	// checkpoint would otherwise compact the log past entries only it holds).
 	failed    *pendingDump
 	wasLeader bool
-	closeOnce sync.Once
+	// recovering is when the replica started without durable state, until it recovered.
+	recovering time.Time
+	closeOnce  sync.Once
 	// bg counts the checkpoint goroutines, which Close waits for (they write to the store).
 	bg sync.WaitGroup
 }
@@ -223,7 +225,8 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 4096),
 		stop: make(chan struct{}), done: make(chan struct{}), broken: make(chan struct{}), reads: map[uint64]*readWaiter{}}
 	boot := paxos.Boot{Snapshot: paxos.SnapshotMeta{Membership: initial}}
-	if raw, ok := cfg.Log.State(cfg.Partition); ok {
+	raw, stored := cfg.Log.State(cfg.Partition)
+	if stored {
 		st, err := decodeState(raw)
 		if err != nil {
 			return nil, fmt.Errorf("replica %d: %w", cfg.Partition, err)
@@ -274,6 +277,12 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	}
 	if boot.Applied > boot.Snapshot.Index+uint64(len(boot.Entries)) {
 		boot.Applied = boot.Snapshot.Index + uint64(len(boot.Entries))
+	}
+	// Nothing stored: a new replica, or one whose data was lost; it cannot tell which, so it
+	// recovers before it votes (paxos/recovery.go).
+	boot.Fresh = !stored && len(boot.Entries) == 0
+	if boot.Fresh || boot.HardState.Recovering {
+		r.recovering = time.Now()
 	}
 	// Replay what the sstable does not hold yet: from the checkpoint on (Applied is what the
 	// data already reflects).
@@ -894,6 +903,17 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 // settle answers the reads whose index is applied and publishes the replica's status.
 func (r *Replica) settle() {
 	st := r.node.Status()
+	if !r.recovering.IsZero() && !st.Recovering {
+		// A new group's replicas end recovery at once; a slow one caught up on a group that
+		// ran without it, perhaps one whose data was lost.
+		took := time.Since(r.recovering)
+		lvl := slog.LevelDebug
+		if took >= time.Second {
+			lvl = slog.LevelInfo
+		}
+		r.log.Log(context.Background(), lvl, "replica out of recovery", "took", took.Round(time.Millisecond), "commit", st.Commit)
+		r.recovering = time.Time{}
+	}
 	for id, rw := range r.reads {
 		if rw.index != 0 && st.Applied >= rw.index {
 			rw.done <- nil

@@ -131,6 +131,9 @@ type ReplicaReport struct {
 	// Ballot is the replica's ballot: of the replicas reporting themselves serving (an old
 	// leader's last report can still be recent), the highest ballot leads.
 	Ballot paxos.Ballot `json:"ballot"`
+	// Recovering: it started without durable state and does not vote yet
+	// (paxos/recovery.go); the group's membership stays as it is meanwhile.
+	Recovering bool `json:"recovering,omitempty"`
 	// Members is the group's membership as this replica sees it (from leaders).
 	Members []paxos.Member `json:"members,omitempty"`
 }

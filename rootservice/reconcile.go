@@ -33,6 +33,10 @@ func (s *Service) Tick(ctx context.Context, downFor func(server string) time.Dur
 	return s.save(ctx, m)
 }
 
+// reportFresh is how old a server's report may be and still count: a server that stopped
+// reporting is down or cut off.
+const reportFresh = 5 * time.Second
+
 // leaderReport returns the report of the replica serving as leader of partition p, if any: of
 // several recent reports that say so (a deposed leader's last one can still be recent), the one
 // with the highest ballot, whose membership is the newest.
@@ -43,7 +47,7 @@ func (s *Service) leaderReport(p uint64) (string, ReplicaReport, bool) {
 	)
 	for _, srv := range sortedKeys(s.reports) {
 		rep := s.reports[srv]
-		if time.Since(rep.at) > 5*time.Second {
+		if time.Since(rep.at) > reportFresh {
 			continue
 		}
 		for _, r := range rep.replicas {
@@ -85,6 +89,33 @@ func sameMembers(a, b []paxos.Member) bool {
 		}
 	}
 	return true
+}
+
+// nextChange is the next membership change of partition p towards desired, given its leader's
+// report: none while a member recovers (paxos/recovery.go). A recovering replica counts toward
+// no quorum; a change that left the others short of one (a voter removed or made a listener)
+// would stop the group until it recovered, which needs a quorum of the others.
+func (s *Service) nextChange(p uint64, desired []paxos.Member, leader ReplicaReport) *paxos.ConfChange {
+	if s.recovering(p) {
+		return nil
+	}
+	return nextChange(desired, leader.Members, s.caughtUp(p, leader.Commit), s.hasData(p))
+}
+
+// recovering reports whether a server reported a replica of partition p recovering lately (a
+// server that stopped reporting holds nothing up).
+func (s *Service) recovering(p uint64) bool {
+	for _, rep := range s.reports {
+		if time.Since(rep.at) > reportFresh {
+			continue
+		}
+		for _, r := range rep.replicas {
+			if r.Partition == p && r.Recovering {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // nextChange is the next single membership change that moves actual towards desired. A new

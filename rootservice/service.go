@@ -493,12 +493,15 @@ func (s *Service) assignments(server string) []Assignment {
 				Priority: tenant.Priority(r, pz, designated, true)}
 			if lsrv, rep, ok := s.leaderReport(p.ID); ok {
 				id, _ := s.cluster.ServerID(server)
-				inGroup := slices.ContainsFunc(rep.Members, func(m paxos.Member) bool { return m.ID == id })
-				if !inGroup {
+				if slices.ContainsFunc(rep.Members, func(m paxos.Member) bool { return m.ID == id }) {
+					// Created here again (its data was lost), it starts from the group's
+					// membership, in recovery (paxos/recovery.go).
+					a.Members = rep.Members
+				} else {
 					a.Join, a.Members = true, nil
 				}
 				if lsrv == server {
-					a.Change = nextChange(members, rep.Members, s.caughtUp(p.ID, rep.Commit), s.hasData(p.ID))
+					a.Change = s.nextChange(p.ID, members, rep)
 				}
 			}
 			out = append(out, a)
@@ -525,7 +528,7 @@ func (s *Service) assignments(server string) []Assignment {
 		if m, in := findMember(rep.Members, id); in {
 			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}, KeepOnly: true}
 			if lsrv == server {
-				a.Change = nextChange(s.desiredMembers(p), rep.Members, s.caughtUp(p.ID, rep.Commit), s.hasData(p.ID))
+				a.Change = s.nextChange(p.ID, s.desiredMembers(p), rep)
 			}
 			out = append(out, a)
 		}

@@ -141,3 +141,47 @@ func TestLeaderReportHighestBallot(t *testing.T) {
 		t.Fatalf("leaderReport = %s, %+v, %v; want s2's report (ballot 5.2, two members)", srv, rep, ok)
 	}
 }
+
+// TestNoMembershipChangeWhileRecovering: while a member of a group reports itself recovering
+// (it started without its data and counts toward no quorum), the leader is given no membership
+// change; a replica created again on a server the group counts starts from the group's own
+// membership.
+func TestNoMembershipChangeWhileRecovering(t *testing.T) {
+	ctx := context.Background()
+	var m Meta
+	m.Catalog.Tenants = map[string]tenant.Tenant{"t1": {Name: "t1", PrimaryZone: "z1"}}
+	m.Partitions = []Partition{{ID: 7, Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
+		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
+	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
+	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	assigned := func(server string, replicas ...ReplicaReport) Assignment {
+		t.Helper()
+		reply, err := s.Report(ctx, Report{Server: server, Replicas: replicas})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range reply.Assignments {
+			if a.Partition == 7 {
+				return a
+			}
+		}
+		t.Fatalf("%s is assigned nothing for partition 7", server)
+		return Assignment{}
+	}
+	// The group still counts s3, which the placement no longer wants: the change is its removal.
+	withS3 := []paxos.Member{{ID: 1, Type: paxos.Full}, {ID: 2, Type: paxos.Full}, {ID: 3, Type: paxos.Full}}
+	lead := ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: withS3}
+	assigned("s1", lead)
+	// s2 lost its replica: it is created again with the group's membership, not the placement's.
+	if a := assigned("s2"); a.Join || len(a.Members) != 3 {
+		t.Fatalf("s2's replica, counted by the group, is assigned %+v; want it created with the group's 3 members", a)
+	}
+	assigned("s2", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower", Recovering: true})
+	if a := assigned("s1", lead); a.Change != nil {
+		t.Fatalf("the leader is given change %+v while s2 recovers", *a.Change)
+	}
+	assigned("s2", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower"})
+	if a := assigned("s1", lead); a.Change == nil || a.Change.Type != paxos.ConfRemove || a.Change.ID != 3 {
+		t.Fatalf("after s2 recovered the leader is given %+v; want the removal of 3", a.Change)
+	}
+}

@@ -133,8 +133,11 @@ func (s *Service) replicaRows(tenantName, table string) []Row {
 				"type": r.Type.String(), "role": "UNKNOWN", "applied_index": uint64(0), "lag": uint64(0)}
 			if rep, ok := reported[r.Server][g.id]; ok && s.cluster.Alive(r.Server) {
 				row["role"] = "FOLLOWER"
-				if rep.Serving {
+				switch {
+				case rep.Serving:
 					row["role"] = "LEADER"
+				case rep.Recovering:
+					row["role"] = "RECOVERING" // started without its data: it votes once caught up
 				}
 				row["applied_index"] = rep.Applied
 				if leaderCommit > rep.Applied {

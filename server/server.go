@@ -581,7 +581,7 @@ func (s *Server) reportLoop(ctx context.Context) {
 			st := r.Status()
 			rr := rootservice.ReplicaReport{Partition: p, Type: r.Type(), Role: st.Role.String(),
 				Serving: st.Serving, Leader: uint64(st.Leader), Applied: st.Applied, Commit: st.Commit, Last: st.Last, Readable: st.ReadableVersion,
-				Ballot: st.Ballot}
+				Ballot: st.Ballot, Recovering: st.Recovering}
 			if st.Serving {
 				rr.Members = st.Config.Members
 			}

@@ -1,0 +1,159 @@
+//go:build unix
+
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"obkv/client"
+	"obkv/test/internal/realcluster"
+)
+
+// threeZones is one server in each of three zones of one region.
+var threeZones = realcluster.Topology{
+	Regions: []realcluster.Region{{Name: "r1", Zones: []string{"z1", "z2", "z3"}}},
+	Servers: [][2]string{{"s1", "z1"}, {"s2", "z2"}, {"s3", "z3"}},
+}
+
+// TestLostDataDirectory: a server whose data directory is lost comes back under its old name.
+// Writes acknowledged while s3 was down live on s1 and s2; s2 then loses everything and s1
+// dies. s2's replicas (meta and data) start in recovery, so s2 and s3 elect no leader without
+// those writes: for as long as s1 is down, no read finds a key missing and no write succeeds.
+// Once s1 is back every write is there, s2 catches up and leaves recovery, and after s1 dies
+// again s2 and s3 serve every write on their own.
+func TestLostDataDirectory(t *testing.T) {
+	ctx := realcluster.Context(t, 120*time.Second)
+	c := newCluster(t, threeZones, nil)
+	c.StartAll()
+	c.waitReady(ctx)
+	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", "z1")
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
+	c.waitLeaders(ctx, "t1", "kv", 1, "z1")
+	cl, err := client.New(ctx, c.Addrs(), client.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	written := map[string]string{}
+	put := func(key, value string) {
+		t.Helper()
+		c.WaitFor(ctx, "put "+key, func(ctx context.Context) (bool, string) {
+			if _, err := cl.Put(ctx, "t1", "kv", []byte(key), []byte(value)); err != nil {
+				return false, err.Error()
+			}
+			written[key] = value
+			return true, ""
+		})
+	}
+	for i := range 10 {
+		put(fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i))
+	}
+
+	// s3 misses these: they live on s1 and s2 only.
+	c.Kill("s3")
+	for i := range 20 {
+		put(fmt.Sprintf("b%d", i), fmt.Sprintf("while-s3-down-%d", i))
+	}
+	c.Kill("s2")
+	wipe(t, c.Server("s2").DataDir)
+	c.Kill("s1")
+	c.Start("s2")
+	c.Start("s3")
+
+	// s1 is down: s2 (recovering) and s3 must not elect a leader that lacks the b keys.
+	deadline := time.Now().Add(8 * time.Second)
+	reads, refused := 0, 0
+	for time.Now().Before(deadline) {
+		for _, key := range []string{"b0", "b19"} {
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			res, err := cl.Get(rctx, "t1", "kv", []byte(key))
+			cancel()
+			reads++
+			switch {
+			case err != nil:
+				refused++
+			case !res.Found:
+				t.Fatalf("%s, acknowledged before s2 lost its data, is not found while s1 is down: s2 voted without its data", key)
+			case string(res.Value) != written[key]:
+				t.Fatalf("%s = %q, want %q", key, res.Value, written[key])
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := cl.Put(wctx, "t1", "kv", []byte("c-during"), []byte("x"))
+		cancel()
+		if err == nil {
+			t.Fatalf("a write succeeded with s1 down: s2 and s3 elected a leader while s2 recovers")
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatal(ctx.Err())
+		}
+	}
+	t.Logf("with s1 down: %d reads, %d refused, none found a key missing", reads, refused)
+
+	c.Start("s1")
+	c.waitLeaders(ctx, "t1", "kv", 1, "z1")
+	checkAll(ctx, t, c, cl, written)
+	for i := range 10 {
+		put(fmt.Sprintf("c%d", i), fmt.Sprintf("after-%d", i))
+	}
+	// Every replica of s2 leaves recovery and catches up.
+	for _, tenant := range []string{"sys", "t1"} {
+		c.WaitFor(ctx, "s2's replicas of "+tenant+" to catch up out of recovery", func(ctx context.Context) (bool, string) {
+			rows, err := c.Replicas(ctx, tenant)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, r := range rows {
+				if r.Server == "s2" && (r.Role != "FOLLOWER" || r.Lag != 0) {
+					return false, fmt.Sprintf("%+v", r)
+				}
+			}
+			return true, ""
+		})
+	}
+
+	// s2 holds everything now: with s1 gone again, s2 and s3 serve every write.
+	c.Kill("s1")
+	checkAll(ctx, t, c, cl, written)
+}
+
+// checkAll reads every key of written until each is found with its value.
+func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Client, written map[string]string) {
+	t.Helper()
+	for key, want := range written {
+		c.WaitFor(ctx, "read "+key, func(ctx context.Context) (bool, string) {
+			res, err := cl.Get(ctx, "t1", "kv", []byte(key))
+			if err != nil {
+				return false, err.Error()
+			}
+			if !res.Found || string(res.Value) != want {
+				t.Fatalf("%s: found=%v value %q, want %q", key, res.Found, res.Value, want)
+			}
+			return true, ""
+		})
+	}
+}
+
+// wipe removes everything in a server's data directory but its log, as a lost disk would (the
+// log stays for the test's report).
+func wipe(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "observer.log" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
