@@ -17,7 +17,9 @@ package paxos
 //     its acknowledgements count toward no commit, lease or closed-version floor. Its priority
 //     reads unhealthy, so no leader hands it leadership;
 //   - each tick it probes the voters (MsgProbe). A serving leader answers by appending a
-//     barrier: an entry chosen only after the probe, without the prober (MsgProbeResp.Hint);
+//     barrier: an entry chosen only after the probe, without the prober (MsgProbeResp.Hint).
+//     A leader (or an upstream feeding it) also starts its progress over: what it acknowledged
+//     before it lost its state is gone;
 //   - it ends recovery once it has caught up through that barrier, chosen, and at least
 //     CampaignTicks+LeaseTicks after it started: every lease it granted before it lost its
 //     state has run out, and every campaign that counted one of its promises has won or given
@@ -121,6 +123,16 @@ func (n *Node) mayEndRecovery() bool {
 // onProbe answers a recovering replica. A serving leader appends a barrier for it: once that
 // is chosen, a majority chose an entry without the prober after it started.
 func (n *Node) onProbe(m Message) {
+	// Only a recovering replica probes: whatever it acknowledged before may be gone, and a
+	// follower's acknowledged index otherwise never goes back. Start its progress over.
+	pr := n.feeds[m.From]
+	if n.role == Leader {
+		pr = n.lead.prs[m.From]
+	}
+	if pr != nil && pr.match > 0 {
+		pr.match, pr.floor = 0, 0
+		pr.reset(1)
+	}
 	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Reject: !n.isPristine()}
 	if n.canPropose() == nil && n.log.last()-n.log.commit < n.cfg.MaxUncommittedEntries {
 		n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
