@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -61,7 +59,7 @@ func TestLostDataDirectory(t *testing.T) {
 		put(fmt.Sprintf("b%d", i), fmt.Sprintf("while-s3-down-%d", i))
 	}
 	c.Kill("s2")
-	wipe(t, c.Server("s2").DataDir)
+	c.Wipe("s2")
 	c.Kill("s1")
 	c.Start("s2")
 	c.Start("s3")
@@ -137,23 +135,5 @@ func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Clie
 			}
 			return true, ""
 		})
-	}
-}
-
-// wipe removes everything in a server's data directory but its log, as a lost disk would (the
-// log stays for the test's report).
-func wipe(t *testing.T, dir string) {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if e.Name() == "observer.log" {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

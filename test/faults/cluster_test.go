@@ -58,6 +58,8 @@ type backend interface {
 	// gossip datagrams (proxies) of the cut were dropped: the proof that it took effect.
 	cutOneWay(from string, to []string)
 	healOneWay(from string, to []string) uint64
+	// wipe empties the data directory of a server that is not running, as a lost disk would.
+	wipe(name string)
 	// restartWith stops a running server gracefully and starts it again with extra observer
 	// flags, which later starts keep.
 	restartWith(name string, args ...string)
@@ -209,6 +211,8 @@ func (b *procBackend) healOneWay(from string, to []string) uint64 {
 	return n
 }
 
+func (b *procBackend) wipe(name string) { b.t.Helper(); b.rc.Wipe(name) }
+
 func (b *procBackend) restartWith(name string, args ...string) {
 	b.t.Helper()
 	b.rc.Stop(name)
@@ -325,6 +329,20 @@ func (b *dockerBackend) restartWith(name string, args ...string) {
 	b.mu.Unlock()
 	b.create(name)
 	b.start(name)
+}
+
+// wipe removes the container and its volume and makes both again: the data is gone, the
+// container's log is kept for the report.
+func (b *dockerBackend) wipe(name string) {
+	b.t.Helper()
+	log := b.containerLog(name)
+	b.mu.Lock()
+	b.earlier[name] += log
+	b.mu.Unlock()
+	b.do("rm", b.prefix+name)
+	b.do("volume", "rm", b.prefix+name)
+	b.do("volume", "create", "--label", "obkv-faults=1", b.prefix+name)
+	b.create(name)
 }
 
 func (b *dockerBackend) do(args ...string) {

@@ -218,6 +218,13 @@ func nemesis(withR *bool, round int) []fault {
 			hold()
 			c.b.start("s3")
 		}},
+		{name: "a follower-only server (s3) loses its data directory: SIGKILL, empty it, restart; its replicas recover", run: func(ctx context.Context, c *testCluster, hold func()) {
+			c.b.kill("s3")
+			c.b.wipe("s3")
+			c.b.start("s3")
+			hold()
+			c.waitRecovered(ctx, "s3", "sys", "t1", "t2")
+		}},
 		{name: "SIGKILL the READONLY server (s4) and restart", run: func(ctx context.Context, c *testCluster, hold func()) {
 			c.b.kill("s4")
 			hold()
@@ -337,6 +344,31 @@ func (c *testCluster) waitCaughtUp(ctx context.Context, tenant string) {
 		}
 		return len(rows) > 0, "no replicas"
 	})
+}
+
+// waitRecovered waits, while the workload runs, until server holds a replica of every partition
+// of tenants that it is placed on again, none of them RECOVERING.
+func (c *testCluster) waitRecovered(ctx context.Context, server string, tenants ...string) {
+	c.t.Helper()
+	for _, tenant := range tenants {
+		c.waitFor(ctx, server+"'s replicas of "+tenant+" out of recovery", func(ctx context.Context) (bool, string) {
+			rows, err := c.replicas(ctx, tenant)
+			if err != nil {
+				return false, err.Error()
+			}
+			n := 0
+			for _, r := range rows {
+				if r.Server != server {
+					continue
+				}
+				if r.Role != "FOLLOWER" && r.Role != "LEADER" {
+					return false, describe(rows, r.Table)
+				}
+				n++
+			}
+			return n > 0, "no replica on " + server
+		})
+	}
 }
 
 // waitConverged waits until, in one listing per tenant, every replica of every partition of

@@ -301,6 +301,30 @@ func (c *Cluster) Start(name string) {
 	c.procs[name] = p
 }
 
+// Wipe empties the data directory of server name, which must not be running, as a lost disk
+// would; its observer.log stays for the test's report.
+func (c *Cluster) Wipe(name string) {
+	c.t.Helper()
+	dir := c.Server(name).DataDir
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.procs[name]; p != nil && !p.exited() {
+		c.t.Fatalf("wipe %s: it is running (pid %d)", name, p.Pid())
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "observer.log" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
 // SetArgs sets the extra observer flags server name starts with from now on (none by default).
 func (c *Cluster) SetArgs(name string, args ...string) {
 	c.t.Helper()
