@@ -130,8 +130,10 @@ func (n *Node) onProbe(m Message) {
 		pr = n.lead.prs[m.From]
 	}
 	if pr != nil && pr.match > 0 {
+		// Probe from the end: its answer says where its log ends (a replica that crashed in
+		// the middle of recovery still holds what it took; a compacted point means a snapshot).
 		pr.match, pr.floor = 0, 0
-		pr.reset(1)
+		pr.reset(n.log.last() + 1)
 	}
 	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Reject: !n.isPristine()}
 	if n.canPropose() == nil && n.log.last()-n.log.commit < n.cfg.MaxUncommittedEntries {

@@ -521,6 +521,12 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 	g.mu.Unlock()
 	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
 	g.put("a", "1")
+	// Replica 3 must vote when 1 dies below: started last, it may still be recovering (its
+	// group elected without it), and a recovering replica counts toward no quorum.
+	g.mu.Lock()
+	r3 := g.reps[3]
+	g.mu.Unlock()
+	waitFor(t, "replica 3 to leave recovery", func() bool { return !r3.Status().Recovering })
 	g.mu.Lock()
 	g.cut[3] = true
 	g.mu.Unlock()
@@ -535,7 +541,6 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 	g.mu.Lock()
 	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
 	g.cut[3] = false
-	r3 := g.reps[3]
 	g.mu.Unlock()
 	select {
 	case <-g.fetched:
