@@ -171,10 +171,8 @@ func New(cfg Config, boot Boot) (*Node, error) {
 	switch {
 	case boot.Fresh && (!boot.HardState.IsZero() || len(boot.Entries) > 0 || snap.Index > 0):
 		return nil, fmt.Errorf("%w: a fresh replica with state (hard state %+v, %d entries, snapshot %d)", ErrBadBoot, boot.HardState, len(boot.Entries), snap.Index)
-	case boot.Fresh && cfg.Mutation != MutationAmnesiaVotes:
+	case (boot.Fresh && cfg.Mutation != MutationAmnesiaVotes) || n.hs.Recovering:
 		n.startRecovery() // persisted with the first Ready, before any message
-	case n.hs.Recovering:
-		n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
 	}
 	n.closed = snap.Closed
 	n.snap = snap
@@ -293,11 +291,13 @@ func (n *Node) isVoter() bool {
 	return ok && m.Type.IsVoter() && n.rec == nil
 }
 
-// canStand reports whether this replica may campaign: only FULL voters lead, and a recovering
-// one only once it may stand (recovery.go).
+// canStand reports whether this replica may campaign: only FULL voters lead. A recovering one
+// stands only once what it forgot is moot, and wins only with a majority of the others
+// (maybeWin): a group whose only FULL replica lost its data has nobody else to lead and give it
+// the barrier it waits for (recovery.go).
 func (n *Node) canStand() bool {
 	m, ok := n.me()
-	if !ok || (n.rec != nil && !n.rec.mayStand(n)) {
+	if !ok || (n.rec != nil && !n.rec.forgotten(n)) {
 		return false
 	}
 	return m.Type == Full || (m.Type == LogOnly && n.cfg.Mutation == MutationLogOnlyLeads)

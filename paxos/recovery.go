@@ -3,8 +3,8 @@ package paxos
 // Recovery of a replica that starts with no durable state.
 //
 // A replica that boots with nothing stored (Boot.Fresh: no hard state, no entries, no
-// snapshot) is either new or one whose data was lost: a server whose data directory was rebuilt empty comes back
-// under its old name and the root service places its replicas again. The second kind may have
+// snapshot) is either new or one whose data was lost: a server whose data directory was
+// rebuilt empty comes back under its old name and the root service places its replicas again. The second kind may have
 // granted leases, promised ballots and accepted entries that a majority counted, and remembers
 // none of it. Voting at once, it could help a candidate that lacks a chosen entry to a majority
 // (the entry is lost, DESIGN.md invariant 1), or accept under a ballot below one it promised.
@@ -49,7 +49,8 @@ type recovery struct {
 	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
 }
 
-// startRecovery puts a replica that booted with no durable state into recovery.
+// startRecovery puts a replica that booted with no durable state into recovery, or resumes the
+// recovery a crash interrupted.
 func (n *Node) startRecovery() {
 	n.hs.Recovering = true
 	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
@@ -94,12 +95,6 @@ func (n *Node) endRecovery() {
 func (r *recovery) forgotten(n *Node) bool {
 	return n.now >= r.since+n.cfg.CampaignTicks+n.cfg.LeaseTicks
 }
-
-// mayStand reports whether a recovering FULL replica may campaign: only once what it forgot is
-// moot, and it wins only with a majority of the others (maybeWin), whose logs hold every
-// chosen entry. A group whose only FULL replica lost its data needs it to: no other can lead
-// and give it the barrier it waits for.
-func (r *recovery) mayStand(n *Node) bool { return r.forgotten(n) }
 
 func (n *Node) mayEndRecovery() bool {
 	r := n.rec
