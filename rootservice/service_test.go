@@ -76,20 +76,19 @@ func (fakeCluster) ServerInfo(name string) (string, string, string, bool) {
 func (fakeCluster) Alive(string) bool    { return true }
 func (fakeCluster) MetaLocality() string { return "F@z1,F@z2,F@z3" }
 
-// TestUnplacedReplicaKeptWithoutLeader: a replica the placement no longer wants stays on its
-// server while no leader reports whether the group still counts it, and goes once the leader
-// reports a membership without it.
-func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
-	ctx := context.Background()
+// partition7 is a root service whose placement puts partition 7 (tenant t1, primary zone z1) on
+// s1 and s2. It returns a function that sends a server's report and returns the server's
+// assignment for partition 7, if any.
+func partition7(t *testing.T) func(server string, replicas ...ReplicaReport) (Assignment, bool) {
 	var m Meta
 	m.Catalog.Tenants = map[string]tenant.Tenant{"t1": {Name: "t1", PrimaryZone: "z1"}}
 	m.Partitions = []Partition{{ID: 7, Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
 		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
 	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
 	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	assigned := func(server string, replicas ...ReplicaReport) (Assignment, bool) {
+	return func(server string, replicas ...ReplicaReport) (Assignment, bool) {
 		t.Helper()
-		reply, err := s.Report(ctx, Report{Server: server, Replicas: replicas})
+		reply, err := s.Report(context.Background(), Report{Server: server, Replicas: replicas})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,6 +99,13 @@ func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
 		}
 		return Assignment{}, false
 	}
+}
+
+// TestUnplacedReplicaKeptWithoutLeader: a replica the placement no longer wants stays on its
+// server while no leader reports whether the group still counts it, and goes once the leader
+// reports a membership without it.
+func TestUnplacedReplicaKeptWithoutLeader(t *testing.T) {
+	assigned := partition7(t)
 	hosts := func(server string, replicas ...ReplicaReport) bool {
 		t.Helper()
 		a, ok := assigned(server, replicas...)
@@ -147,26 +153,14 @@ func TestLeaderReportHighestBallot(t *testing.T) {
 // change; a replica created again on a server the group counts starts from the group's own
 // membership.
 func TestNoMembershipChangeWhileRecovering(t *testing.T) {
-	ctx := context.Background()
-	var m Meta
-	m.Catalog.Tenants = map[string]tenant.Tenant{"t1": {Name: "t1", PrimaryZone: "z1"}}
-	m.Partitions = []Partition{{ID: 7, Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
-		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
-	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
-	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	report := partition7(t)
 	assigned := func(server string, replicas ...ReplicaReport) Assignment {
 		t.Helper()
-		reply, err := s.Report(ctx, Report{Server: server, Replicas: replicas})
-		if err != nil {
-			t.Fatal(err)
+		a, ok := report(server, replicas...)
+		if !ok {
+			t.Fatalf("%s is assigned nothing for partition 7", server)
 		}
-		for _, a := range reply.Assignments {
-			if a.Partition == 7 {
-				return a
-			}
-		}
-		t.Fatalf("%s is assigned nothing for partition 7", server)
-		return Assignment{}
+		return a
 	}
 	// The group still counts s3, which the placement no longer wants: the change is its removal.
 	withS3 := []paxos.Member{{ID: 1, Type: paxos.Full}, {ID: 2, Type: paxos.Full}, {ID: 3, Type: paxos.Full}}
