@@ -16,7 +16,8 @@ package paxos
 //     a listener does, and acknowledges them only up to the commit point the leader sent it, so
 //     its acknowledgements count toward no commit, lease or closed-version floor. Its priority
 //     reads unhealthy, so no leader hands it leadership;
-//   - each tick it probes the voters (MsgProbe). A serving leader answers by appending a
+//   - it probes the voters (MsgProbe) at its first tick, then every HeartbeatTicks until a
+//     serving leader answered. A serving leader answers by appending a
 //     barrier: an entry chosen only after the probe, without the prober (MsgProbeResp.Hint).
 //     A leader (or an upstream feeding it) also starts its progress over: what it acknowledged
 //     before it lost its state is gone;
@@ -71,6 +72,12 @@ func (n *Node) tickRecovery() {
 	}
 	if r.target != 0 {
 		return // waiting to catch up through the barrier
+	}
+	if age := n.now - r.since; age > 1 && age%n.cfg.HeartbeatTicks != 0 {
+		// Probes after the first go every HeartbeatTicks: each one a serving leader hears
+		// appends a barrier, and a replica that hears no answer (cut off one way) would
+		// otherwise grow the log by one entry per tick.
+		return
 	}
 	conf := n.log.conf.current()
 	for _, v := range conf.Voters() {
