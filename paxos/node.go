@@ -362,8 +362,14 @@ func (n *Node) Ready() Ready {
 	var rd Ready
 	rd.Entries = n.log.unstable()
 	if n.hardStateChanged() || (len(rd.Entries) > 0 && n.hs != n.lastHS) {
-		rd.HardState = n.hs
-		n.lastHS = n.hs
+		// The commit hint goes no further than the entries already durable: a crash may keep
+		// this hard state without this Ready's entries, and a restart applies its stored
+		// entries through the hint. One it holds there may be a stale value this Ready
+		// replaces (sim seed 1830 applied one). It catches up with a later Ready.
+		hs := n.hs
+		hs.Commit = min(hs.Commit, n.log.stable)
+		rd.HardState = hs
+		n.lastHS = hs
 	}
 	rd.Messages = n.msgs
 	rd.Committed = n.log.toApply()
