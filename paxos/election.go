@@ -60,8 +60,13 @@ func (n *Node) campaign(transfer bool, transferFrom Ballot) {
 	n.lead = nil
 	n.ballot = b
 	n.leader = None
-	n.renewGrant(n.id, b)
-	n.promise(b)
+	if n.rec == nil {
+		// A recovering candidate grants and promises itself only once it won (becomeLeader): a
+		// campaign it loses leaves it pristine, or a new group could lose its pristine majority
+		// for good (sim seed 6265).
+		n.renewGrant(n.id, b)
+		n.promise(b)
+	}
 	n.cand = &candidate{ballot: b, deadline: n.now + n.cfg.CampaignTicks, transfer: transfer, transferFrom: transferFrom,
 		grants: map[ID]grantInfo{}, rejects: map[ID]bool{}, retry: map[ID]bool{}}
 	n.cand.grants[n.id] = grantInfo{last: n.log.last(), lastBallot: n.log.lastBallot(), first: n.log.first(),

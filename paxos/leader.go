@@ -88,6 +88,8 @@ func (n *Node) becomeLeader() {
 		g := c.grants[n.id]
 		g.last, g.lastBallot = n.log.last(), n.log.lastBallot()
 		c.grants[n.id] = g
+		n.renewGrant(n.id, c.ballot)
+		n.promise(c.ballot)
 	}
 	n.role = Leader
 	n.cand = nil
