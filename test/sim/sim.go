@@ -922,8 +922,10 @@ func (s *Sim) livenessState(w *kvOp) string {
 		return "no replica serves as leader"
 	case !s.isBest(l):
 		return fmt.Sprintf("replica %d (zone rank %d) leads, but a higher-priority FULL replica is live", l.id, l.prio.ZoneRank)
-	case w == nil || w.state != opOK:
-		return fmt.Sprintf("replica %d leads but the liveness write is not applied there", l.id)
+	case w == nil:
+		return fmt.Sprintf("replica %d leads but proposed no liveness write", l.id)
+	case w.state != opOK:
+		return fmt.Sprintf("replica %d leads but the liveness write (op %d, proposed on %d at index %d, state %d) is not applied there", l.id, w.id, w.node, w.index, w.state)
 	}
 	return fmt.Sprintf("the liveness write at index %d is not applied by every live member", w.index)
 }
@@ -938,9 +940,9 @@ func (s *Sim) statusTable() string {
 			continue
 		}
 		st := sn.n.Status()
-		fmt.Fprintf(&b, "  %d %s %s serving=%v ballot=%s leader=%d promised=%s log=[%d,%d] commit=%d applied=%d closed=%d@%d conf=%v rank=%d tick=%d\n",
+		fmt.Fprintf(&b, "  %d %s %s serving=%v ballot=%s leader=%d promised=%s log=[%d,%d] commit=%d applied=%d closed=%d@%d conf=%v rank=%d tick=%d recovering=%v\n",
 			id, st.Type, st.Role, st.Serving, st.Ballot, st.Leader, st.Promised, st.First, st.Last, st.Commit, st.Applied,
-			st.Closed.Version, st.Closed.Index, st.Config, sn.prio.ZoneRank, st.Tick)
+			st.Closed.Version, st.Closed.Index, st.Config, sn.prio.ZoneRank, st.Tick, st.Recovering)
 	}
 	return b.String()
 }

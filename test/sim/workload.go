@@ -152,6 +152,12 @@ func (w *workload) put(s *Sim, sn *simNode, key, c int) *kvOp {
 		op.client = numClients // the liveness write
 	}
 	w.history = append(w.history, op)
+	if old := sn.pendingPuts[idx]; old != nil {
+		// This replica proposed at idx before, under an earlier leadership whose entry there a
+		// reconfirm dropped: its outcome is settled from the chosen log at the end (sim seed
+		// 3824 waited on it forever).
+		old.node = paxos.None
+	}
 	sn.pendingPuts[idx] = op
 	s.after(sn)
 	return op
