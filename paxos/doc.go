@@ -39,7 +39,9 @@
 // # Invariants (DESIGN.md numbering)
 //
 //  1. A value chosen at an index never changes: only a ballot's reconfirmed log is proposed
-//     under it, and entries at or below the commit point are never truncated.
+//     under it, and entries at or below the commit point are never truncated. A replica that
+//     starts with nothing stored (Boot.Fresh: perhaps one whose data was lost) grants and counts
+//     nothing until it has caught up past an entry chosen without it (recovery.go).
 //  2. At most one replica serves at a time: a voter grants one lease at a time and forgets none
 //     across restarts (it grants nothing for LeaseTicks after one); a leader's lease ends
 //     MaxDriftTicks before the earliest grant of its majority.
