@@ -4,9 +4,9 @@ package paxos
 //
 // A replica that boots with nothing stored (Boot.Fresh: no hard state, no entries, no
 // snapshot) is either new or one whose data was lost: a server whose data directory was
-// rebuilt empty comes back under its old name and the root service places its replicas again. The second kind may have
-// granted leases, promised ballots and accepted entries that a majority counted, and remembers
-// none of it. Voting at once, it could help a candidate that lacks a chosen entry to a majority
+// rebuilt empty comes back under its old name and the root service places its replicas
+// again. The second kind may have granted leases, promised ballots and accepted entries that a
+// majority counted, and remembers none of it. Voting at once, it could help a candidate that lacks a chosen entry to a majority
 // (the entry is lost, DESIGN.md invariant 1), or accept under a ballot below one it promised.
 // Paxos Made Live (Chandra, Griesemer and Redstone, 2007, section 5.1) rebuilds such a replica
 // as a non-voting member until it has seen one complete instance of Paxos started after it
@@ -17,8 +17,8 @@ package paxos
 //     its acknowledgements count toward no commit, lease or closed-version floor. Its priority
 //     reads unhealthy, so no leader hands it leadership;
 //   - it probes the voters (MsgProbe) at its first tick, then every HeartbeatTicks until a
-//     serving leader answered. A serving leader answers by appending a
-//     barrier: an entry chosen only after the probe, without the prober (MsgProbeResp.Hint).
+//     serving leader answered. A serving leader answers by appending a barrier: an entry
+//     chosen only after the probe, without the prober (MsgProbeResp.Hint).
 //     A leader (or an upstream feeding it) also starts its progress over: what it acknowledged
 //     before it lost its state is gone;
 //   - it ends recovery once it has caught up through that barrier, chosen, and at least

@@ -92,30 +92,32 @@ func sameMembers(a, b []paxos.Member) bool {
 }
 
 // nextChange is the next membership change of partition p towards desired, given its leader's
-// report: none while a member recovers (paxos/recovery.go). A recovering replica counts toward
-// no quorum; a change that left the others short of one (a voter removed or made a listener)
-// would stop the group until it recovered, which needs a quorum of the others.
-func (s *Service) nextChange(p uint64, desired []paxos.Member, leader ReplicaReport) *paxos.ConfChange {
-	if s.recovering(p) {
+// report: none while a member recovers (recovering, from recoveringPartitions;
+// paxos/recovery.go). A recovering replica counts toward no quorum; a change that left the
+// others short of one (a voter removed or made a listener) would stop the group until it
+// recovered, which needs a quorum of the others.
+func (s *Service) nextChange(p uint64, desired []paxos.Member, leader ReplicaReport, recovering map[uint64]bool) *paxos.ConfChange {
+	if recovering[p] {
 		return nil
 	}
 	return nextChange(desired, leader.Members, s.caughtUp(p, leader.Commit), s.hasData(p))
 }
 
-// recovering reports whether a server reported a replica of partition p recovering lately (a
-// server that stopped reporting holds nothing up).
-func (s *Service) recovering(p uint64) bool {
+// recoveringPartitions returns the partitions of which a server lately reported a replica
+// recovering (a server that stopped reporting holds nothing up).
+func (s *Service) recoveringPartitions() map[uint64]bool {
+	out := map[uint64]bool{}
 	for _, rep := range s.reports {
 		if time.Since(rep.at) > reportFresh {
 			continue
 		}
 		for _, r := range rep.replicas {
-			if r.Partition == p && r.Recovering {
-				return true
+			if r.Recovering {
+				out[r.Partition] = true
 			}
 		}
 	}
-	return false
+	return out
 }
 
 // nextChange is the next single membership change that moves actual towards desired. A new

@@ -445,6 +445,7 @@ func findMember(ms []paxos.Member, id paxos.ID) (paxos.Member, bool) {
 // each partition spreads leaders evenly over the top live level).
 func (s *Service) assignments(server string) []Assignment {
 	alive := s.aliveMap()
+	recovering := s.recoveringPartitions()
 	var out []Assignment
 	byTenant := map[string][]int{}
 	for i, p := range s.meta.Partitions {
@@ -501,7 +502,7 @@ func (s *Service) assignments(server string) []Assignment {
 					a.Join, a.Members = true, nil
 				}
 				if lsrv == server {
-					a.Change = s.nextChange(p.ID, members, rep)
+					a.Change = s.nextChange(p.ID, members, rep, recovering)
 				}
 			}
 			out = append(out, a)
@@ -528,7 +529,7 @@ func (s *Service) assignments(server string) []Assignment {
 		if m, in := findMember(rep.Members, id); in {
 			a := Assignment{Partition: p.ID, Type: m.Type, Members: rep.Members, Priority: paxos.Priority{}, KeepOnly: true}
 			if lsrv == server {
-				a.Change = s.nextChange(p.ID, s.desiredMembers(p), rep)
+				a.Change = s.nextChange(p.ID, s.desiredMembers(p), rep, recovering)
 			}
 			out = append(out, a)
 		}

@@ -319,11 +319,7 @@ func (b *dockerBackend) create(name string) {
 func (b *dockerBackend) restartWith(name string, args ...string) {
 	b.t.Helper()
 	b.stop(name)
-	log := b.containerLog(name)
-	b.mu.Lock()
-	b.earlier[name] += log
-	b.mu.Unlock()
-	b.do("rm", b.prefix+name)
+	b.remove(name)
 	b.mu.Lock()
 	b.args[name] = append([]string(nil), args...)
 	b.mu.Unlock()
@@ -331,15 +327,21 @@ func (b *dockerBackend) restartWith(name string, args ...string) {
 	b.start(name)
 }
 
-// wipe removes the container and its volume and makes both again: the data is gone, the
-// container's log is kept for the report.
-func (b *dockerBackend) wipe(name string) {
+// remove removes the stopped container of server name, keeping its log for the report.
+func (b *dockerBackend) remove(name string) {
 	b.t.Helper()
 	log := b.containerLog(name)
 	b.mu.Lock()
 	b.earlier[name] += log
 	b.mu.Unlock()
 	b.do("rm", b.prefix+name)
+}
+
+// wipe removes the container and its volume and makes both again: the data is gone, the
+// container's log is kept for the report.
+func (b *dockerBackend) wipe(name string) {
+	b.t.Helper()
+	b.remove(name)
 	b.do("volume", "rm", b.prefix+name)
 	b.do("volume", "create", "--label", "obkv-faults=1", b.prefix+name)
 	b.create(name)
