@@ -64,6 +64,11 @@ type Log struct {
 	spare   *batch        // the batch not being written, nil while written
 	space   chan struct{} // closed when cur is handed to the flusher; nil if nobody waits
 	writing bool          // a batch is being written (by the flusher or a Save: writeCur)
+	// idle is set while the flusher waits with nothing to do: a write that ends then need not
+	// wake it unless it left a batch behind (a wake-up per write costs a futex call and a
+	// goroutine switch, on the poller's path).
+	idle    bool
+	wakes   uint64 // how often the flusher woke (tests)
 	closing bool
 	// lastParts is how many partitions the last batch written held (up to maxGatherParts);
 	// gathering, gatherExpired and gatherTimer are the flusher's wait for as many (gather).
@@ -518,18 +523,23 @@ func (l *Log) flush() {
 		switch {
 		case l.writing: // a Save writes its own batch (await)
 			l.wake.Wait()
+			l.wakes++
 		case l.cur.count > 0 && l.gather():
 			l.gathering = true
 			if l.gatherTimer == nil {
 				l.gatherTimer = time.AfterFunc(l.opts.GatherWait, l.gatherUp)
 			}
 			l.wake.Wait()
+			l.wakes++
 		case l.cur.count > 0:
 			l.writeCur()
 		case l.closing || l.err != nil:
 			return
 		default:
+			l.idle = true
 			l.wake.Wait()
+			l.idle = false
+			l.wakes++
 		}
 	}
 }
@@ -576,7 +586,9 @@ func (l *Log) writeCur() {
 	b.reset()
 	l.spare = b
 	l.writing = false
-	l.wake.Broadcast()
+	if !l.idle || l.cur.count > 0 {
+		l.wake.Broadcast()
+	}
 }
 
 // write writes one batch at the end of the log, syncs it and applies it to
