@@ -942,7 +942,7 @@ func TestQueueWritesOnWait(t *testing.T) {
 }
 
 // A Save that writes its own batch while the flusher has nothing to do leaves the flusher
-// asleep: a wake-up per write cost a futex call and a goroutine switch (about 13 µs of CPU per
+// asleep: a wake-up per write cost a futex call and a goroutine switch (about 14 µs of CPU per
 // append on this package's writers=1 benchmark; docs/clog.md).
 func TestSaveLeavesIdleFlusherAsleep(t *testing.T) {
 	opts := testOptions(NewMemFS())
