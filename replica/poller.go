@@ -14,9 +14,9 @@ import (
 
 // Poller drives replicas that share one clog on one goroutine, in rounds: each round takes the
 // replicas with new input (every replica on a tick), steps their messages and runs their
-// requests, then carries out all their Readies together: the messages that may leave at once, the
-// applying of every replica's chosen entries, one clog write and fdatasync for every replica's
-// entries and hard state, then the messages that had to wait for it. A server hosts many partitions;
+// requests, then carries out all their Readies together: one clog write and fdatasync for every
+// replica's entries and hard state, the applying of every replica's chosen entries while that
+// write is under way, then the messages that had to wait for it. A server hosts many partitions;
 // driven each by its own goroutine, every partition paid its own wake-ups, log hand-off and
 // sends per Paxos round, and a server with eight busy partitions spent nearly twice the CPU per
 // write of one with a single partition (docs/performance.md). TiKV's batch system and
@@ -234,7 +234,7 @@ func (p *Poller) ready(rs []*Replica) {
 		}
 		p.save(work)
 		// Committed entries are chosen (a majority persisted them): they are applied, and
-		// their writers answered, before this round's write: they do not depend on it.
+		// their writers answered, while this server's own write is in flight.
 		for i := range work {
 			if w := &work[i]; !w.failed {
 				w.r.applyCommitted(w.rd)
@@ -261,13 +261,12 @@ func (p *Poller) ready(rs []*Replica) {
 	}
 }
 
-// save queues every replica's update for one clog write, which Wait then makes on this goroutine.
-// Handing it to the log's flusher instead, so that it ran while the poller applied, overlapped the
-// two in about one round in ten under load (the poller usually finished applying first and wrote
-// the batch itself), and woke the flusher once or twice every round for nothing: 700 to 1,200
-// wake-ups a second per server at 19k writes/s (docs/performance.md, eleventh session).
+// save starts the write of every replica's update in one clog write. With chosen entries to
+// apply, the log's flusher writes it while the poller applies; without, Wait writes it on this
+// goroutine (no hand-off).
 func (p *Poller) save(work []readyWork) {
 	updates := p.updates[:0]
+	apply := false
 	for i := range work {
 		w := &work[i]
 		w.compact = w.r.compactBelow
@@ -281,6 +280,7 @@ func (p *Poller) save(work []readyWork) {
 		if save {
 			updates = append(updates, u)
 		}
+		apply = apply || len(w.rd.Committed) > 0
 	}
 	defer func() {
 		clear(updates)
@@ -289,7 +289,11 @@ func (p *Poller) save(work []readyWork) {
 	if len(updates) == 0 {
 		return
 	}
-	pend, err := p.log.Queue(context.Background(), updates...)
+	start := p.log.Queue
+	if apply {
+		start = p.log.StartSave
+	}
+	pend, err := start(context.Background(), updates...)
 	if err == nil {
 		for i := range work {
 			if w := &work[i]; w.save && !w.failed {
@@ -305,7 +309,7 @@ func (p *Poller) save(work []readyWork) {
 		if !w.save || w.failed {
 			continue
 		}
-		if w.pend, err = p.log.Queue(context.Background(), w.update); err != nil {
+		if w.pend, err = start(context.Background(), w.update); err != nil {
 			p.fail(w, err)
 		}
 	}
