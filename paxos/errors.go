@@ -21,6 +21,9 @@ var (
 	ErrCompacted = errors.New("paxos: index compacted")
 	// ErrBadMessage: a message is malformed. It is dropped; state is untouched.
 	ErrBadMessage = errors.New("paxos: malformed message")
+	// ErrNotRecovering: an operation that only a recovering replica takes (ForceEndRecovery)
+	// was asked of one that is not recovering.
+	ErrNotRecovering = errors.New("paxos: replica is not recovering")
 	// ErrBadBoot: the recovered state handed to New is inconsistent.
 	ErrBadBoot = errors.New("paxos: inconsistent recovered state")
 )

@@ -47,14 +47,16 @@ package paxos
 type recovery struct {
 	since    uint64      // tick recovery started (this incarnation)
 	pristine map[ID]bool // voters whose last probe answer said they stored nothing
+	holding  map[ID]bool // voters whose last probe answer said their log holds entries
 	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
+	forced   bool        // an operator gave up the catch-up condition (ForceEndRecovery)
 }
 
 // startRecovery puts a replica that booted with no durable state into recovery, or resumes the
 // recovery a crash interrupted.
 func (n *Node) startRecovery() {
 	n.hs.Recovering = true
-	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
+	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}, holding: map[ID]bool{}}
 }
 
 // isPristine reports whether this replica has stored nothing: no promise, no entry, no snapshot.
@@ -103,23 +105,55 @@ func (r *recovery) forgotten(n *Node) bool {
 	return n.now >= r.since+n.cfg.CampaignTicks+n.cfg.LeaseTicks
 }
 
+// ForceEndRecovery is the operator's way out of a group that cannot recover by itself: a
+// majority of its voters lost their data (two data directories of a three-replica group), so
+// no quorum of the others can ever choose the barrier that ends their recovery, and the group
+// waits for ever. It gives up the catch-up condition for this replica: it ends recovery at the
+// first tick at which everything it forgot is moot (forgotten: leases it granted before have
+// run out), and from then on votes with what it holds. That is UNSAFE by design: entries a
+// majority chose that only lost replicas held are gone, and a leader elected with this
+// replica's vote may choose other values at their indexes (DESIGN.md invariant 1 holds only
+// while a majority keeps its disks). Lease safety (invariant 2) is kept by the wait.
+// It returns ErrNotRecovering on a replica that is not recovering.
+func (n *Node) ForceEndRecovery() error {
+	if n.rec == nil {
+		return ErrNotRecovering
+	}
+	n.rec.forced = true
+	return nil
+}
+
 func (n *Node) mayEndRecovery() bool {
 	r := n.rec
 	if r.target != 0 && n.log.commit >= r.target && r.forgotten(n) {
 		return true
 	}
+	if r.forced && r.forgotten(n) {
+		return true
+	}
 	me, ok := n.me()
-	if !ok || !me.Type.IsVoter() || !n.isPristine() {
+	if !ok || !me.Type.IsVoter() || !n.isPristine() || len(r.holding) > 0 {
+		// A voter whose log holds entries means the group is not new: a leader was elected
+		// and appended them, so a majority of pristine replicas here is one that lost its
+		// state (two data directories of a three-replica group). Starting afresh would lose
+		// what the holder has and, worse, reuse its ballots for other values at its indexes,
+		// so that replicas apply different entries (invariant 4). The replica waits for a
+		// barrier, or for an operator (ForceEndRecovery).
 		return false
 	}
 	conf := n.log.conf.current()
-	got := 0
+	got, all := 0, true
 	for _, v := range conf.Voters() {
 		if v == n.id || r.pristine[v] {
 			got++
+		} else {
+			all = false
 		}
 	}
-	return got >= conf.Quorum()
+	// Every voter pristine: a new group, at once. Only a majority: wait until
+	// forgotten, long enough for a holder's answer to the first probe to arrive (any
+	// answer later than that comes from a replica that was down or cut off).
+	return got >= conf.Quorum() && (all || r.forgotten(n))
 }
 
 // onProbe answers a recovering replica. A serving leader appends a barrier for it: once that
@@ -156,6 +190,11 @@ func (n *Node) onProbeResp(m Message) {
 		delete(r.pristine, m.From)
 	} else {
 		r.pristine[m.From] = true
+	}
+	if m.Index > 0 {
+		r.holding[m.From] = true
+	} else {
+		delete(r.holding, m.From)
 	}
 	if r.target == 0 && m.Hint != 0 {
 		r.target = m.Hint

@@ -218,6 +218,8 @@ func runCommand(t *testing.T, d *datadriven.TestData, hp **harness) string {
 		err := h.nodes[id].TransferLeader(ID(argInt(t, d, "to", 0)))
 		h.deliver(1 << 20)
 		return errOr(err, "ok\n")
+	case "force-recover":
+		return errOr(h.nodes[id].ForceEndRecovery(), "ok\n")
 	case "crash":
 		h.crash(id)
 		return "ok\n"
