@@ -24,6 +24,9 @@ var (
 	// ErrNotRecovering: an operation that only a recovering replica takes (ForceEndRecovery)
 	// was asked of one that is not recovering.
 	ErrNotRecovering = errors.New("paxos: replica is not recovering")
+	// ErrRecoveryLive: ForceEndRecovery was asked of a replica that hears a leader, so its
+	// recovery ends by itself once it has caught up; forcing it would only risk data.
+	ErrRecoveryLive = errors.New("paxos: recovery can end by itself")
 	// ErrBadBoot: the recovered state handed to New is inconsistent.
 	ErrBadBoot = errors.New("paxos: inconsistent recovered state")
 )

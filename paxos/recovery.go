@@ -1,5 +1,7 @@
 package paxos
 
+import "fmt"
+
 // Recovery of a replica that starts with no durable state.
 //
 // A replica that boots with nothing stored (Boot.Fresh: no hard state, no entries, no
@@ -114,10 +116,15 @@ func (r *recovery) forgotten(n *Node) bool {
 // majority chose that only lost replicas held are gone, and a leader elected with this
 // replica's vote may choose other values at their indexes (DESIGN.md invariant 1 holds only
 // while a majority keeps its disks). Lease safety (invariant 2) is kept by the wait.
-// It returns ErrNotRecovering on a replica that is not recovering.
+// It returns ErrNotRecovering on a replica that is not recovering, and ErrRecoveryLive on
+// one that hears a leader: its recovery ends by itself, and forced it would vote with a log a
+// majority may not have (a group that could keep every write would risk one).
 func (n *Node) ForceEndRecovery() error {
 	if n.rec == nil {
 		return ErrNotRecovering
+	}
+	if n.leader != None {
+		return fmt.Errorf("%w: replica %d hears leader %d and leaves recovery once caught up", ErrRecoveryLive, n.id, n.leader)
 	}
 	n.rec.forced = true
 	return nil
