@@ -450,6 +450,17 @@ func (r *Replica) TransferLeader(ctx context.Context, to paxos.ID) error {
 	return err
 }
 
+// ForceEndRecovery forces a recovering replica out of recovery (paxos.Node.ForceEndRecovery):
+// the operator's way out of a group a majority of whose voters lost their data. Unsafe: the
+// writes only they held are gone. It leaves recovery at a later tick; Status tells when.
+func (r *Replica) ForceEndRecovery(ctx context.Context) error {
+	var err error
+	if e := r.do(ctx, func() { err = r.node.ForceEndRecovery() }); e != nil {
+		return e
+	}
+	return err
+}
+
 // ProposeConfChange proposes a membership change and waits until it is applied here.
 func (r *Replica) ProposeConfChange(ctx context.Context, cc paxos.ConfChange) error {
 	ch := make(chan error, 1)

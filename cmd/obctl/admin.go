@@ -283,3 +283,51 @@ func switchLeaderCmd() *cobra.Command {
 	_ = c.MarkFlagRequired("to")
 	return c
 }
+
+func unsafeRecoverCmd() *cobra.Command {
+	var part int
+	var server string
+	var accept bool
+	c := &cobra.Command{
+		Use:   "unsafe-recover TENANT.TABLE --partition P --server SERVER --accept-data-loss",
+		Short: "Force a recovering replica to vote again when its group lost a majority of its data (may lose writes)",
+		Long: `A replica whose server lost its data directory starts RECOVERING (obctl show replicas): it
+votes again once it has caught up from a quorum of the group's other voters. When a majority of
+a group's voters lost their data at once (two servers of a three-replica group), no such quorum
+exists and the group waits, refusing writes and strong reads, for as long as it takes.
+
+unsafe-recover is the way out: it forces the named RECOVERING replica to vote with what it holds,
+so that it and the surviving replica can elect a leader. Writes that only the lost replicas held
+are gone, although they were acknowledged; every replica still applies the same entries. Force
+one replica, then let the others catch up from the new leader. A replica that hears a leader is
+refused (it recovers by itself), as is one that is not recovering.
+
+The meta partition is sys.__all_meta (partition 0): recover it first if it stalled, since the
+root service runs on it.`,
+		Example: `  obctl show replicas --tenant t1 -c examples/cluster.yaml
+  obctl unsafe-recover t1.orders --partition 0 --server s2 --accept-data-loss -c examples/cluster.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, tb, err := splitTable(args[0])
+			if err != nil {
+				return err
+			}
+			if part < 0 {
+				return fmt.Errorf("--partition %d: want a partition index, 0 or more", part)
+			}
+			if !accept {
+				return fmt.Errorf("unsafe-recover of %s partition %d on %s may lose acknowledged writes: rerun with --accept-data-loss if a majority of its voters lost their data and the group cannot recover otherwise", args[0], part, server)
+			}
+			res, err := execute("unsafe-recover", map[string]any{"tenant": t, "table": tb, "partition": part, "server": server})
+			if err != nil {
+				return err
+			}
+			return printResult(stdout, res)
+		},
+	}
+	c.Flags().IntVar(&part, "partition", 0, "partition index")
+	c.Flags().StringVar(&server, "server", "", "server hosting the RECOVERING replica (required)")
+	c.Flags().BoolVar(&accept, "accept-data-loss", false, "confirm that writes only the lost replicas held may be gone")
+	_ = c.MarkFlagRequired("server")
+	return c
+}

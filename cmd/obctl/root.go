@@ -60,7 +60,7 @@ its servers in order) or one server's address with --addr.`,
 	root.PersistentFlags().StringVar(&g.addr, "addr", "", "address (host:port) of any server of the cluster")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.PersistentFlags().DurationVar(&g.timeout, "timeout", 10*time.Second, "how long to wait for the cluster to answer")
-	root.AddCommand(clusterCmd(), createCmd(), dropCmd(), alterCmd(), showCmd(), switchLeaderCmd(),
+	root.AddCommand(clusterCmd(), createCmd(), dropCmd(), alterCmd(), showCmd(), switchLeaderCmd(), unsafeRecoverCmd(),
 		putCmd(), getCmd(), deleteCmd(), scanCmd(), demoCmd(), benchCmd())
 	return root
 }

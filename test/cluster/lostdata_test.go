@@ -6,9 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"obkv/api"
 	"obkv/client"
 	"obkv/test/internal/realcluster"
 )
@@ -152,4 +157,124 @@ func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Clie
 			return true, ""
 		})
 	}
+}
+
+// TestTwoLostDataDirectories: s2 and s3 lose their data directories at once, so every group
+// on the three servers (the meta partition and t1.kv, led from z2) has one replica left that
+// holds its writes, s1's, a follower, and two recovering. No quorum of others can end their
+// recovery: the groups wait, refusing writes, rather than start afresh without s1's log. An
+// operator forces one replica of each group out of recovery (obctl unsafe-recover, meta
+// first); every write is there afterwards (s1 had caught up), and the other replicas catch up.
+func TestTwoLostDataDirectories(t *testing.T) {
+	ctx := realcluster.Context(t, 150*time.Second)
+	c := newCluster(t, threeZones, nil)
+	c.StartAll()
+	c.waitReady(ctx)
+	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", "z2")
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
+	c.waitLeaders(ctx, "t1", "kv", 1, "z2")
+	cl, err := client.New(ctx, c.Addrs(), client.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	written := map[string]string{}
+	for i := range 10 {
+		key, value := fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i)
+		c.WaitFor(ctx, "put "+key, func(ctx context.Context) (bool, string) {
+			if _, err := cl.Put(ctx, "t1", "kv", []byte(key), []byte(value)); err != nil {
+				return false, err.Error()
+			}
+			written[key] = value
+			return true, ""
+		})
+	}
+	// s1 must hold what the meta partition chose (the tenant and table), not only t1's writes.
+	waitCaughtUp := func(what string) {
+		t.Helper()
+		for _, tenant := range []string{"sys", "t1"} {
+			c.WaitFor(ctx, what+" ("+tenant+")", func(ctx context.Context) (bool, string) {
+				rows, err := c.Replicas(ctx, tenant)
+				if err != nil {
+					return false, err.Error()
+				}
+				for _, r := range rows {
+					if (r.Role != "LEADER" && r.Role != "FOLLOWER") || r.Lag != 0 {
+						return false, fmt.Sprintf("%+v", r)
+					}
+				}
+				return true, ""
+			})
+		}
+	}
+	waitCaughtUp("every replica caught up and out of recovery")
+
+	c.Kill("s2")
+	c.Kill("s3")
+	// Should s1 lead the meta partition, let its lease lapse first: the returning replicas
+	// must find no serving leader, only a follower whose log holds entries.
+	conn, err := grpc.NewClient(c.Server("s1").RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c.WaitFor(ctx, "s1 to stop leading the meta partition", func(ctx context.Context) (bool, string) {
+		h, err := api.NewAdminClient(conn).Health(ctx, &api.HealthRequest{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return h.RootService != "s1", "root service on " + h.RootService
+	})
+	c.Wipe("s2")
+	c.Wipe("s3")
+	c.Start("s2")
+	c.Start("s3")
+
+	// s2 and s3 find each other pristine, a majority, but s1 answers that its log holds
+	// entries: they wait. Before that rule they started the groups afresh without s1's log.
+	deadline := time.Now().Add(4 * time.Second)
+	for attempts := 0; time.Now().Before(deadline); attempts++ {
+		wctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := cl.Put(wctx, "t1", "kv", []byte("c-during"), []byte("x"))
+		cancel()
+		if err == nil {
+			t.Fatalf("a write succeeded (attempt %d) with two of three replicas recovering: a group started afresh", attempts)
+		}
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatal(ctx.Err())
+		}
+	}
+
+	// Refused without the confirmation, and for a replica that is not recovering.
+	if _, err := c.Run(ctx, "unsafe-recover", "sys.__all_meta", "--server", "s2"); err == nil || !strings.Contains(err.Error(), "--accept-data-loss") {
+		t.Fatalf("unsafe-recover without --accept-data-loss: %v; want a refusal naming the flag", err)
+	}
+	if _, err := c.Run(ctx, "unsafe-recover", "sys.__all_meta", "--server", "s1", "--accept-data-loss"); err == nil || !strings.Contains(err.Error(), "not recovering") {
+		t.Fatalf("unsafe-recover of s1's meta replica: %v; want a refusal (not recovering)", err)
+	}
+	c.MustCtl(ctx, nil, "unsafe-recover", "sys.__all_meta", "--server", "s2", "--accept-data-loss")
+	// The root service runs again and places t1's replicas on s2 and s3, recovering.
+	c.WaitFor(ctx, "t1.kv's replica on s2 recovering", func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "t1")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rows {
+			if r.Server == "s2" && r.Role == "RECOVERING" {
+				return true, ""
+			}
+		}
+		return false, realcluster.Describe(rows, "kv")
+	})
+	c.MustCtl(ctx, nil, "unsafe-recover", "t1.kv", "--partition", "0", "--server", "s2", "--accept-data-loss")
+	c.waitLeaders(ctx, "t1", "kv", 1, "z2")
+	checkAll(ctx, t, c, cl, written)
+	written["c-after"] = "y"
+	if _, err := cl.Put(ctx, "t1", "kv", []byte("c-after"), []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	// s3 was not forced: it catches up from the new leaders and leaves recovery by itself.
+	waitCaughtUp("s3's replicas out of recovery")
+	c.Kill("s1")
+	checkAll(ctx, t, c, cl, written)
 }
