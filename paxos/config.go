@@ -45,6 +45,13 @@ type Config struct {
 	// fails with ErrBusy beyond it.
 	MaxUncommittedEntries uint64
 
+	// Established: the driver knows this group has run (the root service saw a leader of it).
+	// A replica of it that starts with nothing stored is then one that lost its data, never a
+	// new group's: it does not take recovery's new-group exit (recovery.go), which a majority
+	// that lost its data would take while the replicas holding the group are down, and
+	// recovers only through a barrier or an operator (ForceEndRecovery).
+	Established bool
+
 	// Seed seeds the election jitter. Replicas of one group should have different seeds.
 	Seed uint64
 

@@ -39,26 +39,28 @@ import "fmt"
 // replica whose probes show that a majority of its voters, itself included, has stored nothing
 // at all ends recovery at once: with a majority pristine, nothing can have been chosen (any
 // majority that chose something intersects it) unless a replica in it lost its state, and one
-// that did is covered by invariant 1 only while the others keep theirs. The case this cannot
-// tell apart: a replica lost its data while the only other replicas that hold the group's
-// entries are down, and the rest never received anything; it then starts the group afresh.
+// that did is covered by invariant 1 only while the others keep theirs. A voter that knows of
+// a chosen entry closes this exit (the group ran), and so does Config.Established (the driver
+// knows it ran). The case this cannot tell apart otherwise: a replica lost its data while the
+// only other replicas that hold the group's entries are down, and the rest never received
+// anything; it then starts the group afresh.
 // The recovering flag is persisted with the hard state, so a crash in the middle of recovery
 // resumes it.
 
 // recovery is the volatile state of a recovering replica.
 type recovery struct {
-	since    uint64      // tick recovery started (this incarnation)
-	pristine map[ID]bool // voters whose last probe answer said they stored nothing
-	holding  map[ID]bool // voters whose last probe answer said their log holds entries
-	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
-	forced   bool        // an operator gave up the catch-up condition (ForceEndRecovery)
+	since    uint64        // tick recovery started (this incarnation)
+	pristine map[ID]bool   // voters whose last probe answer said they stored nothing
+	commits  map[ID]uint64 // the commit point each voter's last probe answer gave
+	target   uint64        // a barrier a serving leader appended after a probe; 0 until one answers
+	forced   bool          // an operator gave up the catch-up condition (ForceEndRecovery)
 }
 
 // startRecovery puts a replica that booted with no durable state into recovery, or resumes the
 // recovery a crash interrupted.
 func (n *Node) startRecovery() {
 	n.hs.Recovering = true
-	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}, holding: map[ID]bool{}}
+	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}, commits: map[ID]uint64{}}
 }
 
 // isPristine reports whether this replica has stored nothing: no promise, no entry, no snapshot.
@@ -93,6 +95,16 @@ func (n *Node) tickRecovery() {
 		// A replica that joined knows no membership until the leader sends it one.
 		n.send(Message{Type: MsgProbe, To: n.leader, Ballot: n.ballot})
 	}
+}
+
+// chose reports whether a voter answered that it knows of a chosen entry.
+func (r *recovery) chose() bool {
+	for _, c := range r.commits {
+		if c > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) endRecovery() {
@@ -139,28 +151,28 @@ func (n *Node) mayEndRecovery() bool {
 		return true
 	}
 	me, ok := n.me()
-	if !ok || !me.Type.IsVoter() || !n.isPristine() || len(r.holding) > 0 {
-		// A voter whose log holds entries means the group is not new: a leader was elected
-		// and appended them, so a majority of pristine replicas here is one that lost its
-		// state (two data directories of a three-replica group). Starting afresh would lose
-		// what the holder has and, worse, reuse its ballots for other values at its indexes,
-		// so that replicas apply different entries (invariant 4). The replica waits for a
-		// barrier, or for an operator (ForceEndRecovery).
+	if !ok || !me.Type.IsVoter() || !n.isPristine() || r.chose() {
+		// A voter that knows of a chosen entry means the group is not new, so a majority of
+		// pristine replicas here is one that lost its state (two data directories of a
+		// three-replica group). Starting afresh would lose what the others hold and, worse,
+		// reuse ballots they have seen for other values at indexes they hold, so that
+		// replicas apply different entries (invariant 4). The replica waits for a barrier,
+		// or for an operator (ForceEndRecovery). An entry that is not known to be chosen does
+		// not close the exit: a new group whose first leader's followers crashed before they
+		// synced anything leaves just that on one replica.
 		return false
 	}
+	if n.cfg.Established {
+		return false // the driver knows the group ran: this replica lost its data
+	}
 	conf := n.log.conf.current()
-	got, all := 0, true
+	got := 0
 	for _, v := range conf.Voters() {
 		if v == n.id || r.pristine[v] {
 			got++
-		} else {
-			all = false
 		}
 	}
-	// Every voter pristine: a new group, at once. Only a majority: wait until
-	// forgotten, long enough for a holder's answer to the first probe to arrive (any
-	// answer later than that comes from a replica that was down or cut off).
-	return got >= conf.Quorum() && (all || r.forgotten(n))
+	return got >= conf.Quorum()
 }
 
 // onProbe answers a recovering replica. A serving leader appends a barrier for it: once that
@@ -178,7 +190,7 @@ func (n *Node) onProbe(m Message) {
 		pr.match, pr.floor = 0, 0
 		pr.reset(n.log.last() + 1)
 	}
-	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Reject: !n.isPristine()}
+	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Commit: n.log.commit, Reject: !n.isPristine()}
 	if n.canPropose() == nil && n.log.last()-n.log.commit < n.cfg.MaxUncommittedEntries {
 		n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
 		n.lead.dirty = true
@@ -198,11 +210,7 @@ func (n *Node) onProbeResp(m Message) {
 	} else {
 		r.pristine[m.From] = true
 	}
-	if m.Index > 0 {
-		r.holding[m.From] = true
-	} else {
-		delete(r.holding, m.From)
-	}
+	r.commits[m.From] = m.Commit
 	if r.target == 0 && m.Hint != 0 {
 		r.target = m.Hint
 	}

@@ -25,7 +25,8 @@ import (
 //	conf id=N op=add|remove|set-type|set-upstream target=T [type=F|L|R] [up=U]
 //	transfer id=N to=T                                TransferLeader
 //	crash id=N | restart id=N | isolate id=N | heal | cut from=A to=B
-//	lose id=N                                         crash, empty the disk, restart fresh
+//	lose id=N [established]                           crash, empty the disk, restart fresh
+//	                                                  (with Config.Established)
 //	compact id=N index=I                              Compact after a checkpoint
 //	install                                           install every requested snapshot
 //	read-index id=N req=R                             ReadIndex; answers print with `reads`
@@ -227,6 +228,11 @@ func runCommand(t *testing.T, d *datadriven.TestData, hp **harness) string {
 		h.start(id)
 		return "ok\n"
 	case "lose":
+		if d.HasArg("established") {
+			c := h.cfgs[id]
+			c.Established = true
+			h.cfgs[id] = c
+		}
 		h.lose(id)
 		return "ok\n"
 	case "isolate":

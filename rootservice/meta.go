@@ -36,6 +36,11 @@ type Partition struct {
 	// Pinned names the server an operator switched leadership to (switch-leader); "" lets the
 	// primary_zone policy decide.
 	Pinned string `json:"pinned,omitempty"`
+	// Established: the root service has seen a leader of this group serve. A replica created
+	// for it from then on starts, if fresh, as one that lost its data (paxos.Config.Established):
+	// it never takes recovery's new-group exit, which a majority that lost its data would
+	// take while the replicas holding the group are down.
+	Established bool `json:"established,omitempty"`
 }
 
 // Job is a long-running change (a locality or primary_zone change) whose progress can be
@@ -110,6 +115,9 @@ type Assignment struct {
 	Join bool `json:"join,omitempty"`
 	// Change, on the leader's assignment, is the next membership change to propose.
 	Change *paxos.ConfChange `json:"change,omitempty"`
+	// Established: the group has run (Partition.Established); a fresh replica of it is
+	// created with paxos.Config.Established.
+	Established bool `json:"established,omitempty"`
 	// KeepOnly: the placement no longer wants this replica, but its group may still count it:
 	// a server hosting it keeps it; a server that does not never creates it. Created from a
 	// leader report that is out of date (the group removed it meanwhile), it would be an empty

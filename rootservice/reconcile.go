@@ -27,10 +27,26 @@ func (s *Service) Tick(ctx context.Context, downFor func(server string) time.Dur
 	if s.rereplicate(&m, downFor, offline) {
 		changed = true
 	}
+	if s.markEstablished(&m) {
+		changed = true
+	}
 	if !changed {
 		return nil
 	}
 	return s.save(ctx, m)
+}
+
+// markEstablished records every partition a leader was reported serving for
+// (Partition.Established), and reports whether it marked any.
+func (s *Service) markEstablished(m *Meta) bool {
+	changed := false
+	for i := range m.Partitions {
+		p := &m.Partitions[i]
+		if _, _, ok := s.leaderReport(p.ID); ok && !p.Established {
+			p.Established, changed = true, true
+		}
+	}
+	return changed
 }
 
 // reportFresh is how old a server's report may be and still count: a server that stopped

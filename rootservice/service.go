@@ -491,7 +491,7 @@ func (s *Service) assignments(server string) []Assignment {
 				designated = p.Pinned == server
 			}
 			a := Assignment{Partition: p.ID, Type: r.Type, Members: members,
-				Priority: tenant.Priority(r, pz, designated, true)}
+				Priority: tenant.Priority(r, pz, designated, true), Established: p.Established}
 			if lsrv, rep, ok := s.leaderReport(p.ID); ok {
 				id, _ := s.cluster.ServerID(server)
 				if slices.ContainsFunc(rep.Members, func(m paxos.Member) bool { return m.ID == id }) {

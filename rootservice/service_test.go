@@ -19,6 +19,7 @@ type fakeMeta struct {
 	serving bool
 	doc     []byte
 	reads   int
+	writes  int
 }
 
 func (f *fakeMeta) Leading() (paxos.Ballot, bool)       { return f.ballot, f.serving }
@@ -27,7 +28,11 @@ func (f *fakeMeta) Get(key []byte, version uint64) ([]byte, bool, error) {
 	return f.doc, f.doc != nil, nil
 }
 func (f *fakeMeta) Write(ctx context.Context, b replica.Batch) (uint64, error) {
-	return 0, errors.New("fakeMeta: read only")
+	if len(b.Ops) != 1 || string(b.Ops[0].Key) != string(metaKey) {
+		return 0, errors.New("fakeMeta: only writes of the meta document")
+	}
+	f.doc, f.writes = b.Ops[0].Value, f.writes+1
+	return 0, nil
 }
 
 // TestCachedMetaIsOfThisLeadership: the cached meta document serves only the leadership it
@@ -80,13 +85,19 @@ func (fakeCluster) MetaLocality() string { return "F@z1,F@z2,F@z3" }
 // s1 and s2. It returns a function that sends a server's report and returns the server's
 // assignment for partition 7, if any.
 func partition7(t *testing.T) func(server string, replicas ...ReplicaReport) (Assignment, bool) {
+	_, _, report := partition7Service(t)
+	return report
+}
+
+// partition7Service is partition7 with the service and its meta replica.
+func partition7Service(t *testing.T) (*Service, *fakeMeta, func(server string, replicas ...ReplicaReport) (Assignment, bool)) {
 	var m Meta
 	m.Catalog.Tenants = map[string]tenant.Tenant{"t1": {Name: "t1", PrimaryZone: "z1"}}
 	m.Partitions = []Partition{{ID: 7, Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
 		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}}}}
 	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
 	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return func(server string, replicas ...ReplicaReport) (Assignment, bool) {
+	return s, f, func(server string, replicas ...ReplicaReport) (Assignment, bool) {
 		t.Helper()
 		reply, err := s.Report(context.Background(), Report{Server: server, Replicas: replicas})
 		if err != nil {
@@ -177,5 +188,40 @@ func TestNoMembershipChangeWhileRecovering(t *testing.T) {
 	assigned("s2", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower"})
 	if a := assigned("s1", lead); a.Change == nil || a.Change.Type != paxos.ConfRemove || a.Change.ID != 3 {
 		t.Fatalf("after s2 recovered the leader is given %+v; want the removal of 3", a.Change)
+	}
+}
+
+// TestEstablishedOnceALeaderServed: a partition is marked established (and written to the meta
+// document) once a leader of it reports serving, and from then on its assignments say so, so
+// that a replica created again after its data was lost never starts the group afresh.
+func TestEstablishedOnceALeaderServed(t *testing.T) {
+	ctx := context.Background()
+	s, f, report := partition7Service(t)
+	tick := func() {
+		t.Helper()
+		if err := s.Tick(ctx, func(string) time.Duration { return 0 }, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick()
+	if a, ok := report("s2"); !ok || a.Established {
+		t.Fatalf("before any leader served, s2 is assigned %+v (ok %v); want a replica not established", a, ok)
+	}
+	if f.writes != 0 {
+		t.Fatalf("the meta document was written %d times with nothing to record", f.writes)
+	}
+	members := []paxos.Member{{ID: 1, Type: paxos.Full}, {ID: 2, Type: paxos.Full}}
+	report("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true, Members: members})
+	tick()
+	if a, ok := report("s2"); !ok || !a.Established {
+		t.Fatalf("after s1 served as leader, s2 is assigned %+v (ok %v); want established", a, ok)
+	}
+	m, err := decodeMeta(f.doc)
+	if err != nil || len(m.Partitions) != 1 || !m.Partitions[0].Established {
+		t.Fatalf("meta document after the tick: %+v, %v; want partition 7 established", m.Partitions, err)
+	}
+	tick()
+	if f.writes != 1 {
+		t.Fatalf("the meta document was written %d times; want once (established is recorded once)", f.writes)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -302,9 +303,11 @@ type transportFunc func(uint64, []paxos.Message)
 
 func (f transportFunc) Send(p uint64, msgs []paxos.Message) { f(p, msgs) }
 
-// openReplica creates or recovers the replica of partition.
-func (s *Server) openReplica(partition uint64, initial paxos.Membership, typ paxos.ReplicaType) (*replica.Replica, error) {
+// openReplica creates or recovers the replica of partition; established says the root service
+// saw its group lead (paxos.Config.Established: created fresh, it is one that lost its data).
+func (s *Server) openReplica(partition uint64, initial paxos.Membership, typ paxos.ReplicaType, established bool) (*replica.Replica, error) {
 	cfg := s.replicaConfig(partition)
+	cfg.Paxos.Established = established
 	if typ == paxos.LogOnly {
 		cfg.Store = nil
 	}
@@ -340,15 +343,13 @@ func (s *Server) Run(ctx context.Context) error {
 	// Recover every replica the clog knows, then make sure the meta replica exists here if
 	// this server is one of its homes.
 	for _, p := range s.clog.Partitions() {
-		if _, err := s.openReplica(p, paxos.Membership{}, paxos.Full); err != nil {
+		// Found in the clog. It may have crashed in the middle of a recovery, a new group's
+		// included: it resumes as a replica of a group not known to have run.
+		if _, err := s.openReplica(p, paxos.Membership{}, paxos.Full, false); err != nil {
 			return fmt.Errorf("recover partition %d: %w", p, err)
 		}
 	}
-	if s.isMetaServer() && s.replica(rootservice.MetaPartition) == nil {
-		if _, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), s.metaType()); err != nil {
-			return fmt.Errorf("create meta partition: %w", err)
-		}
-	}
+	createMeta := s.isMetaServer() && s.replica(rootservice.MetaPartition) == nil
 	if r := s.replica(rootservice.MetaPartition); r != nil {
 		_ = r.SetPriority(ctx, s.metaPriority())
 	}
@@ -372,6 +373,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.gsp = g
 	stop := make(chan struct{})
+	if createMeta {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.createMetaReplica(loopCtx) }()
+	}
 	s.wg.Add(4)
 	go func() { defer s.wg.Done(); g.join(stop) }()
 	go func() { defer s.wg.Done(); s.rootServiceLoop(loopCtx) }()
@@ -404,6 +409,54 @@ func (s *Server) Run(ctx context.Context) error {
 	err = errors.Join(s.clog.Close(), s.store.Close())
 	_ = s.lock.Close()
 	return err
+}
+
+// createMetaReplica creates this server's meta replica, which its data directory does not
+// hold (a new cluster, or a lost data directory), once every other meta server has answered
+// a health check. Nothing outside the meta partition records that it ran: servers that lost
+// their data while the one holding it is down would find each other pristine, a majority,
+// and start it afresh, a second cluster that diverges from the first when that server returns
+// (paxos/recovery.go). Waiting for every meta server costs a new cluster nothing (its servers
+// start together) and a server that lost its data only the health checks.
+func (s *Server) createMetaReplica(ctx context.Context) {
+	waiting := map[string]bool{}
+	for _, srv := range s.metaServers() {
+		if srv.Name != s.self.Name {
+			waiting[srv.Name] = true
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var logged time.Time
+	for len(waiting) > 0 {
+		for name := range waiting {
+			hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			_, err := api.NewAdminClient(s.tr.peers[name].conn).Health(hctx, &api.HealthRequest{})
+			cancel()
+			if err == nil {
+				delete(waiting, name)
+			}
+		}
+		if len(waiting) == 0 {
+			break
+		}
+		if time.Since(logged) >= 5*time.Second {
+			logged = time.Now()
+			s.log.Warn("no meta replica in this data directory: creating it once every meta server answers", "waiting_for", slices.Sorted(maps.Keys(waiting)))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	r, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), s.metaType(), false)
+	if err != nil {
+		s.log.Error("create meta partition", "err", err)
+		return
+	}
+	_ = r.SetPriority(ctx, s.metaPriority())
+	s.log.Info("meta replica created", "type", s.metaType())
 }
 
 func (s *Server) isMetaServer() bool {
@@ -642,7 +695,7 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 				members = nil
 			}
 			var err error
-			if r, err = s.openReplica(a.Partition, paxos.Membership{Members: members}, a.Type); err != nil {
+			if r, err = s.openReplica(a.Partition, paxos.Membership{Members: members}, a.Type, a.Established); err != nil {
 				s.log.Error("create replica", "partition", a.Partition, "err", err)
 				continue
 			}

@@ -161,10 +161,11 @@ func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Clie
 
 // TestTwoLostDataDirectories: s2 and s3 lose their data directories at once, so every group
 // on the three servers (the meta partition and t1.kv, led from z2) has one replica left that
-// holds its writes, s1's, a follower, and two recovering. No quorum of others can end their
-// recovery: the groups wait, refusing writes, rather than start afresh without s1's log. An
-// operator forces one replica of each group out of recovery (obctl unsafe-recover, meta
-// first); every write is there afterwards (s1 had caught up), and the other replicas catch up.
+// holds its writes, s1's, and two recovering. Neither while s1 is down nor after it returns
+// do the groups start afresh without s1's log; they wait, refusing writes, since no quorum of
+// others can end their recovery. An operator forces one replica of each group out of recovery
+// (obctl unsafe-recover, meta first); every write is there afterwards (s1 had caught up), and
+// the other replicas catch up.
 func TestTwoLostDataDirectories(t *testing.T) {
 	ctx := realcluster.Context(t, 150*time.Second)
 	c := newCluster(t, threeZones, nil)
@@ -209,36 +210,60 @@ func TestTwoLostDataDirectories(t *testing.T) {
 	}
 	waitCaughtUp("every replica caught up and out of recovery")
 
+	// All three go down; s2 and s3 come back without their data while s1 stays down. A
+	// server creates a meta replica its data directory lacks only once every other meta
+	// server answered, so they bootstrap no new cluster: nothing serves. Before that rule
+	// they found each other pristine, a majority, started the meta partition afresh, and
+	// diverged from s1 when it returned.
+	c.Kill("s1")
 	c.Kill("s2")
 	c.Kill("s3")
-	// Should s1 lead the meta partition, let its lease lapse first: the returning replicas
-	// must find no serving leader, only a follower whose log holds entries.
-	conn, err := grpc.NewClient(c.Server("s1").RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c.WaitFor(ctx, "s1 to stop leading the meta partition", func(ctx context.Context) (bool, string) {
-		h, err := api.NewAdminClient(conn).Health(ctx, &api.HealthRequest{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return h.RootService != "s1", "root service on " + h.RootService
-	})
 	c.Wipe("s2")
 	c.Wipe("s3")
 	c.Start("s2")
 	c.Start("s3")
+	health := map[string]api.AdminClient{}
+	for _, name := range []string{"s2", "s3"} {
+		conn, err := grpc.NewClient(c.Server(name).RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		health[name] = api.NewAdminClient(conn)
+	}
+	answered := 0
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+		for name, hc := range health {
+			hctx, cancel := context.WithTimeout(ctx, time.Second)
+			h, err := hc.Health(hctx, &api.HealthRequest{})
+			cancel()
+			if err != nil {
+				continue // still starting
+			}
+			answered++
+			if h.RootService != "" || h.Bootstrapped {
+				t.Fatalf("%s, without its data and with s1 down, reports root service %q (bootstrapped %v): the meta partition started afresh", name, h.RootService, h.Bootstrapped)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(realcluster.PollInterval): // pace the checks of the window
+		}
+	}
+	if answered == 0 {
+		t.Fatal("neither s2 nor s3 answered a health check in 3 s")
+	}
 
-	// s2 and s3 find each other pristine, a majority, but s1 answers that its log holds
-	// entries: they wait. Before that rule they started the groups afresh without s1's log.
-	deadline := time.Now().Add(4 * time.Second)
-	for attempts := 0; time.Now().Before(deadline); attempts++ {
+	// s1 returns; it knows of chosen entries, so s2 and s3 wait for it and then for an operator:
+	// no quorum of others can end their recovery. Writes are refused meanwhile.
+	c.Start("s1")
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
 		_, err := cl.Put(wctx, "t1", "kv", []byte("c-during"), []byte("x"))
 		cancel()
 		if err == nil {
-			t.Fatalf("a write succeeded (attempt %d) with two of three replicas recovering: a group started afresh", attempts)
+			t.Fatal("a write succeeded with two of three replicas recovering: a group started afresh")
 		}
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			t.Fatal(ctx.Err())
