@@ -102,7 +102,7 @@ func TestRules(t *testing.T) {
 		{"unknown region key", "    zones: [z3]\n", "    zones: [z3]\n    zone: z3\n",
 			`cluster.yaml:7: unknown key "zone" in region (known: name, zones)`},
 		{"unknown setting", "  tick: 10ms\n", "  tick: 10ms\n  leese: 1s\n",
-			`cluster.yaml:25: unknown key "leese" in settings (known: tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout)`},
+			`cluster.yaml:25: unknown key "leese" in settings (known: tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout, memory_limit)`},
 		{"duplicate key", "    zone: z1\n", "    zone: z1\n    zone: z2\n",
 			`cluster.yaml:10: duplicate key "zone" in server (first at line 9)`},
 		{"duplicate top key", "cluster: demo\n", "cluster: demo\ncluster: other\n",
@@ -233,7 +233,7 @@ func TestRules(t *testing.T) {
 		{"count quoted", "tick: 10ms", "election_lag_entries: '100'",
 			`cluster.yaml:24: settings.election_lag_entries "100": must be an integer`},
 		{"settings not a mapping", "settings:\n  tick: 10ms\n", "settings: [tick]\n",
-			`cluster.yaml:23: settings: must be a mapping of tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout, got a list`},
+			`cluster.yaml:23: settings: must be a mapping of tick, lease, heartbeat_interval, max_clock_drift, election_lag_entries, closed_version_interval, memstore_limit, permanent_offline_time, gossip_probe_interval, gossip_probe_timeout, gossip_suspicion_mult, clog_segment_size, sstable_memory, checkpoint_interval, version_retention, rpc_timeout, memory_limit, got a list`},
 
 		// Settings: ranges.
 		{"tick too small", "tick: 10ms", "tick: 100us",
@@ -248,6 +248,8 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:24: settings.clog_segment_size "4GiB": must be between 32MiB and 2GiB`},
 		{"sstable memory too small", "tick: 10ms", "sstable_memory: 64MiB",
 			`cluster.yaml:24: settings.sstable_memory "64MiB": must be between 128MiB and 1TiB`},
+		{"memory limit under the sstable's budget", "tick: 10ms", "memory_limit: 512MiB",
+			`cluster.yaml:24: settings.memory_limit "512MiB": must be 0 (no limit) or at least sstable_memory + 256MiB (768MiB), room for the Paxos logs, memstores and buffers beside the sstable's budget`},
 		{"suspicion mult zero", "tick: 10ms", "gossip_suspicion_mult: 0",
 			`cluster.yaml:24: settings.gossip_suspicion_mult "0": must be between 1 and 20`},
 		{"election lag zero", "tick: 10ms", "election_lag_entries: 0",

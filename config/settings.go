@@ -52,7 +52,15 @@ type Settings struct {
 	VersionRetention time.Duration
 	// RPCTimeout bounds one server-to-server RPC.
 	RPCTimeout time.Duration
+	// MemoryLimitBytes is each observer's soft memory limit (Go's
+	// runtime/debug.SetMemoryLimit); 0 leaves it to GOMEMLIMIT or to none.
+	// Invariant: 0, or above SSTableMemoryBytes + MemoryLimitHeadroom.
+	MemoryLimitBytes int64
 }
+
+// MemoryLimitHeadroom is what memory_limit must leave above sstable_memory: the Paxos logs,
+// memstores, gRPC buffers and the garbage collector's own working room.
+const MemoryLimitHeadroom = 256 * MiB
 
 // DefaultSettings returns the settings a file gets for every key it leaves
 // out. docs/configuration.md says how each default was chosen.
@@ -256,6 +264,9 @@ var settingSpecs = []settingSpec{
 	{"rpc_timeout", kindDuration, 10 * ms, 600 * sec,
 		"bound on one server-to-server or client-to-server RPC",
 		func(s *Settings) any { return &s.RPCTimeout }},
+	{"memory_limit", kindSize, 0, int64(4 * TiB),
+		"each observer's soft memory limit (Go's GC works harder as the heap nears it; not a hard cap); 0: none, or GOMEMLIMIT's; otherwise at least sstable_memory + 256MiB",
+		func(s *Settings) any { return &s.MemoryLimitBytes }},
 }
 
 // settingKeys lists the keys of the settings section, in settingSpecs order.
@@ -352,6 +363,11 @@ func (s Settings) validate(p *problems) {
 	// memberlist probes directly, then indirectly within the same probe
 	// interval; a timeout as long as the interval leaves no time for the
 	// indirect probes.
+	if ok("memory_limit", "sstable_memory") && s.MemoryLimitBytes != 0 && s.MemoryLimitBytes < s.SSTableMemoryBytes+int64(MemoryLimitHeadroom) {
+		p.at("settings.memory_limit", Size(s.MemoryLimitBytes).String(),
+			"must be 0 (no limit) or at least sstable_memory + 256MiB (%s), room for the Paxos logs, memstores and buffers beside the sstable's budget",
+			Size(s.SSTableMemoryBytes+int64(MemoryLimitHeadroom)).String())
+	}
 	if ok("gossip_probe_interval", "gossip_probe_timeout") && s.GossipProbeTimeout >= s.GossipProbeInterval {
 		p.at("settings.gossip_probe_timeout", formatDuration(s.GossipProbeTimeout),
 			"must be under gossip_probe_interval (%s), which also holds the indirect probes", formatDuration(s.GossipProbeInterval))

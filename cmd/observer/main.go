@@ -18,6 +18,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"obkv/config"
@@ -65,6 +66,12 @@ func main() {
 		fmt.Fprintf(os.Stderr, "observer: %v\n", err)
 		os.Exit(2)
 	}
+	if lim, msg := memoryLimit(cl.Settings, os.Getenv("GOMEMLIMIT")); lim > 0 {
+		debug.SetMemoryLimit(lim)
+		log.Info(msg)
+	} else if msg != "" {
+		log.Info(msg)
+	}
 	if err := server.ClockOffsetRule(*clockOffset, cl.Settings); err != nil {
 		fmt.Fprintf(os.Stderr, "observer: --clock-offset %v: %v\n", *clockOffset, err)
 		os.Exit(2)
@@ -80,5 +87,20 @@ func main() {
 	if err := s.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "observer: %v\n", err)
 		os.Exit(1)
+	}
+}
+
+// memoryLimit is the soft memory limit to set from settings.memory_limit (0: set none) and
+// what to log about it. GOMEMLIMIT in the environment, which the Go runtime has applied
+// already, wins: it is this one process's.
+func memoryLimit(st config.Settings, gomemlimit string) (int64, string) {
+	lim := st.MemoryLimitBytes
+	switch {
+	case lim == 0:
+		return 0, ""
+	case gomemlimit != "":
+		return 0, fmt.Sprintf("settings.memory_limit %s not applied: GOMEMLIMIT=%s in the environment wins", config.Size(lim), gomemlimit)
+	default:
+		return lim, fmt.Sprintf("soft memory limit %s (settings.memory_limit)", config.Size(lim))
 	}
 }
