@@ -99,6 +99,10 @@ func (s *Server) partitionID(ctx context.Context, a unsafeRecoverArgs) (uint64, 
 		return rootservice.MetaPartition, nil
 	}
 	loc, err := kvService{s: s}.Locate(ctx, &api.LocateRequest{Tenant: a.Tenant, Table: a.Table})
+	if status.Code(err) == codes.Unavailable {
+		return 0, status.Errorf(codes.Unavailable, "unsafe-recover: locate %s.%s: %s (if the meta partition stalled too, recover %s.%s first)",
+			a.Tenant, a.Table, status.Convert(err).Message(), rootservice.SysTenant, metaTable)
+	}
 	if err != nil {
 		return 0, err
 	}
