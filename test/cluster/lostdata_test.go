@@ -277,6 +277,11 @@ func TestTwoLostDataDirectories(t *testing.T) {
 	if _, err := c.Run(ctx, "unsafe-recover", "sys.__all_meta", "--server", "s1", "--accept-data-loss"); err == nil || !strings.Contains(err.Error(), "not recovering") {
 		t.Fatalf("unsafe-recover of s1's meta replica: %v; want a refusal (not recovering)", err)
 	}
+	// A table's partition is found through the root service, which the stalled meta
+	// partition cannot run: the refusal says what to recover first.
+	if _, err := c.Run(ctx, "unsafe-recover", "t1.kv", "--server", "s2", "--accept-data-loss", "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "recover sys.__all_meta first") {
+		t.Fatalf("unsafe-recover of t1.kv while the meta partition is stalled: %v; want the advice to recover sys.__all_meta first", err)
+	}
 	c.MustCtl(ctx, nil, "unsafe-recover", "sys.__all_meta", "--server", "s2", "--accept-data-loss")
 	// The root service runs again and places t1's replicas on s2 and s3, recovering.
 	c.WaitFor(ctx, "t1.kv's replica on s2 recovering", func(ctx context.Context) (bool, string) {
