@@ -32,28 +32,7 @@ var threeZones = realcluster.Topology{
 // again s2 and s3 serve every write on their own.
 func TestLostDataDirectory(t *testing.T) {
 	ctx := realcluster.Context(t, 120*time.Second)
-	c := newCluster(t, threeZones, nil)
-	c.StartAll()
-	c.waitReady(ctx)
-	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", "z1")
-	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
-	c.waitLeaders(ctx, "t1", "kv", 1, "z1")
-	cl, err := client.New(ctx, c.Addrs(), client.WithTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	written := map[string]string{}
-	put := func(key, value string) {
-		t.Helper()
-		c.WaitFor(ctx, "put "+key, func(ctx context.Context) (bool, string) {
-			if _, err := cl.Put(ctx, "t1", "kv", []byte(key), []byte(value)); err != nil {
-				return false, err.Error()
-			}
-			written[key] = value
-			return true, ""
-		})
-	}
+	c, cl, put, written := kvCluster(ctx, t, "z1")
 	for i := range 10 {
 		put(fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i))
 	}
@@ -142,6 +121,36 @@ func TestLostDataDirectory(t *testing.T) {
 	checkAll(ctx, t, c, cl, written)
 }
 
+// kvCluster starts s1, s2 and s3 with tenant t1 (FULL in every zone, primary zone pz) and
+// table t1.kv of one partition. It returns a client, a put that retries until the write is
+// acknowledged, and the keys put so far with their values.
+func kvCluster(ctx context.Context, t *testing.T, pz string) (*testCluster, *client.Client, func(key, value string), map[string]string) {
+	t.Helper()
+	c := newCluster(t, threeZones, nil)
+	c.StartAll()
+	c.waitReady(ctx)
+	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", pz)
+	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
+	c.waitLeaders(ctx, "t1", "kv", 1, pz)
+	cl, err := client.New(ctx, c.Addrs(), client.WithTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	written := map[string]string{}
+	put := func(key, value string) {
+		t.Helper()
+		c.WaitFor(ctx, "put "+key, func(ctx context.Context) (bool, string) {
+			if _, err := cl.Put(ctx, "t1", "kv", []byte(key), []byte(value)); err != nil {
+				return false, err.Error()
+			}
+			written[key] = value
+			return true, ""
+		})
+	}
+	return c, cl, put, written
+}
+
 // checkAll reads every key of written until each is found with its value.
 func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Client, written map[string]string) {
 	t.Helper()
@@ -168,27 +177,9 @@ func checkAll(ctx context.Context, t *testing.T, c *testCluster, cl *client.Clie
 // the other replicas catch up.
 func TestTwoLostDataDirectories(t *testing.T) {
 	ctx := realcluster.Context(t, 150*time.Second)
-	c := newCluster(t, threeZones, nil)
-	c.StartAll()
-	c.waitReady(ctx)
-	c.setupTenant(ctx, "t1", "p1", 1, "z1,z2,z3", "F@z1,F@z2,F@z3", "z2")
-	c.MustCtl(ctx, nil, "create", "table", "t1.kv", "--partitions", "1")
-	c.waitLeaders(ctx, "t1", "kv", 1, "z2")
-	cl, err := client.New(ctx, c.Addrs(), client.WithTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	written := map[string]string{}
+	c, cl, put, written := kvCluster(ctx, t, "z2")
 	for i := range 10 {
-		key, value := fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i)
-		c.WaitFor(ctx, "put "+key, func(ctx context.Context) (bool, string) {
-			if _, err := cl.Put(ctx, "t1", "kv", []byte(key), []byte(value)); err != nil {
-				return false, err.Error()
-			}
-			written[key] = value
-			return true, ""
-		})
+		put(fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i))
 	}
 	// s1 must hold what the meta partition chose (the tenant and table), not only t1's writes.
 	waitCaughtUp := func(what string) {
