@@ -856,7 +856,12 @@ type HealthResponse struct {
 	Replicas     uint32 `protobuf:"varint,6,opt,name=replicas,proto3" json:"replicas,omitempty"`
 	// safe_point is the server's version GC point (settings.version_retention): versions older
 	// than it may be gone, and reads below it are refused as not readable. 0: not set yet.
-	SafePoint     uint64 `protobuf:"varint,7,opt,name=safe_point,json=safePoint,proto3" json:"safe_point,omitempty"`
+	SafePoint uint64 `protobuf:"varint,7,opt,name=safe_point,json=safePoint,proto3" json:"safe_point,omitempty"`
+	// meta_last_index is the last index of this server's meta partition replica (0: it hosts none
+	// yet, or its log is empty). A meta server whose data directory holds no meta replica asks
+	// every other one before it creates its own: any above 0 means the cluster ran, and the new
+	// replica is one that lost its data (paxos.Config.Established).
+	MetaLastIndex uint64 `protobuf:"varint,8,opt,name=meta_last_index,json=metaLastIndex,proto3" json:"meta_last_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -936,6 +941,13 @@ func (x *HealthResponse) GetReplicas() uint32 {
 func (x *HealthResponse) GetSafePoint() uint64 {
 	if x != nil {
 		return x.SafePoint
+	}
+	return 0
+}
+
+func (x *HealthResponse) GetMetaLastIndex() uint64 {
+	if x != nil {
+		return x.MetaLastIndex
 	}
 	return 0
 }
@@ -2522,7 +2534,7 @@ const file_obkv_proto_rawDesc = "" +
 	"\x04meta\x18\x02 \x01(\v2\x12.obkv.SnapshotMetaR\x04meta\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"\x0f\n" +
-	"\rHealthRequest\"\xd8\x01\n" +
+	"\rHealthRequest\"\x80\x02\n" +
 	"\x0eHealthResponse\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x16\n" +
 	"\x06server\x18\x02 \x01(\tR\x06server\x12\x12\n" +
@@ -2531,7 +2543,8 @@ const file_obkv_proto_rawDesc = "" +
 	"\fbootstrapped\x18\x05 \x01(\bR\fbootstrapped\x12\x1a\n" +
 	"\breplicas\x18\x06 \x01(\rR\breplicas\x12\x1d\n" +
 	"\n" +
-	"safe_point\x18\a \x01(\x04R\tsafePoint\";\n" +
+	"safe_point\x18\a \x01(\x04R\tsafePoint\x12&\n" +
+	"\x0fmeta_last_index\x18\b \x01(\x04R\rmetaLastIndex\";\n" +
 	"\fAdminRequest\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\tR\x02op\x12\x1b\n" +
 	"\targs_json\x18\x02 \x01(\fR\bargsJson\"0\n" +

@@ -413,11 +413,12 @@ func (s *Server) Run(ctx context.Context) error {
 
 // createMetaReplica creates this server's meta replica, which its data directory does not
 // hold (a new cluster, or a lost data directory), once every other meta server has answered
-// a health check. Nothing outside the meta partition records that it ran: servers that lost
-// their data while the one holding it is down would find each other pristine, a majority,
-// and start it afresh, a second cluster that diverges from the first when that server returns
-// (paxos/recovery.go). Waiting for every meta server costs a new cluster nothing (its servers
-// start together) and a server that lost its data only the health checks.
+// a health check, and as one of a group that ran (paxos.Config.Established) if any of them
+// holds meta entries. Nothing outside the meta partition records that it ran: servers that
+// lost their data would otherwise find each other pristine, a majority, and could start it
+// afresh, a second cluster, while the one holding it is down or before its probe answer
+// arrives. Waiting for every meta server costs a new cluster nothing (its servers start
+// together) and a server that lost its data only the health checks.
 func (s *Server) createMetaReplica(ctx context.Context) {
 	waiting := map[string]bool{}
 	for _, srv := range s.metaServers() {
@@ -428,13 +429,17 @@ func (s *Server) createMetaReplica(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var logged time.Time
+	var holders []string // meta servers whose meta replica holds entries
 	for len(waiting) > 0 {
 		for name := range waiting {
 			hctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			_, err := api.NewAdminClient(s.tr.peers[name].conn).Health(hctx, &api.HealthRequest{})
+			h, err := api.NewAdminClient(s.tr.peers[name].conn).Health(hctx, &api.HealthRequest{})
 			cancel()
 			if err == nil {
 				delete(waiting, name)
+				if h.MetaLastIndex > 0 {
+					holders = append(holders, name)
+				}
 			}
 		}
 		if len(waiting) == 0 {
@@ -450,13 +455,19 @@ func (s *Server) createMetaReplica(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
-	r, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), s.metaType(), false)
+	r, err := s.openReplica(rootservice.MetaPartition, s.metaMembership(), s.metaType(), len(holders) > 0)
 	if err != nil {
 		s.log.Error("create meta partition", "err", err)
 		return
 	}
 	_ = r.SetPriority(ctx, s.metaPriority())
-	s.log.Info("meta replica created", "type", s.metaType())
+	if len(holders) > 0 {
+		slices.Sort(holders)
+		s.log.Warn("meta replica created empty in a cluster that ran: it recovers from the others (see obctl unsafe-recover if a majority lost its data)",
+			"type", s.metaType(), "holding_meta", holders)
+	} else {
+		s.log.Info("meta replica created", "type", s.metaType())
+	}
 }
 
 func (s *Server) isMetaServer() bool {
@@ -873,6 +884,10 @@ func (a adminService) Health(ctx context.Context, _ *api.HealthRequest) (*api.He
 	h.Replicas = uint32(len(s.replicas))
 	s.mu.RUnlock()
 	h.SafePoint = s.store.SafePoint()
+	if r := s.replica(rootservice.MetaPartition); r != nil {
+		st := r.Status()
+		h.MetaLastIndex = max(st.Last, st.Snapshot)
+	}
 	return h, nil
 }
 
