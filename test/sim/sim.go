@@ -63,8 +63,9 @@ const (
 	versionSkewSteps = 150
 )
 
-func nodeConfig(id paxos.ID, mut paxos.Mutation, incarnation uint64) paxos.Config {
+func nodeConfig(id paxos.ID, mut paxos.Mutation, incarnation uint64, established bool) paxos.Config {
 	c := paxos.DefaultConfig(id)
+	c.Established = established
 	c.LeaseTicks = leaseTicks
 	c.MaxDriftTicks = maxDriftTicks
 	c.HeartbeatTicks = heartbeatTicks
@@ -150,6 +151,9 @@ type simNode struct {
 	lost      bool
 	// former is the disk it lost, while lost: acknowledgements it sent before still arrive.
 	former *disk
+	// established: placed again after a lost disk in a group that had chosen something, as
+	// the root service does once it saw a leader (paxos.Config.Established).
+	established bool
 }
 
 // Sim is one simulated cluster: one Paxos group, run in one goroutine from one seed.
@@ -177,11 +181,15 @@ type profile struct {
 	crashEvery, partitionEvery uint64 // mean steps between events; 0 = never
 	confChanges, transfers     bool
 	diskLoss                   bool // some crashes lose the replica's disk
-	checkpointEvery            uint64
+	// establishedLoss: a replica placed again after its disk was lost in a group that chose
+	// something boots with paxos.Config.Established, as the server does for a partition the
+	// root service saw lead; otherwise it may take recovery's new-group exit.
+	establishedLoss bool
+	checkpointEvery uint64
 }
 
 func (p profile) String() string {
-	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d disk-loss=%v", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery, p.diskLoss)
+	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d disk-loss=%v established=%v", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery, p.diskLoss, p.establishedLoss)
 }
 
 // New builds the cluster of a seed: its topology (seed modulo the topology list), its fault
@@ -202,6 +210,8 @@ func New(opts Options) *Sim {
 		transfers:       rg.IntN(2) == 0,
 		checkpointEvery: []uint64{40, 120}[rg.IntN(2)],
 		diskLoss:        rg.IntN(2) == 0,
+		// Not drawn from rg, so that every other draw of a seed stays what it was.
+		establishedLoss: (opts.Seed/uint64(len(topologies)))%2 == 1,
 	}
 	var conf paxos.Membership
 	for i, t := range s.topo.types {
@@ -239,7 +249,7 @@ func (s *Sim) start(sn *simNode) {
 	d := &sn.disk
 	boot := paxos.Boot{HardState: d.hs, Snapshot: d.snap, Entries: slices.Clone(d.entries), Applied: d.snap.Index, Fresh: d.hs.IsZero() && len(d.entries) == 0 && d.snap.Index == 0}
 	boot.Snapshot.Membership = cloneConf(d.snap.Membership)
-	n, err := paxos.New(nodeConfig(sn.id, s.opts.Mutation, sn.incarnation), boot)
+	n, err := paxos.New(nodeConfig(sn.id, s.opts.Mutation, sn.incarnation, sn.established), boot)
 	if err != nil {
 		s.fail(fmt.Errorf("simulator: restart replica %d: %w", sn.id, err))
 		return
@@ -315,6 +325,7 @@ func (s *Sim) loseDisk(sn *simNode) bool {
 	former := sn.disk
 	sn.disk = disk{snap: paxos.SnapshotMeta{Membership: cloneConf(conf)}, kv: newKVState(conf)}
 	sn.lost, sn.lostUntil, sn.former = true, s.chk.ChosenLen(), &former
+	sn.established = s.profile.establishedLoss && s.chk.ChosenLen() > 0
 	s.stats.DisksLost++
 	return true
 }
