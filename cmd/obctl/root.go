@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -118,7 +119,12 @@ func callAdmin(ctx context.Context, attempt time.Duration, fn func(ctx context.C
 	}
 	var errs []string
 	timedOut := func() error {
-		return fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+		err := fmt.Errorf("no server of the cluster completed it within --timeout (%s)", lastOf(errs, 4))
+		if slices.ContainsFunc(errs, func(e string) bool { return strings.Contains(e, "root service is not available") }) {
+			// Longer than any election: the meta partition may have lost a majority.
+			err = fmt.Errorf("%w; the meta partition has no leader: if its servers are up, a majority of them may have lost their data directories (obctl show replicas cannot tell then; see obctl unsafe-recover --help)", err)
+		}
+		return err
 	}
 	for i := 0; ; i++ {
 		a := addrs[i%len(addrs)]

@@ -261,6 +261,10 @@ func TestTwoLostDataDirectories(t *testing.T) {
 		}
 	}
 
+	// obctl cannot show the replicas without a root service, and says why it may be.
+	if _, err := c.Run(ctx, "show", "replicas", "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "see obctl unsafe-recover --help") {
+		t.Fatalf("show replicas while the meta partition is stalled: %v; want the hint about lost data directories", err)
+	}
 	// Refused without the confirmation, and for a replica that is not recovering.
 	if _, err := c.Run(ctx, "unsafe-recover", "sys.__all_meta", "--server", "s2"); err == nil || !strings.Contains(err.Error(), "--accept-data-loss") {
 		t.Fatalf("unsafe-recover without --accept-data-loss: %v; want a refusal naming the flag", err)
