@@ -45,8 +45,7 @@ const (
 	// MsgProbe asks a replica about its state; a recovering replica sends it (recovery.go).
 	MsgProbe
 	// MsgProbeResp answers it: Reject = the responder has stored something (a promise, an entry
-	// or a snapshot: it is not pristine); Index = its last index; Commit = its commit point
-	// (above 0: the group chose something); Hint, only from a serving
+	// or a snapshot: it is not pristine); Index = its last index; Hint, only from a serving
 	// leader, = the index of a barrier it appended for the asker, which is chosen after the
 	// probe was sent.
 	MsgProbeResp
@@ -173,7 +172,7 @@ func (m Message) String() string {
 			s += fmt.Sprintf(" snap=%d@%s", m.Snapshot.Index, m.Snapshot.Ballot)
 		}
 	case MsgProbeResp:
-		s += fmt.Sprintf(" last=%d commit=%d pristine=%v barrier=%d", m.Index, m.Commit, !m.Reject, m.Hint)
+		s += fmt.Sprintf(" last=%d pristine=%v barrier=%d", m.Index, !m.Reject, m.Hint)
 	case MsgReadIndex, MsgReadIndexResp:
 		s += fmt.Sprintf(" req=%d index=%d", m.RequestID, m.Index)
 		if m.Reject {

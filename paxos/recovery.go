@@ -39,28 +39,26 @@ import "fmt"
 // replica whose probes show that a majority of its voters, itself included, has stored nothing
 // at all ends recovery at once: with a majority pristine, nothing can have been chosen (any
 // majority that chose something intersects it) unless a replica in it lost its state, and one
-// that did is covered by invariant 1 only while the others keep theirs. A voter that knows of
-// a chosen entry closes this exit (the group ran), and so does Config.Established (the driver
-// knows it ran). The case this cannot tell apart otherwise: a replica lost its data while the
-// only other replicas that hold the group's entries are down, and the rest never received
-// anything; it then starts the group afresh.
+// that did is covered by invariant 1 only while the others keep theirs. Config.Established (the
+// driver knows the group ran) closes this exit. The case this cannot tell apart otherwise: a
+// replica lost its data while the only other replicas that hold the group's entries are down
+// or answer late, and the rest never received anything; it then starts the group afresh.
 // The recovering flag is persisted with the hard state, so a crash in the middle of recovery
 // resumes it.
 
 // recovery is the volatile state of a recovering replica.
 type recovery struct {
-	since    uint64        // tick recovery started (this incarnation)
-	pristine map[ID]bool   // voters whose last probe answer said they stored nothing
-	commits  map[ID]uint64 // the commit point each voter's last probe answer gave
-	target   uint64        // a barrier a serving leader appended after a probe; 0 until one answers
-	forced   bool          // an operator gave up the catch-up condition (ForceEndRecovery)
+	since    uint64      // tick recovery started (this incarnation)
+	pristine map[ID]bool // voters whose last probe answer said they stored nothing
+	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
+	forced   bool        // an operator gave up the catch-up condition (ForceEndRecovery)
 }
 
 // startRecovery puts a replica that booted with no durable state into recovery, or resumes the
 // recovery a crash interrupted.
 func (n *Node) startRecovery() {
 	n.hs.Recovering = true
-	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}, commits: map[ID]uint64{}}
+	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
 }
 
 // isPristine reports whether this replica has stored nothing: no promise, no entry, no snapshot.
@@ -95,16 +93,6 @@ func (n *Node) tickRecovery() {
 		// A replica that joined knows no membership until the leader sends it one.
 		n.send(Message{Type: MsgProbe, To: n.leader, Ballot: n.ballot})
 	}
-}
-
-// chose reports whether a voter answered that it knows of a chosen entry.
-func (r *recovery) chose() bool {
-	for _, c := range r.commits {
-		if c > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 func (n *Node) endRecovery() {
@@ -151,19 +139,20 @@ func (n *Node) mayEndRecovery() bool {
 		return true
 	}
 	me, ok := n.me()
-	if !ok || !me.Type.IsVoter() || !n.isPristine() || r.chose() {
-		// A voter that knows of a chosen entry means the group is not new, so a majority of
-		// pristine replicas here is one that lost its state (two data directories of a
-		// three-replica group). Starting afresh would lose what the others hold and, worse,
-		// reuse ballots they have seen for other values at indexes they hold, so that
-		// replicas apply different entries (invariant 4). The replica waits for a barrier,
-		// or for an operator (ForceEndRecovery). An entry that is not known to be chosen does
-		// not close the exit: a new group whose first leader's followers crashed before they
-		// synced anything leaves just that on one replica.
+	if !ok || !me.Type.IsVoter() || !n.isPristine() {
 		return false
 	}
 	if n.cfg.Established {
-		return false // the driver knows the group ran: this replica lost its data
+		// The driver knows the group ran, so a majority of pristine replicas here is one
+		// that lost its state (two data directories of a three-replica group). Starting
+		// afresh would lose what the others hold and, worse, reuse ballots they have seen
+		// for other values at indexes they hold, so that replicas apply different entries
+		// (invariant 4). The replica waits for a barrier, or for an operator
+		// (ForceEndRecovery). Without the driver's word the replica cannot tell: a voter
+		// that knows of chosen entries may be the survivor of a lost majority, or the
+		// leader of a new group that elected before this replica's probe arrived, and a
+		// new group's late replica must not wait for a barrier it may never get.
+		return false
 	}
 	conf := n.log.conf.current()
 	got := 0
@@ -190,7 +179,7 @@ func (n *Node) onProbe(m Message) {
 		pr.match, pr.floor = 0, 0
 		pr.reset(n.log.last() + 1)
 	}
-	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Commit: n.log.commit, Reject: !n.isPristine()}
+	resp := Message{Type: MsgProbeResp, To: m.From, Ballot: n.ballot, Index: n.log.last(), Reject: !n.isPristine()}
 	if n.canPropose() == nil && n.log.last()-n.log.commit < n.cfg.MaxUncommittedEntries {
 		n.log.appendAt([]Entry{{Index: n.log.last() + 1, Ballot: n.ballot, Type: EntryBarrier}})
 		n.lead.dirty = true
@@ -210,7 +199,6 @@ func (n *Node) onProbeResp(m Message) {
 	} else {
 		r.pristine[m.From] = true
 	}
-	r.commits[m.From] = m.Commit
 	if r.target == 0 && m.Hint != 0 {
 		r.target = m.Hint
 	}
