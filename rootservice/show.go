@@ -104,6 +104,7 @@ func (s *Service) replicaRows(tenantName, table string) []Row {
 		index         int
 		id            uint64
 		replicas      []tenant.ReplicaPlacement
+		established   bool // Partition.Established; the meta partition is (its root service runs)
 	}
 	var groups []group
 	var meta []tenant.ReplicaPlacement
@@ -113,9 +114,9 @@ func (s *Service) replicaRows(tenantName, table string) []Row {
 			meta = append(meta, tenant.ReplicaPlacement{Zone: zone, Server: srv, Type: r.Type})
 		}
 	}
-	groups = append(groups, group{SysTenant, "__all_meta", 0, MetaPartition, meta})
+	groups = append(groups, group{SysTenant, "__all_meta", 0, MetaPartition, meta, true})
 	for _, p := range s.meta.Partitions {
-		groups = append(groups, group{p.Tenant, p.Table, p.Index, p.ID, p.Replicas})
+		groups = append(groups, group{p.Tenant, p.Table, p.Index, p.ID, p.Replicas, p.Established})
 	}
 	var rows []Row
 	for _, g := range groups {
@@ -130,7 +131,8 @@ func (s *Service) replicaRows(tenantName, table string) []Row {
 		}
 		for _, r := range g.replicas {
 			row := Row{"tenant": g.tenant, "table": g.table, "partition": g.index, "server": r.Server, "zone": r.Zone,
-				"type": r.Type.String(), "role": "UNKNOWN", "applied_index": uint64(0), "lag": uint64(0)}
+				"type": r.Type.String(), "role": "UNKNOWN", "applied_index": uint64(0), "lag": uint64(0),
+				"established": g.established}
 			if rep, ok := reported[r.Server][g.id]; ok && s.cluster.Alive(r.Server) {
 				row["role"] = "FOLLOWER"
 				switch {

@@ -426,7 +426,11 @@ func (s *Server) createMetaReplica(ctx context.Context) {
 			waiting[srv.Name] = true
 		}
 	}
-	tick := time.NewTicker(200 * time.Millisecond)
+	// Poll often: the meta servers of a new cluster should create their replicas within a
+	// tick or two of each other, so that all of them find each other pristine and leave
+	// recovery at once; one created later recovers from the others' leader, which takes
+	// CampaignTicks+LeaseTicks, and until then the partition survives no other failure.
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var logged time.Time
 	var holders []string // meta servers whose meta replica holds entries

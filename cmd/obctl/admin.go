@@ -229,7 +229,7 @@ var showColumns = map[string][]string{
 	"tenants":        {"name", "id", "resource_pool_list", "replica_num", "locality", "primary_zone"},
 	"tables":         {"tenant", "name", "id", "partitions"},
 	"jobs":           {"id", "kind", "tenant", "state", "progress", "detail"},
-	"replicas":       {"tenant", "table", "partition", "server", "zone", "type", "role", "applied_index", "lag"},
+	"replicas":       {"tenant", "table", "partition", "server", "zone", "type", "role", "applied_index", "lag", "established"},
 }
 
 func showCmd() *cobra.Command {

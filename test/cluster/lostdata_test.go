@@ -37,22 +37,6 @@ func TestLostDataDirectory(t *testing.T) {
 		put(fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i))
 	}
 
-	// s3's replica counts as a voter only once it left recovery (created after the others
-	// elected, it recovers for about 0.7 s): killed before that, it comes back recovering too,
-	// and with s2's a group of three has two recovering replicas, which stalls it by design.
-	c.WaitFor(ctx, "no replica of t1 recovering", func(ctx context.Context) (bool, string) {
-		rows, err := c.Replicas(ctx, "t1")
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, r := range rows {
-			if r.Role == "RECOVERING" {
-				return false, realcluster.Describe(rows, "kv")
-			}
-		}
-		return true, ""
-	})
-
 	// s3 misses these: they live on s1 and s2 only.
 	c.Kill("s3")
 	for i := range 20 {
@@ -137,6 +121,12 @@ func kvCluster(ctx context.Context, t *testing.T, pz string) (*testCluster, *cli
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
+	// A group's first second is fragile by design: a replica created after the others elected
+	// recovers for about 0.7 s, and killed before that it comes back recovering, which with
+	// one more lost replica stalls the group; a group the root service has not yet seen lead
+	// is not protected from a lost majority (paxos.Config.Established). The tests kill and
+	// wipe servers, so they start from settled groups.
+	waitSettled(ctx, c, "every replica out of recovery")
 	written := map[string]string{}
 	put := func(key, value string) {
 		t.Helper()
@@ -149,6 +139,26 @@ func kvCluster(ctx context.Context, t *testing.T, pz string) (*testCluster, *cli
 		})
 	}
 	return c, cl, put, written
+}
+
+// waitSettled waits until every replica of the meta partition and of t1 leads or follows, is
+// caught up, and belongs to a group the root service has seen lead.
+func waitSettled(ctx context.Context, c *testCluster, what string) {
+	c.t.Helper()
+	for _, tenant := range []string{"sys", "t1"} {
+		c.WaitFor(ctx, what+" ("+tenant+")", func(ctx context.Context) (bool, string) {
+			rows, err := c.Replicas(ctx, tenant)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, r := range rows {
+				if (r.Role != "LEADER" && r.Role != "FOLLOWER") || r.Lag != 0 || !r.Established {
+					return false, fmt.Sprintf("%+v", r)
+				}
+			}
+			return true, ""
+		})
+	}
 }
 
 // checkAll reads every key of written until each is found with its value.
@@ -182,24 +192,7 @@ func TestTwoLostDataDirectories(t *testing.T) {
 		put(fmt.Sprintf("a%d", i), fmt.Sprintf("before-%d", i))
 	}
 	// s1 must hold what the meta partition chose (the tenant and table), not only t1's writes.
-	waitCaughtUp := func(what string) {
-		t.Helper()
-		for _, tenant := range []string{"sys", "t1"} {
-			c.WaitFor(ctx, what+" ("+tenant+")", func(ctx context.Context) (bool, string) {
-				rows, err := c.Replicas(ctx, tenant)
-				if err != nil {
-					return false, err.Error()
-				}
-				for _, r := range rows {
-					if (r.Role != "LEADER" && r.Role != "FOLLOWER") || r.Lag != 0 {
-						return false, fmt.Sprintf("%+v", r)
-					}
-				}
-				return true, ""
-			})
-		}
-	}
-	waitCaughtUp("every replica caught up and out of recovery")
+	waitSettled(ctx, c, "every replica caught up")
 
 	// All three go down; s2 and s3 come back without their data while s1 stays down. A
 	// server creates a meta replica its data directory lacks only once every other meta
@@ -246,8 +239,9 @@ func TestTwoLostDataDirectories(t *testing.T) {
 		t.Fatal("neither s2 nor s3 answered a health check in 3 s")
 	}
 
-	// s1 returns; it knows of chosen entries, so s2 and s3 wait for it and then for an operator:
-	// no quorum of others can end their recovery. Writes are refused meanwhile.
+	// s1 returns; its meta replica holds entries, so s2 and s3 create theirs as replicas that
+	// lost their data (as they do t1.kv's, which the root service saw lead): they wait for an
+	// operator, since no quorum of others can end their recovery. Writes are refused meanwhile.
 	c.Start("s1")
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
 		wctx, cancel := context.WithTimeout(ctx, time.Second)
@@ -299,7 +293,7 @@ func TestTwoLostDataDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	// s3 was not forced: it catches up from the new leaders and leaves recovery by itself.
-	waitCaughtUp("s3's replicas out of recovery")
+	waitSettled(ctx, c, "s3's replicas out of recovery")
 	c.Kill("s1")
 	checkAll(ctx, t, c, cl, written)
 }

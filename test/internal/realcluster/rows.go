@@ -18,6 +18,7 @@ type ReplicaRow struct {
 	Role         string `json:"role"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Lag          uint64 `json:"lag"`
+	Established  bool   `json:"established"`
 }
 
 // ServerRow is one row of `obctl show servers -o json`.
