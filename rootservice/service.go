@@ -151,6 +151,10 @@ func (s *Service) Bootstrap(ctx context.Context) error {
 	return s.save(ctx, m)
 }
 
+// MetaTable is how the meta partition is named as a table of the system tenant (obctl show
+// replicas, obctl unsafe-recover): it has one partition, MetaPartition.
+const MetaTable = "__all_meta"
+
 // SysTenant is the system tenant's name.
 const SysTenant = "sys"
 

@@ -114,7 +114,7 @@ func (s *Service) replicaRows(tenantName, table string) []Row {
 			meta = append(meta, tenant.ReplicaPlacement{Zone: zone, Server: srv, Type: r.Type})
 		}
 	}
-	groups = append(groups, group{SysTenant, "__all_meta", 0, MetaPartition, meta, true})
+	groups = append(groups, group{SysTenant, MetaTable, 0, MetaPartition, meta, true})
 	for _, p := range s.meta.Partitions {
 		groups = append(groups, group{p.Tenant, p.Table, p.Index, p.ID, p.Replicas, p.Established})
 	}

@@ -29,9 +29,6 @@ type unsafeRecoverArgs struct {
 	Server    string `json:"server"`
 }
 
-// metaTable is how `obctl show replicas` names the meta partition.
-const metaTable = "__all_meta"
-
 // unsafeRecover carries out UnsafeRecoverOp: on the named server, or forwarded to it.
 func (s *Server) unsafeRecover(ctx context.Context, raw []byte) ([]byte, error) {
 	var a unsafeRecoverArgs
@@ -92,7 +89,7 @@ func (s *Server) unsafeRecover(ctx context.Context, raw []byte) ([]byte, error) 
 // partitionID resolves a table's partition to its group's ID: the meta partition at once,
 // any other through the root service.
 func (s *Server) partitionID(ctx context.Context, a unsafeRecoverArgs) (uint64, error) {
-	if a.Tenant == rootservice.SysTenant && a.Table == metaTable {
+	if a.Tenant == rootservice.SysTenant && a.Table == rootservice.MetaTable {
 		if a.Partition != 0 {
 			return 0, status.Errorf(codes.InvalidArgument, "unsafe-recover: partition %d of %s.%s: it has partition 0 only", a.Partition, a.Tenant, a.Table)
 		}
@@ -101,18 +98,13 @@ func (s *Server) partitionID(ctx context.Context, a unsafeRecoverArgs) (uint64, 
 	loc, err := kvService{s: s}.Locate(ctx, &api.LocateRequest{Tenant: a.Tenant, Table: a.Table})
 	if status.Code(err) == codes.Unavailable {
 		return 0, status.Errorf(codes.Unavailable, "unsafe-recover: locate %s.%s: %s (if the meta partition stalled too, recover %s.%s first)",
-			a.Tenant, a.Table, status.Convert(err).Message(), rootservice.SysTenant, metaTable)
+			a.Tenant, a.Table, status.Convert(err).Message(), rootservice.SysTenant, rootservice.MetaTable)
 	}
 	if err != nil {
 		return 0, err
 	}
 	if a.Partition < 0 || a.Partition >= int(loc.Partitions) {
 		return 0, status.Errorf(codes.InvalidArgument, "unsafe-recover: partition %d of %s.%s: the table has partitions 0..%d", a.Partition, a.Tenant, a.Table, loc.Partitions-1)
-	}
-	for _, l := range loc.Locations {
-		if int(l.Index) == a.Partition {
-			return l.Id, nil
-		}
 	}
 	return rootservice.PartitionID(loc.TableId, a.Partition), nil
 }
