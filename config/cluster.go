@@ -50,7 +50,38 @@ type Server struct {
 	// DataDir is the absolute directory holding the server's clog, sstable,
 	// log and pid files.
 	DataDir string
+	// Capacity is what the server offers resource units (key `capacity`);
+	// a zero field is undeclared and not checked.
+	Capacity Capacity
 }
+
+// Capacity is what one server offers the resource units placed on it, as
+// OceanBase's server parameters cpu_count, memory_limit and log_disk_size
+// do: the root service places a unit only on a server whose declared
+// resources still hold it (the sum of its units' min_cpu, memory_size and
+// log_disk_size). A zero field is undeclared: that resource is not checked
+// on the server, which is how a cluster file without capacities behaves.
+type Capacity struct {
+	// CPU is the number of CPUs (key `cpu`).
+	CPU float64
+	// Memory is the memory in bytes (key `memory`).
+	Memory Size
+	// LogDisk is the log disk in bytes (key `log_disk`).
+	LogDisk Size
+}
+
+// Capacity floors: a declared resource holds at least the system tenant's
+// unit, which every server of the meta partition's zones carries (1 CPU,
+// 256MiB of memory, 768MiB of log disk: tenant.MinUnitCPU,
+// tenant.MinUnitMemorySize and tenant.LogDiskPerMemory times it; a test in
+// package rootservice keeps them equal).
+const (
+	MinCapacityCPU     = 1.0
+	MinCapacityMemory  = 256 * MiB
+	MinCapacityLogDisk = 768 * MiB
+	// MaxCapacityCPU bounds cpu so that a typo is caught.
+	MaxCapacityCPU = 1 << 20
+)
 
 // Load reads, parses and validates the cluster file at path. Relative
 // data_dir paths are resolved against the file's directory, and Path is

@@ -96,7 +96,7 @@ func TestRules(t *testing.T) {
 	}{
 		// Structure and types.
 		{"unknown key", "    zone: z1\n", "    zonez: z1\n",
-			`cluster.yaml:9: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir)`},
+			`cluster.yaml:9: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, capacity)`},
 		{"unknown top key", "cluster: demo\n", "cluster: demo\nclusterz: x\n",
 			`cluster.yaml:2: unknown key "clusterz" in the top level (known: cluster, regions, servers, settings)`},
 		{"unknown region key", "    zones: [z3]\n", "    zones: [z3]\n    zone: z3\n",
@@ -114,10 +114,10 @@ func TestRules(t *testing.T) {
 		{"top is a list", base, "- a\n- b\n",
 			`cluster.yaml:1: must be a mapping of cluster, regions, servers, settings, got a list`},
 		{"servers not a list", "servers:\n", "servers: 3\nx:\n",
-			`cluster.yaml:7: servers: must be a list of servers ({name, zone, rpc_addr, gossip_addr, data_dir}), got an integer` + "\n" +
+			`cluster.yaml:7: servers: must be a list of servers ({name, zone, rpc_addr, gossip_addr, data_dir, capacity}), got an integer` + "\n" +
 				`cluster.yaml:8: unknown key "x" in the top level (known: cluster, regions, servers, settings)`},
 		{"server not a mapping", "  - name: s3\n", "  - s4\n  - name: s3\n",
-			`cluster.yaml:18: servers[2]: must be a mapping of name, zone, rpc_addr, gossip_addr, data_dir, got a string`},
+			`cluster.yaml:18: servers[2]: must be a mapping of name, zone, rpc_addr, gossip_addr, data_dir, capacity, got a string`},
 		{"zones not a list", "zones: [z3]", "zones: z3",
 			`cluster.yaml:6: regions[1].zones: must be a list of zone names, got a string`},
 		{"name is a list", "  - name: s3\n", "  - name: [s3]\n",
@@ -278,6 +278,25 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:24: settings.max_clock_drift "490ms": must be under lease - tick (490ms): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early`},
 		{"probe timeout not under interval", "tick: 10ms", "gossip_probe_timeout: 200ms",
 			`cluster.yaml:24: settings.gossip_probe_timeout "200ms": must be under gossip_probe_interval (200ms), which also holds the indirect probes`},
+		// Server capacity.
+		{"capacity accepted", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: 7.5, memory: 32GiB, log_disk: 100G}\n", ""},
+		{"capacity empty", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity:\n", ""},
+		{"capacity unknown key", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpus: 8}\n",
+			`cluster.yaml:13: unknown key "cpus" in capacity (known: cpu, memory, log_disk)`},
+		{"capacity not a mapping", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: 8\n",
+			`cluster.yaml:13: servers[0].capacity: must be a mapping of cpu, memory, log_disk, got an integer`},
+		{"capacity cpu not a number", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: eight}\n",
+			`cluster.yaml:13: servers[0].capacity.cpu "eight": must be a number of CPUs, e.g. 8 or 7.5`},
+		{"capacity cpu below the system unit", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: 0.5}\n",
+			`cluster.yaml:13: servers[0].capacity.cpu "0.5": must be at least 1: every server holds the system tenant's unit (0 or missing: not checked)`},
+		{"capacity cpu negative", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: -2}\n",
+			`cluster.yaml:13: servers[0].capacity.cpu "-2": must not be negative (0 or missing: not checked)`},
+		{"capacity memory below the system unit", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {memory: 128MiB}\n",
+			`cluster.yaml:13: servers[0].capacity.memory "128MiB": must be at least 256MiB: every server holds the system tenant's unit (0 or missing: not checked)`},
+		{"capacity log disk not a size", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {log_disk: 10GB}\n",
+			`cluster.yaml:13: servers[0].capacity.log_disk "10GB": unit GB is ambiguous (1000- or 1024-based): write GiB for 1024-based units`},
+		{"capacity log disk below the system unit", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {log_disk: 512MiB}\n",
+			`cluster.yaml:13: servers[0].capacity.log_disk "512MiB": must be at least 768MiB: every server holds the system tenant's unit (0 or missing: not checked)`},
 		{"empty file", base, "",
 			`cluster.yaml: the file is empty: it needs cluster, regions and servers`},
 		{"comments only", base, "# nothing\n",
@@ -332,7 +351,7 @@ func TestUnknownKeyLine(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Line != 12 {
 		t.Fatalf("error %v: want a *FieldError at line 12", err)
 	}
-	want := `cluster.yaml:12: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir)`
+	want := `cluster.yaml:12: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, capacity)`
 	if got := strings.SplitN(err.Error(), "\n", 2)[0]; got != want {
 		t.Errorf("first error %q, want %q", got, want)
 	}
@@ -671,4 +690,18 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCapacity reads a server's declared capacity; servers without one have none.
+func TestCapacity(t *testing.T) {
+	cl, err := Parse([]byte(edit(t, "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: 7.5, memory: 32GiB, log_disk: 100G}\n")), "cluster.yaml", "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cl.Servers[0].Capacity, (Capacity{CPU: 7.5, Memory: 32 * GiB, LogDisk: 100 * GiB}); got != want {
+		t.Errorf("s1 capacity %+v, want %+v", got, want)
+	}
+	if got := cl.Servers[1].Capacity; got != (Capacity{}) {
+		t.Errorf("s2 declared no capacity, got %+v", got)
+	}
 }

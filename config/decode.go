@@ -18,9 +18,10 @@ import (
 // point at the line, and it reports every problem instead of the first.
 
 var (
-	topKeys    = []string{"cluster", "regions", "servers", "settings"}
-	regionKeys = []string{"name", "zones"}
-	serverKeys = []string{"name", "zone", "rpc_addr", "gossip_addr", "data_dir"}
+	topKeys      = []string{"cluster", "regions", "servers", "settings"}
+	regionKeys   = []string{"name", "zones"}
+	serverKeys   = []string{"name", "zone", "rpc_addr", "gossip_addr", "data_dir", "capacity"}
+	capacityKeys = []string{"cpu", "memory", "log_disk"}
 )
 
 // decoder holds the state of one decode.
@@ -259,7 +260,7 @@ func (d *decoder) regions(cl *Cluster, top *fields) {
 }
 
 func (d *decoder) servers(cl *Cluster, top *fields) {
-	for i, sn := range d.list(top, "servers", "servers", "servers ({name, zone, rpc_addr, gossip_addr, data_dir})") {
+	for i, sn := range d.list(top, "servers", "servers", "servers ({name, zone, rpc_addr, gossip_addr, data_dir, capacity})") {
 		path := "servers[" + strconv.Itoa(i) + "]"
 		sf := d.mapping(sn, path, "server", serverKeys)
 		if sf == nil {
@@ -273,8 +274,59 @@ func (d *decoder) servers(cl *Cluster, top *fields) {
 			GossipAddr: d.str(sf, "gossip_addr", path+".gossip_addr"),
 		}
 		s.DataDir = d.dataDir(d.str(sf, "data_dir", path+".data_dir"), path+".data_dir")
+		s.Capacity = d.capacity(sf, path+".capacity")
 		cl.Servers = append(cl.Servers, s)
 	}
+}
+
+// capacity reads a server's optional capacity mapping (cpu, memory, log_disk).
+func (d *decoder) capacity(sf *fields, path string) Capacity {
+	var c Capacity
+	fv, ok := sf.m["capacity"]
+	if !ok {
+		return c
+	}
+	if n := resolve(fv.value); n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return c
+	}
+	cf := d.mapping(fv.value, path, "capacity", capacityKeys)
+	if cf == nil {
+		return c
+	}
+	d.p.lines[path] = cf.line
+	if kv, ok := cf.m["cpu"]; ok {
+		n := resolve(kv.value)
+		d.p.lines[path+".cpu"] = n.Line
+		v, err := strconv.ParseFloat(n.Value, 64)
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || err != nil {
+			d.p.add(n.Line, path+".cpu", n.Value, "must be a number of CPUs, e.g. 8 or 7.5")
+		} else {
+			c.CPU = v
+		}
+	}
+	for _, k := range []struct {
+		key string
+		dst *Size
+	}{{"memory", &c.Memory}, {"log_disk", &c.LogDisk}} {
+		kv, ok := cf.m[k.key]
+		if !ok {
+			continue
+		}
+		n := resolve(kv.value)
+		kp := path + "." + k.key
+		d.p.lines[kp] = n.Line
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
+			d.p.add(n.Line, kp, n.Value, "not a size: write bytes or a number with a unit, e.g. 64GiB")
+			continue
+		}
+		v, rule := parseSize(n.Value)
+		if rule != "" {
+			d.p.add(n.Line, kp, n.Value, "%s", rule)
+			continue
+		}
+		*k.dst = v
+	}
+	return c
 }
 
 // dataDir resolves a relative data_dir against the file's directory.

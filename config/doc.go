@@ -16,6 +16,7 @@
 //	    rpc_addr: 127.0.0.1:28811
 //	    gossip_addr: 127.0.0.1:28821
 //	    data_dir: data/s1          # relative to the file's directory
+//	    capacity: {cpu: 8, memory: 32GiB, log_disk: 100GiB}  # optional
 //	settings:                      # optional; see Settings
 //	  lease: 500ms
 //
@@ -45,6 +46,9 @@
 //     empty, not 0.0.0.0 or ::) and a numeric port in 1..65535; all of them,
 //     rpc and gossip together, are distinct across the cluster.
 //   - data_dir is required, and no two servers' data_dirs are equal or nested.
+//   - A server's capacity fields are optional; each one given is 0 (not
+//     checked) or holds at least the system tenant's unit: cpu >= 1, memory
+//     >= 256MiB, log_disk >= 768MiB.
 //   - Every setting is within its range, and the settings are consistent:
 //     lease, heartbeat_interval and closed_version_interval are multiples of
 //     tick; lease is at least 4 ticks; max_clock_drift < lease;

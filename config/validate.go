@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -141,6 +142,7 @@ func (c *Cluster) validate(file string) error {
 			}
 			dirs = append(dirs, dirUse{dpath, dir})
 		}
+		s.Capacity.validate(p, path+".capacity")
 	}
 
 	// Every zone has a server, or replicas placed there could never exist.
@@ -155,6 +157,30 @@ func (c *Cluster) validate(file string) error {
 
 	c.Settings.validate(p)
 	return p.err()
+}
+
+// validate checks a server's declared capacity: each declared (non-zero)
+// resource holds at least the system tenant's unit.
+func (c Capacity) validate(p *problems, path string) {
+	switch {
+	case math.IsNaN(c.CPU) || c.CPU < 0:
+		p.at(path+".cpu", strconv.FormatFloat(c.CPU, 'g', -1, 64), "must not be negative (0 or missing: not checked)")
+	case c.CPU > 0 && c.CPU < MinCapacityCPU:
+		p.at(path+".cpu", strconv.FormatFloat(c.CPU, 'g', -1, 64), "must be at least %g: every server holds the system tenant's unit (0 or missing: not checked)", MinCapacityCPU)
+	case c.CPU > MaxCapacityCPU:
+		p.at(path+".cpu", strconv.FormatFloat(c.CPU, 'g', -1, 64), "must be at most %d", MaxCapacityCPU)
+	}
+	for _, r := range []struct {
+		key      string
+		v, floor Size
+	}{{"memory", c.Memory, MinCapacityMemory}, {"log_disk", c.LogDisk, MinCapacityLogDisk}} {
+		switch {
+		case r.v < 0:
+			p.at(path+"."+r.key, r.v.String(), "must not be negative (0 or missing: not checked)")
+		case r.v > 0 && r.v < r.floor:
+			p.at(path+"."+r.key, r.v.String(), "must be at least %s: every server holds the system tenant's unit (0 or missing: not checked)", r.floor)
+		}
+	}
 }
 
 // within reports whether dir is strictly inside parent (both clean).

@@ -395,7 +395,10 @@ func (s *Service) replacementServer(m *Meta, t tenant.Tenant, zone string, p *Pa
 			holds[u.Server] = true
 		}
 	}
-	for _, z := range s.cluster.Topology().Zones {
+	topo := s.cluster.Topology()
+	sizes := m.Catalog.UnitSizes()
+	assigned := tenant.Assigned(m.Units, sizes, "")
+	for _, z := range topo.Zones {
 		if z.Name != zone {
 			continue
 		}
@@ -403,12 +406,17 @@ func (s *Service) replacementServer(m *Meta, t tenant.Tenant, zone string, p *Pa
 			if !alive[srv] || holds[srv] {
 				continue
 			}
-			// Move the tenant's unit in this zone from a dead server to srv.
+			// Move the tenant's unit in this zone from a dead server to srv, if srv has room.
 			for k, u := range m.Units {
-				if u.Zone == zone && slices.Contains(t.PoolList, u.Pool) && !alive[u.Server] {
-					m.Units[k].Server = srv
-					return srv
+				if u.Zone != zone || !slices.Contains(t.PoolList, u.Pool) || alive[u.Server] {
+					continue
 				}
+				if why := tenant.Lacks(topo.Capacity[srv], assigned[srv], sizes[u.Pool].Demand()); why != "" {
+					s.noRoomOnce(u.Pool, srv, why)
+					continue
+				}
+				m.Units[k].Server = srv
+				return srv
 			}
 		}
 	}

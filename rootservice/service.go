@@ -60,6 +60,22 @@ type Service struct {
 	// within the leadership it was read in (see current).
 	ballot  paxos.Ballot
 	reports map[string]serverReport
+	// noRoom holds the "unit cannot move there" warnings already logged (noRoomOnce).
+	noRoom map[string]bool
+}
+
+// noRoomOnce logs, once per pool, server and reason, that re-replication could not move a unit
+// of pool onto srv for lack of capacity: the operator's cue to add a server or raise a capacity.
+func (s *Service) noRoomOnce(pool, srv, why string) {
+	k := pool + "\x00" + srv + "\x00" + why
+	if s.noRoom[k] {
+		return
+	}
+	if s.noRoom == nil {
+		s.noRoom = map[string]bool{}
+	}
+	s.noRoom[k] = true
+	s.log.Warn("a unit cannot move off a dead server: no room on the candidate", "pool", pool, "server", srv, "lacks", why)
 }
 
 type serverReport struct {
@@ -121,6 +137,10 @@ func (s *Service) save(ctx context.Context, m Meta) error {
 	return nil
 }
 
+// sysUnit sizes the system tenant's units, one on a server of every zone: the smallest unit
+// there is. config's capacity floors hold it (TestCapacityFloorsHoldTheSystemUnit).
+var sysUnit = tenant.Unit{Name: "sys_unit_config", MaxCPU: tenant.MinUnitCPU, MemorySize: tenant.MinUnitMemorySize}
+
 // Bootstrap creates the system tenant on a new cluster (empty meta). It is idempotent.
 func (s *Service) Bootstrap(ctx context.Context) error {
 	s.mu.Lock()
@@ -134,7 +154,7 @@ func (s *Service) Bootstrap(ctx context.Context) error {
 	m := s.meta.clone()
 	topo := s.cluster.Topology()
 	zones := topo.ZoneNames()
-	if _, err := m.Catalog.CreateUnit(tenant.Unit{Name: "sys_unit_config", MaxCPU: tenant.MinUnitCPU, MemorySize: tenant.MinUnitMemorySize}); err != nil {
+	if _, err := m.Catalog.CreateUnit(sysUnit); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	pool, err := m.Catalog.CreatePool(tenant.Pool{Name: "sys_pool", Unit: "sys_unit_config", UnitNum: 1, ZoneList: zones}, topo)
@@ -160,7 +180,7 @@ const SysTenant = "sys"
 
 func (s *Service) placeUnits(m *Meta, pool tenant.Pool) error {
 	alive := s.aliveMap()
-	as, err := tenant.PlaceUnits(pool, s.cluster.Topology(), alive, m.Units)
+	as, err := tenant.PlaceUnits(pool, m.Catalog.UnitSizes(), s.cluster.Topology(), alive, m.Units)
 	if err != nil {
 		return err
 	}

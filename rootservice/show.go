@@ -24,7 +24,9 @@ func (s *Service) Show(ctx context.Context, what, tenantName, table string) ([]R
 	var rows []Row
 	switch what {
 	case "servers":
-		for _, z := range s.cluster.Topology().Zones {
+		topo := s.cluster.Topology()
+		assigned := tenant.Assigned(m.Units, m.Catalog.UnitSizes(), "")
+		for _, z := range topo.Zones {
 			for _, srv := range z.Servers {
 				_, region, rpc, _ := s.cluster.ServerInfo(srv)
 				id, _ := s.cluster.ServerID(srv)
@@ -32,7 +34,16 @@ func (s *Service) Show(ctx context.Context, what, tenantName, table string) ([]R
 				if !s.cluster.Alive(srv) {
 					status = "INACTIVE"
 				}
-				rows = append(rows, Row{"server": srv, "id": uint64(id), "zone": z.Name, "region": region, "rpc_addr": rpc, "status": status})
+				a, c := assigned[srv], topo.Capacity[srv]
+				row := Row{"server": srv, "id": uint64(id), "zone": z.Name, "region": region, "rpc_addr": rpc, "status": status,
+					"cpu_assigned": a.CPU, "memory_assigned": a.Memory, "log_disk_assigned": a.LogDisk}
+				// An undeclared capacity is left out (blank in the table): it is not checked.
+				for k, v := range map[string]float64{"cpu_capacity": c.CPU, "memory_capacity": float64(c.Memory), "log_disk_capacity": float64(c.LogDisk)} {
+					if v > 0 {
+						row[k] = v
+					}
+				}
+				rows = append(rows, row)
 			}
 		}
 	case "zones":

@@ -836,6 +836,14 @@ func (c clusterView) Topology() tenant.Topology {
 		}
 		t.Zones = append(t.Zones, zi)
 	}
+	for _, srv := range c.s.cl.Servers {
+		if cp := srv.Capacity; cp != (config.Capacity{}) {
+			if t.Capacity == nil {
+				t.Capacity = map[string]tenant.Capacity{}
+			}
+			t.Capacity[srv.Name] = tenant.Capacity{CPU: cp.CPU, Memory: int64(cp.Memory), LogDisk: int64(cp.LogDisk)}
+		}
+	}
 	return t
 }
 

@@ -28,7 +28,7 @@ func Example() {
 	fmt.Println("tenant:", t.ID, t.ReplicaNum, t.Locality, t.PrimaryZone)
 	tb, _ := c.CreateTable(tenant.Table{Name: "orders", Tenant: "shop", Partitions: 4})
 
-	units, _ := tenant.PlaceUnits(pool, topo, nil, nil)
+	units, _ := tenant.PlaceUnits(pool, nil, topo, nil, nil)
 	servers := tenant.UnitServers(units, t.PoolList)
 	loc, _ := tenant.ParseLocality(t.Locality)
 	pz, _ := tenant.ParsePrimaryZone(t.PrimaryZone)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 
 	"obkv/paxos"
 )
@@ -27,11 +28,20 @@ func isAlive(alive map[string]bool, name string) bool { return alive == nil || a
 // server name. alive nil means every server is alive. The result is sorted by zone, then index,
 // and depends only on the inputs.
 //
-// Unit sizes are not weighed against server capacity: Topology carries no capacity yet.
-func PlaceUnits(pool Pool, topo Topology, alive map[string]bool, existing []UnitAssignment) ([]UnitAssignment, error) {
+// A unit goes only to a server whose declared capacity (topo.Capacity) still holds it: what the
+// units already there reserve (sizes gives each pool's unit; see Unit.Demand) plus this one fits
+// every declared resource. Units of this pool that stay are not checked again (a capacity lowered
+// in the cluster file does not evict them).
+func PlaceUnits(pool Pool, sizes UnitSizes, topo Topology, alive map[string]bool, existing []UnitAssignment) ([]UnitAssignment, error) {
 	if pool.UnitNum < 1 {
 		return nil, errorf(ErrInvalid, "resource pool %q: unit_num %d is below 1", pool.Name, pool.UnitNum)
 	}
+	unit, sized := sizes[pool.Name]
+	var need Capacity
+	if sized {
+		need = unit.Demand()
+	}
+	assigned := Assigned(existing, sizes, pool.Name)
 	load := make(map[string]int)
 	mine := make(map[string][]UnitAssignment) // zone -> this pool's existing units
 	for _, a := range existing {
@@ -73,6 +83,7 @@ func PlaceUnits(pool Pool, topo Topology, alive map[string]bool, existing []Unit
 				placed[a.Index] = a.Server
 				used[a.Server] = true
 				load[a.Server]++
+				assigned[a.Server] = assigned[a.Server].add(need)
 			}
 		}
 		for i := range placed {
@@ -80,14 +91,27 @@ func PlaceUnits(pool Pool, topo Topology, alive map[string]bool, existing []Unit
 				continue
 			}
 			best := ""
+			var full []string // alive servers without room, and why
 			for _, s := range up {
-				if !used[s] && (best == "" || load[s] < load[best]) {
+				if used[s] {
+					continue
+				}
+				if why := Lacks(topo.Capacity[s], assigned[s], need); why != "" {
+					full = append(full, s+": "+why)
+					continue
+				}
+				if best == "" || load[s] < load[best] {
 					best = s
 				}
+			}
+			if best == "" {
+				return nil, errorf(ErrInvalid, "resource pool %q: no alive server in zone %s has room for unit %d of %d of %q (%s): %s",
+					pool.Name, z, i+1, pool.UnitNum, unit.Name, describe(unit), strings.Join(full, "; "))
 			}
 			placed[i] = best
 			used[best] = true
 			load[best]++
+			assigned[best] = assigned[best].add(need)
 		}
 		for i, s := range placed {
 			out = append(out, UnitAssignment{Pool: pool.Name, Zone: z, Index: i, Server: s})

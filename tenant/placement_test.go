@@ -28,7 +28,7 @@ func topo9() Topology {
 func TestPlaceUnits(t *testing.T) {
 	topo := topo9()
 	pool := Pool{Name: "p1", Unit: "u", UnitNum: 2, ZoneList: []string{"z2", "z1", "z3"}}
-	got, err := PlaceUnits(pool, topo, nil, nil)
+	got, err := PlaceUnits(pool, nil, topo, nil, nil)
 	checkErr(t, err, nil, "")
 	want := []UnitAssignment{
 		{"p1", "z1", 0, "s11"}, {"p1", "z1", 1, "s12"},
@@ -39,7 +39,7 @@ func TestPlaceUnits(t *testing.T) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
 	// Another pool goes to the least loaded servers first.
-	other, err := PlaceUnits(Pool{Name: "p2", UnitNum: 1, ZoneList: []string{"z1"}}, topo, nil, got)
+	other, err := PlaceUnits(Pool{Name: "p2", UnitNum: 1, ZoneList: []string{"z1"}}, nil, topo, nil, got)
 	checkErr(t, err, nil, "")
 	if other[0].Server != "s13" {
 		t.Errorf("p2 placed on %s, want the empty s13", other[0].Server)
@@ -51,7 +51,7 @@ func TestPlaceUnits(t *testing.T) {
 			alive[s] = s != "s11"
 		}
 	}
-	moved, err := PlaceUnits(pool, topo, alive, append(slices.Clone(got), other...))
+	moved, err := PlaceUnits(pool, nil, topo, alive, append(slices.Clone(got), other...))
 	checkErr(t, err, nil, "")
 	if moved[0].Server == "s11" || moved[1].Server != "s12" || !reflect.DeepEqual(moved[2:], want[2:]) {
 		t.Errorf("after s11 died: %v", moved)
@@ -60,14 +60,14 @@ func TestPlaceUnits(t *testing.T) {
 		t.Errorf("unit 0 moved to %s, want s13 (the only free alive server)", moved[0].Server)
 	}
 	// Errors.
-	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 4, ZoneList: []string{"z1"}}, topo, nil, nil)
+	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 4, ZoneList: []string{"z1"}}, nil, topo, nil, nil)
 	checkErr(t, err, ErrInvalid, `resource pool "p3": unit_num 4 exceeds the 3 servers in zone z1`)
 	alive["s12"] = false
-	_, err = PlaceUnits(pool, topo, alive, nil)
+	_, err = PlaceUnits(pool, nil, topo, alive, nil)
 	checkErr(t, err, ErrInvalid, `resource pool "p1": unit_num 2 exceeds the 1 alive server in zone z1`)
-	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 1, ZoneList: []string{"z9"}}, topo, nil, nil)
+	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 1, ZoneList: []string{"z9"}}, nil, topo, nil, nil)
 	checkErr(t, err, ErrNotFound, `resource pool "p3": zone z9 does not exist`)
-	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 0, ZoneList: []string{"z1"}}, topo, nil, nil)
+	_, err = PlaceUnits(Pool{Name: "p3", UnitNum: 0, ZoneList: []string{"z1"}}, nil, topo, nil, nil)
 	checkErr(t, err, ErrInvalid, `resource pool "p3": unit_num 0 is below 1`)
 }
 
@@ -84,14 +84,14 @@ func TestPlaceUnitsProperties(t *testing.T) {
 		if i < 12 {
 			p.UnitNum = 1
 		}
-		got, err := PlaceUnits(p, topo, nil, all)
+		got, err := PlaceUnits(p, nil, topo, nil, all)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Determinism, whatever the order of existing.
 		shuffled := slices.Clone(all)
 		rng.Shuffle(len(shuffled), func(a, b int) { shuffled[a], shuffled[b] = shuffled[b], shuffled[a] })
-		again, _ := PlaceUnits(p, topo, nil, shuffled)
+		again, _ := PlaceUnits(p, nil, topo, nil, shuffled)
 		if !reflect.DeepEqual(got, again) {
 			t.Fatalf("pool %s: order of existing changed the placement", p.Name)
 		}
@@ -125,7 +125,7 @@ func TestPlaceUnitsProperties(t *testing.T) {
 				unitNum++
 			}
 		}
-		got, err := PlaceUnits(Pool{Name: name, UnitNum: unitNum, ZoneList: []string{"z1", "z2", "z3"}}, topo, alive, all)
+		got, err := PlaceUnits(Pool{Name: name, UnitNum: unitNum, ZoneList: []string{"z1", "z2", "z3"}}, nil, topo, alive, all)
 		if unitNum == 3 {
 			checkErr(t, err, ErrInvalid, fmt.Sprintf(`resource pool %q: unit_num 3 exceeds the 2 alive servers in zone z1`, name))
 			continue
@@ -482,5 +482,133 @@ func TestPartitionOf(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { PartitionOf([]byte("user:1"), 12) }); n != 0 {
 		t.Errorf("PartitionOf allocates %v times", n)
+	}
+}
+
+// TestPlaceUnitsCapacity: units go only to servers whose declared capacity still holds them,
+// undeclared resources are not checked, and a zone without room says which server lacks what.
+func TestPlaceUnitsCapacity(t *testing.T) {
+	topo := topo9()
+	topo.Capacity = map[string]Capacity{
+		"s11": {CPU: 4, Memory: 8 * GiB},  // log disk undeclared
+		"s12": {CPU: 2, Memory: 64 * GiB}, // little CPU
+		"s13": {CPU: 64, Memory: 4 * GiB, LogDisk: 100 * GiB},
+	}
+	big := Unit{Name: "big", MaxCPU: 4, MinCPU: 3, MemorySize: 6 * GiB}.WithDefaults() // 18GiB log disk
+	small := Unit{Name: "small", MaxCPU: 1, MemorySize: 1 * GiB}.WithDefaults()
+	sizes := UnitSizes{"pbig": big, "psmall": small, "pbig2": big}
+	z1 := []string{"z1"}
+
+	// big fits s11 only (s12: 2 CPUs; s13: 4GiB of memory).
+	got, err := PlaceUnits(Pool{Name: "pbig", Unit: "big", UnitNum: 1, ZoneList: z1}, sizes, topo, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Server != "s11" {
+		t.Fatalf("big unit on %s, want s11 (the only server with 3 CPUs and 6GiB free)", got[0].Server)
+	}
+	all := got
+	// A second big unit has no room left anywhere in z1.
+	_, err = PlaceUnits(Pool{Name: "pbig2", Unit: "big", UnitNum: 1, ZoneList: z1}, sizes, topo, nil, all)
+	checkErr(t, err, ErrInvalid, `resource pool "pbig2": no alive server in zone z1 has room for unit 1 of 1 of "big" (min_cpu 3, memory_size 6GiB, log_disk_size 18GiB): `+
+		`s11: cpu 1 of 4 free, memory 2GiB of 8GiB free; s12: cpu 2 of 2 free; s13: memory 4GiB of 4GiB free`)
+	// Three small units: s11 has one CPU left, s12 two, s13 plenty; one unit per server.
+	got, err = PlaceUnits(Pool{Name: "psmall", Unit: "small", UnitNum: 3, ZoneList: z1}, sizes, topo, nil, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all = append(all, got...)
+	checkFits(t, topo, sizes, all)
+	// Undeclared capacity (zones z2, z3) holds anything.
+	if _, err := PlaceUnits(Pool{Name: "pbig2", Unit: "big", UnitNum: 3, ZoneList: []string{"z2", "z3"}}, sizes, topo, nil, all); err != nil {
+		t.Fatal(err)
+	}
+	// A capacity lowered below what stays does not evict: re-placing pbig keeps s11.
+	topo.Capacity["s11"] = Capacity{CPU: 1}
+	again, err := PlaceUnits(Pool{Name: "pbig", Unit: "big", UnitNum: 1, ZoneList: z1}, sizes, topo, nil, all)
+	if err != nil || again[0].Server != "s11" {
+		t.Fatalf("re-placing pbig after s11's capacity shrank: %v, %v; want it kept on s11", again, err)
+	}
+	// But a unit moving off a dead server needs room where it goes.
+	alive := map[string]bool{"s11": false, "s12": true, "s13": true}
+	_, err = PlaceUnits(Pool{Name: "pbig", Unit: "big", UnitNum: 1, ZoneList: z1}, sizes, topo, alive, all)
+	checkErr(t, err, ErrInvalid, `resource pool "pbig": no alive server in zone z1 has room for unit 1 of 1 of "big" (min_cpu 3, memory_size 6GiB, log_disk_size 18GiB): `+
+		`s12: cpu 1 of 2 free; s13: memory 3GiB of 4GiB free`)
+}
+
+// TestPlaceUnitsCapacityProperties places pools of random sizes on servers of random capacity:
+// whatever is placed fits every server's declared capacity, and a pool refused for room is
+// refused only when some zone truly lacks enough servers with room.
+func TestPlaceUnitsCapacityProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 50 {
+		topo := topo9()
+		topo.Capacity = map[string]Capacity{}
+		for _, z := range topo.Zones {
+			for _, s := range z.Servers {
+				if rng.IntN(4) > 0 {
+					topo.Capacity[s] = Capacity{CPU: float64(1 + rng.IntN(16)), Memory: int64(1+rng.IntN(32)) * GiB, LogDisk: int64(1+rng.IntN(96)) * GiB}
+				}
+			}
+		}
+		sizes := UnitSizes{}
+		var all []UnitAssignment
+		for i := range 20 {
+			name := fmt.Sprintf("p%d", i)
+			u := Unit{Name: "u" + name, MaxCPU: float64(1 + rng.IntN(4)), MemorySize: int64(1+rng.IntN(8)) * GiB}.WithDefaults()
+			sizes[name] = u
+			p := Pool{Name: name, Unit: u.Name, UnitNum: 1 + rng.IntN(2), ZoneList: []string{"z1", "z2", "z3"}}
+			got, err := PlaceUnits(p, sizes, topo, nil, all)
+			if err != nil {
+				// Refused: some zone has fewer than unit_num servers with room.
+				assigned := Assigned(all, sizes, "")
+				short := false
+				for _, z := range topo.Zones {
+					room := 0
+					for _, s := range z.Servers {
+						if Lacks(topo.Capacity[s], assigned[s], u.Demand()) == "" {
+							room++
+						}
+					}
+					short = short || room < p.UnitNum
+				}
+				if !short {
+					t.Fatalf("round %d: pool %s refused although every zone has room: %v", round, name, err)
+				}
+				continue
+			}
+			all = append(all, got...)
+			checkFits(t, topo, sizes, all)
+		}
+	}
+}
+
+// checkFits fails when the units on any server reserve more than it declared (overCapacity).
+func checkFits(t *testing.T, topo Topology, sizes UnitSizes, all []UnitAssignment) {
+	t.Helper()
+	if err := overCapacity(topo, sizes, all); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func overCapacity(topo Topology, sizes UnitSizes, all []UnitAssignment) error {
+	for s, used := range Assigned(all, sizes, "") {
+		if why := Lacks(topo.Capacity[s], Capacity{}, used); why != "" {
+			return fmt.Errorf("server %s holds units reserving %+v beyond its capacity %+v (%s)", s, used, topo.Capacity[s], why)
+		}
+	}
+	return nil
+}
+
+// TestOverCapacityCatchesOverflow: the capacity checker of the tests above catches a server
+// holding more than it offers.
+func TestOverCapacityCatchesOverflow(t *testing.T) {
+	topo := Topology{Capacity: map[string]Capacity{"s1": {CPU: 2}}}
+	sizes := UnitSizes{"a": Unit{Name: "u", MaxCPU: 2, MemorySize: GiB}, "b": Unit{Name: "u", MaxCPU: 1, MemorySize: GiB}}
+	if err := overCapacity(topo, sizes, []UnitAssignment{{Pool: "a", Server: "s1"}}); err != nil {
+		t.Fatalf("2 CPUs of units on a 2-CPU server: %v", err)
+	}
+	if err := overCapacity(topo, sizes, []UnitAssignment{{Pool: "a", Server: "s1"}, {Pool: "b", Server: "s1"}}); err == nil {
+		t.Fatal("overCapacity accepted 3 CPUs of units on a 2-CPU server")
 	}
 }

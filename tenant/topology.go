@@ -16,6 +16,9 @@ type ZoneInfo struct {
 // here; this package never discovers it.
 type Topology struct {
 	Zones []ZoneInfo `json:"zones"`
+	// Capacity is what each server offers resource units, by server name; a server missing here
+	// declared nothing (see Capacity).
+	Capacity map[string]Capacity `json:"capacity,omitempty"`
 }
 
 // Zone returns the zone with the given name.

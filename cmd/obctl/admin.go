@@ -222,7 +222,8 @@ supported yet.`,
 
 // showColumns gives each kind's leading columns in order.
 var showColumns = map[string][]string{
-	"servers":        {"server", "id", "zone", "region", "rpc_addr", "status"},
+	"servers": {"server", "id", "zone", "region", "rpc_addr", "status",
+		"cpu_assigned", "cpu_capacity", "memory_assigned", "memory_capacity", "log_disk_assigned", "log_disk_capacity"},
 	"zones":          {"zone", "region", "servers", "alive"},
 	"resource-units": {"name", "max_cpu", "min_cpu", "memory_size", "log_disk_size"},
 	"resource-pools": {"name", "unit", "unit_num", "zone_list", "tenant", "servers"},
