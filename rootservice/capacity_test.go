@@ -80,3 +80,47 @@ func TestCreatePoolChecksCapacity(t *testing.T) {
 		t.Errorf("show servers, s2 declared no capacity but shows %v", got["s2"])
 	}
 }
+
+// moveCluster has two servers in z1 (s1 and s4), s4 with the capacity the test sets.
+type moveCluster struct {
+	fakeCluster
+	s4 tenant.Capacity
+}
+
+func (c moveCluster) Topology() tenant.Topology {
+	return tenant.Topology{
+		Zones:    []tenant.ZoneInfo{{Name: "z1", Servers: []string{"s1", "s4"}}, {Name: "z2", Servers: []string{"s2"}}, {Name: "z3", Servers: []string{"s3"}}},
+		Capacity: map[string]tenant.Capacity{"s4": c.s4},
+	}
+}
+
+// TestUnitMovesOffADeadServerOnlyWhereItFits: re-replication moves a tenant's unit off a
+// server gone for good only onto a server of the zone with room for it.
+func TestUnitMovesOffADeadServerOnlyWhereItFits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s4   tenant.Capacity
+		want string
+	}{
+		{"no room", tenant.Capacity{CPU: 2}, ""}, // the system unit takes 1 of 2 CPUs; u2 needs 2
+		{"room", tenant.Capacity{CPU: 3}, "s4"},
+		{"undeclared", tenant.Capacity{}, "s4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var m Meta
+			m.Catalog.Units = map[string]tenant.Unit{"sys": sysUnit.WithDefaults(), "u2": tenant.Unit{Name: "u2", MaxCPU: 2, MemorySize: tenant.GiB}.WithDefaults()}
+			m.Catalog.Pools = map[string]tenant.Pool{"sys_pool": {Name: "sys_pool", Unit: "sys"}, "p1": {Name: "p1", Unit: "u2"}}
+			tn := tenant.Tenant{Name: "t1", PoolList: []string{"p1"}}
+			m.Units = []tenant.UnitAssignment{{Pool: "sys_pool", Zone: "z1", Server: "s4"}, {Pool: "p1", Zone: "z1", Server: "s1"}}
+			p := &Partition{ID: 9, Tenant: "t1", Replicas: []tenant.ReplicaPlacement{{Zone: "z1", Server: "s1", Type: paxos.Full}}}
+			s := New(&fakeMeta{}, moveCluster{s4: tc.s4}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			alive := map[string]bool{"s1": false, "s2": true, "s3": true, "s4": true}
+			if got := s.replacementServer(&m, tn, "z1", p, alive); got != tc.want {
+				t.Fatalf("replacement for s1's replica: %q, want %q", got, tc.want)
+			}
+			if on := m.Units[1].Server; (tc.want == "" && on != "s1") || (tc.want != "" && on != tc.want) {
+				t.Fatalf("p1's unit is on %s after the move", on)
+			}
+		})
+	}
+}
