@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -90,6 +91,12 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 			loc = fresh
 		}
 		cands, err := c.candidates(loc, p, rc, sizeBytes)
+		if errors.Is(err, ErrNoReplica) && round+1 < maxReadRounds {
+			// The location may be from before the layout the preference needs (read during an
+			// election, so no leader is flagged): look again rather than fail until it expires.
+			errs = append(errs, err.Error())
+			continue
+		}
 		if err != nil {
 			return Meta{}, fmt.Errorf("%s: %w", what, err)
 		}
