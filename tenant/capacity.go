@@ -17,9 +17,11 @@ type Capacity struct {
 }
 
 // Demand is what one unit of u reserves on its server. CPU counts min_cpu, the share a unit is
-// guaranteed, as OceanBase's admission does ("the sum of MIN_CPU of all units on a server cannot
-// exceed the server's CPU capacity"; max_cpu may be oversold); memory and log disk are never
-// oversold.
+// guaranteed: OceanBase 4.x admits a unit while the units' min_cpu sum stays within the server's
+// cpu_capacity and lets their max_cpu oversell it up to resource_hard_limit (GV$OB_SERVERS'
+// cpu_assigned and cpu_assigned_max); we check the first and leave max_cpu unchecked. Memory is
+// never oversold (OceanBase V4.0 dropped memory overcommit, CREATE RESOURCE UNIT reference), nor
+// is log disk.
 func (u Unit) Demand() Capacity {
 	u = u.WithDefaults()
 	return Capacity{CPU: u.MinCPU, Memory: u.MemorySize, LogDisk: u.LogDiskSize}
