@@ -60,10 +60,6 @@ type Service struct {
 	// within the leadership it was read in (see current).
 	ballot  paxos.Ballot
 	reports map[string]serverReport
-	// started is when this root service began (New: one Service per leadership of the meta
-	// partition); reportsCh is closed, and replaced, at every report (AwaitReports).
-	started   time.Time
-	reportsCh chan struct{}
 	// noRoom holds the "unit cannot move there" warnings already logged (noRoomOnce).
 	noRoom map[string]bool
 }
@@ -89,55 +85,7 @@ type serverReport struct {
 
 // New returns a root service over the meta partition's replica.
 func New(store MetaStore, cluster Cluster, log *slog.Logger) *Service {
-	return &Service{store: store, cluster: cluster, log: log, reports: map[string]serverReport{},
-		started: time.Now(), reportsCh: make(chan struct{})}
-}
-
-// reportFreshness is how recent a server's report must be for Locate to name the roles it
-// reported (servers report every 200 ms).
-const reportFreshness = 2 * time.Second
-
-// AwaitReports waits, in a root service's first reportFreshness, until every live server has
-// reported to it, or ctx ends. A root service that has just taken over knows no replica's role
-// until the servers find it and report, and a Locate answered meanwhile names no leader: clients
-// then fail leader reads, or read from followers, until their cached location expires. Later it
-// returns at once, so a live server that cannot reach the root service delays nothing.
-func (s *Service) AwaitReports(ctx context.Context) {
-	for {
-		s.mu.Lock()
-		ch := s.reportsCh
-		left := reportFreshness - time.Since(s.started)
-		done := left <= 0 || s.heardFromAllLocked()
-		s.mu.Unlock()
-		if done {
-			return
-		}
-		t := time.NewTimer(left)
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-		}
-		t.Stop()
-		if ctx.Err() != nil {
-			return
-		}
-	}
-}
-
-// heardFromAllLocked: every server the cluster sees alive reported within reportFreshness.
-func (s *Service) heardFromAllLocked() bool {
-	for _, z := range s.cluster.Topology().Zones {
-		for _, srv := range z.Servers {
-			if !s.cluster.Alive(srv) {
-				continue
-			}
-			if r, ok := s.reports[srv]; !ok || time.Since(r.at) >= reportFreshness {
-				return false
-			}
-		}
-	}
-	return true
+	return &Service{store: store, cluster: cluster, log: log, reports: map[string]serverReport{}}
 }
 
 // errNotLeading: the meta replica under this root service no longer leads.
@@ -460,8 +408,6 @@ func (s *Service) Report(ctx context.Context, r Report) (ReportReply, error) {
 		return ReportReply{}, err
 	}
 	s.reports[r.Server] = serverReport{at: time.Now(), replicas: r.Replicas}
-	close(s.reportsCh)
-	s.reportsCh = make(chan struct{})
 	reply := ReportReply{Assignments: s.assignments(r.Server)}
 	for _, key := range sortedKeys(s.meta.Catalog.Tables) {
 		tb := s.meta.Catalog.Tables[key]
@@ -493,7 +439,7 @@ func (s *Service) Locate(ctx context.Context, tenantName, table string) (TableRe
 		for _, r := range p.Replicas {
 			zone, region, rpc, _ := s.cluster.ServerInfo(r.Server)
 			rl := ReplicaLocation{Server: r.Server, Zone: zone, Region: region, RPCAddr: rpc, Type: r.Type, Alive: s.cluster.Alive(r.Server)}
-			if rep, ok := s.reported(p.ID, mustID(s.cluster, r.Server)); ok && time.Since(s.reports[r.Server].at) < reportFreshness {
+			if rep, ok := s.reported(p.ID, mustID(s.cluster, r.Server)); ok && time.Since(s.reports[r.Server].at) < 2*time.Second {
 				rl.Leader = rep.Serving
 				rl.Readable = rep.Readable
 			}

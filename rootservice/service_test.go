@@ -225,32 +225,3 @@ func TestEstablishedOnceALeaderServed(t *testing.T) {
 		t.Fatalf("the meta document was written %d times; want once (established is recorded once)", f.writes)
 	}
 }
-
-// TestLocateWaitsForFirstReports: a root service that has just taken over answers Locate once
-// every live server has reported (until then it knows no leader), and later without waiting.
-func TestLocateWaitsForFirstReports(t *testing.T) {
-	s, _, report := partition7Service(t)
-	report("s1", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "leader", Serving: true})
-	report("s2", ReplicaReport{Partition: 7, Type: paxos.Full, Role: "follower"})
-	// s3 is alive and has not reported: AwaitReports holds until its caller gives up.
-	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	s.AwaitReports(short)
-	if short.Err() == nil {
-		t.Fatal("AwaitReports returned before s3, alive, reported")
-	}
-	report("s3")
-	long, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel2()
-	s.AwaitReports(long)
-	if long.Err() != nil {
-		t.Fatal("AwaitReports did not return once every live server reported")
-	}
-	// Past its first reportFreshness it never waits, even for a live server that never reports.
-	s2, _, _ := partition7Service(t)
-	s2.started = time.Now().Add(-reportFreshness)
-	s2.AwaitReports(long)
-	if long.Err() != nil {
-		t.Fatal("AwaitReports waited after the root service's first reportFreshness")
-	}
-}

@@ -226,7 +226,6 @@ func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.Loc
 		}
 		return api.NewKVClient(s.tr.peers[name].conn).Locate(ctx, req)
 	}
-	rs.AwaitReports(ctx) // a root service that just took over names leaders once servers report
 	ref, locs, err := rs.Locate(ctx, req.Tenant, req.Table)
 	if err != nil {
 		if errors.Is(err, tenant.ErrNotFound) {
