@@ -35,6 +35,9 @@ type Cluster interface {
 	Alive(name string) bool
 	// MetaLocality is the locality of the meta partition (the system tenant's).
 	MetaLocality() string
+	// LocalLeader is the leader that this server's own replica of partition p, if it hosts one,
+	// last heard from (0, false when it hosts none or knows none).
+	LocalLeader(p uint64) (paxos.ID, bool)
 }
 
 // Errors.
@@ -436,14 +439,28 @@ func (s *Service) Locate(ctx context.Context, tenantName, table string) (TableRe
 			continue
 		}
 		loc := Location{Index: i, ID: p.ID}
+		heard := false // a fresh report of any of p's replicas
 		for _, r := range p.Replicas {
 			zone, region, rpc, _ := s.cluster.ServerInfo(r.Server)
 			rl := ReplicaLocation{Server: r.Server, Zone: zone, Region: region, RPCAddr: rpc, Type: r.Type, Alive: s.cluster.Alive(r.Server)}
 			if rep, ok := s.reported(p.ID, mustID(s.cluster, r.Server)); ok && time.Since(s.reports[r.Server].at) < 2*time.Second {
 				rl.Leader = rep.Serving
 				rl.Readable = rep.Readable
+				heard = true
 			}
 			loc.Replicas = append(loc.Replicas, rl)
+		}
+		if !heard {
+			// No report yet (this root service has just taken over; servers report every 200 ms):
+			// name the leader this server's own replica hears from rather than none, so that
+			// clients do not read from followers or fail leader reads until their cache expires.
+			if id, ok := s.cluster.LocalLeader(p.ID); ok {
+				for k := range loc.Replicas {
+					if sid, _ := s.cluster.ServerID(loc.Replicas[k].Server); sid == id && loc.Replicas[k].Type == paxos.Full {
+						loc.Replicas[k].Leader = true
+					}
+				}
+			}
 		}
 		locs = append(locs, loc)
 	}

@@ -78,8 +78,9 @@ func (fakeCluster) ServerID(name string) (paxos.ID, bool) {
 func (fakeCluster) ServerInfo(name string) (string, string, string, bool) {
 	return "z" + name[1:], "r1", "", true
 }
-func (fakeCluster) Alive(string) bool    { return true }
-func (fakeCluster) MetaLocality() string { return "F@z1,F@z2,F@z3" }
+func (fakeCluster) Alive(string) bool                   { return true }
+func (fakeCluster) MetaLocality() string                { return "F@z1,F@z2,F@z3" }
+func (fakeCluster) LocalLeader(uint64) (paxos.ID, bool) { return 0, false }
 
 // partition7 is a root service whose placement puts partition 7 (tenant t1, primary zone z1) on
 // s1 and s2. It returns a function that sends a server's report and returns the server's
@@ -223,5 +224,46 @@ func TestEstablishedOnceALeaderServed(t *testing.T) {
 	tick()
 	if f.writes != 1 {
 		t.Fatalf("the meta document was written %d times; want once (established is recorded once)", f.writes)
+	}
+}
+
+// leaderHearing is fakeCluster whose own replicas hear replica 3 (s3) lead.
+type leaderHearing struct{ fakeCluster }
+
+func (leaderHearing) LocalLeader(uint64) (paxos.ID, bool) { return 3, true }
+
+// TestLocateBeforeReportsNamesTheLocalLeader: a root service that has no report of a partition
+// yet (it has just taken over) names the leader its own server's replica hears from, not none;
+// once a report arrives, the report decides.
+func TestLocateBeforeReportsNamesTheLocalLeader(t *testing.T) {
+	ctx := context.Background()
+	var m Meta
+	m.Catalog.Tables = map[string]tenant.Table{tenant.TableKey("t1", "kv"): {Name: "kv", Tenant: "t1", Partitions: 1, ID: 5}}
+	m.Partitions = []Partition{{ID: PartitionID(5, 0), Tenant: "t1", Table: "kv", Replicas: []tenant.ReplicaPlacement{
+		{Zone: "z1", Server: "s1", Type: paxos.Full}, {Zone: "z2", Server: "s2", Type: paxos.Full}, {Zone: "z3", Server: "s3", Type: paxos.Full}}}}
+	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true, doc: m.encode()}
+	s := New(f, leaderHearing{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	leaders := func() []string {
+		t.Helper()
+		_, locs, err := s.Locate(ctx, "t1", "kv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, r := range locs[0].Replicas {
+			if r.Leader {
+				out = append(out, r.Server)
+			}
+		}
+		return out
+	}
+	if got := leaders(); len(got) != 1 || got[0] != "s3" {
+		t.Fatalf("before any report: leaders %v, want [s3] (what this server's replica hears)", got)
+	}
+	if _, err := s.Report(ctx, Report{Server: "s2", Replicas: []ReplicaReport{{Partition: PartitionID(5, 0), Type: paxos.Full, Role: "leader", Serving: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := leaders(); len(got) != 1 || got[0] != "s2" {
+		t.Fatalf("after s2 reported leading: leaders %v, want [s2]", got)
 	}
 }

@@ -866,6 +866,15 @@ func (c clusterView) ServerInfo(name string) (string, string, string, bool) {
 	return srv.Zone, c.s.cl.RegionOf(srv.Zone), srv.RPCAddr, true
 }
 
+func (c clusterView) LocalLeader(p uint64) (paxos.ID, bool) {
+	r := c.s.replica(p)
+	if r == nil {
+		return 0, false
+	}
+	id := r.Status().Leader
+	return id, id != 0
+}
+
 func (c clusterView) Alive(name string) bool {
 	if name == c.s.self.Name {
 		return true
