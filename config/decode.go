@@ -315,18 +315,25 @@ func (d *decoder) capacity(sf *fields, path string) Capacity {
 		n := resolve(kv.value)
 		kp := path + "." + k.key
 		d.p.lines[kp] = n.Line
-		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
-			d.p.add(n.Line, kp, n.Value, "not a size: write bytes or a number with a unit, e.g. 64GiB")
-			continue
+		if v, ok := d.size(n, kp); ok {
+			*k.dst = v
 		}
-		v, rule := parseSize(n.Value)
-		if rule != "" {
-			d.p.add(n.Line, kp, n.Value, "%s", rule)
-			continue
-		}
-		*k.dst = v
 	}
 	return c
+}
+
+// size parses the scalar n as a Size, reporting what is wrong with it under path.
+func (d *decoder) size(n *yaml.Node, path string) (Size, bool) {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int") {
+		d.p.add(n.Line, path, n.Value, "not a size: write bytes or a number with a unit, e.g. 64MiB")
+		return 0, false
+	}
+	v, rule := parseSize(n.Value)
+	if rule != "" {
+		d.p.add(n.Line, path, n.Value, "%s", rule)
+		return 0, false
+	}
+	return v, true
 }
 
 // dataDir resolves a relative data_dir against the file's directory.
@@ -385,16 +392,8 @@ func (d *decoder) settingValue(sp *settingSpec, n *yaml.Node, path string) (int6
 		}
 		return int64(v), true
 	case kindSize:
-		if n.Tag != "!!str" && n.Tag != "!!int" {
-			d.p.add(n.Line, path, n.Value, "not a size: write bytes or a number with a unit, e.g. 64MiB")
-			return 0, false
-		}
-		v, rule := parseSize(n.Value)
-		if rule != "" {
-			d.p.add(n.Line, path, n.Value, "%s", rule)
-			return 0, false
-		}
-		return int64(v), true
+		v, ok := d.size(n, path)
+		return int64(v), ok
 	}
 	var v int64
 	if n.Tag != "!!int" || n.Decode(&v) != nil {

@@ -456,7 +456,7 @@ func (s *Service) Locate(ctx context.Context, tenantName, table string) (TableRe
 			// clients do not read from followers or fail leader reads until their cache expires.
 			if id, ok := s.cluster.LocalLeader(p.ID); ok {
 				for k := range loc.Replicas {
-					if sid, _ := s.cluster.ServerID(loc.Replicas[k].Server); sid == id && loc.Replicas[k].Type == paxos.Full {
+					if mustID(s.cluster, loc.Replicas[k].Server) == id && loc.Replicas[k].Type == paxos.Full {
 						loc.Replicas[k].Leader = true
 					}
 				}
