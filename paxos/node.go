@@ -75,6 +75,26 @@ func MaySendBeforePersist(m Message) bool {
 	return m.Type == MsgAccept || m.Type == MsgHeartbeat || (m.Type == MsgHeartbeatResp && m.early)
 }
 
+// TakeEarly removes from the Node's output, and returns appended to buf, the messages queued
+// since the last Ready that may leave before anything more is persisted (MaySendBeforePersist);
+// the others stay for the next Ready. A driver may go on stepping and ticking the Node between
+// a Ready and its Advance, while the Ready's write is under way, sending what TakeEarly gives:
+// leaders then renew their leases and followers answer them through a long write. It changes
+// no other state; the messages of the Ready not yet advanced are not touched.
+func (n *Node) TakeEarly(buf []Message) []Message {
+	kept := n.msgs[:n.readyMsgs]
+	for _, m := range n.msgs[n.readyMsgs:] {
+		if MaySendBeforePersist(m) {
+			buf = append(buf, m)
+		} else {
+			kept = append(kept, m)
+		}
+	}
+	clear(n.msgs[len(kept):])
+	n.msgs = kept
+	return buf
+}
+
 // grant is a voter's lease and promise to one replica.
 type grant struct {
 	holder ID
@@ -124,7 +144,9 @@ type Node struct {
 	// Invariant: closed.Version never decreases.
 	closed Closed
 
-	msgs       []Message
+	msgs []Message
+	// readyMsgs is how many of msgs the last Ready handed out: they stay until Advance.
+	readyMsgs  int
 	readStates []ReadState
 	snapFetch  *SnapshotFetch
 	lastSoft   SoftState
@@ -372,6 +394,7 @@ func (n *Node) Ready() Ready {
 		n.lastHS = hs
 	}
 	rd.Messages = n.msgs
+	n.readyMsgs = len(n.msgs)
 	rd.Committed = n.log.toApply()
 	rd.ReadStates = n.readStates
 	if n.snapFetch != nil {
@@ -413,6 +436,7 @@ func (n *Node) Advance(rd Ready) {
 		}
 	}
 	n.msgs = append(n.msgs[:0], n.msgs[len(rd.Messages):]...)
+	n.readyMsgs = 0
 	n.readStates = append(n.readStates[:0], n.readStates[len(rd.ReadStates):]...)
 	if n.role == Leader {
 		n.maybeCommit()
@@ -538,6 +562,15 @@ func (n *Node) promise(b Ballot) {
 	if n.hs.Promised.Less(b) {
 		n.hs.Promised = b
 	}
+}
+
+// Entry returns the entry this replica's log holds at i, durable or not (false: compacted, or
+// beyond the log), for checkers and tools.
+func (n *Node) Entry(i uint64) (Entry, bool) {
+	if i <= n.log.offset || i > n.log.last() {
+		return Entry{}, false
+	}
+	return *n.log.at(i), true
 }
 
 // SnapshotMeta describes the log's compacted point: the index, ballot and version of the last

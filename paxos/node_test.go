@@ -461,3 +461,60 @@ func TestHeartbeatAnswerBeforePersistOnlyWhenDurable(t *testing.T) {
 		t.Fatalf("answer promising ballot 6.1 may leave before persisting: %s", resp)
 	}
 }
+
+// Between a Ready and its Advance (its write under way), a follower stepped with a heartbeat and
+// an append gives the heartbeat's answer through TakeEarly at once and keeps the append's
+// answer, which acknowledges entries not yet written, for the next Ready; the Ready still
+// carried out is not touched.
+func TestTakeEarlyDuringAWrite(t *testing.T) {
+	n, err := New(testConfig(2), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := Ballot{5, 1}
+	step := func(m Message) {
+		t.Helper()
+		if err := n.Step(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := Message{Type: MsgHeartbeat, From: 1, To: 2, Ballot: b, Tick: 3}
+	step(hb) // promises 5.1: written by the first Ready
+	for n.HasReady() {
+		n.Advance(n.Ready())
+	}
+	// The Ready of an append: its write is under way.
+	step(Message{Type: MsgAccept, From: 1, To: 2, Ballot: b, Entries: []Entry{{Index: 1, Ballot: b, Data: []byte("x")}}})
+	rd := n.Ready()
+	if len(rd.Entries) != 1 || len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAcceptResp {
+		t.Fatalf("ready of the append: %d entries, messages %v; want 1 entry and its answer", len(rd.Entries), rd.Messages)
+	}
+	inflight := rd.Messages[0]
+	if got := n.TakeEarly(nil); len(got) != 0 {
+		t.Fatalf("TakeEarly took %v from the Ready under way", got)
+	}
+	// Meanwhile: another append and a heartbeat.
+	step(Message{Type: MsgAccept, From: 1, To: 2, Ballot: b, Index: 1, LogBallot: b, Entries: []Entry{{Index: 2, Ballot: b, Data: []byte("y")}}})
+	hb.Tick = 9
+	step(hb)
+	early := n.TakeEarly(nil)
+	if len(early) != 1 || early[0].Type != MsgHeartbeatResp || early[0].Tick != 9 {
+		t.Fatalf("TakeEarly = %v, want only the heartbeat's answer (tick 9)", early)
+	}
+	if again := n.TakeEarly(nil); len(again) != 0 {
+		t.Fatalf("a second TakeEarly took %v again", again)
+	}
+	if rd.Messages[0].Type != inflight.Type || rd.Messages[0].Index != inflight.Index {
+		t.Fatalf("the Ready's message changed under way: %v, was %v", rd.Messages[0], inflight)
+	}
+	n.Advance(rd)
+	// The next Ready writes entry 2 and only then answers it.
+	rd = n.Ready()
+	if len(rd.Entries) != 1 || rd.Entries[0].Index != 2 {
+		t.Fatalf("next ready writes %v, want entry 2", rd.Entries)
+	}
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAcceptResp || rd.Messages[0].Index != 2 || MaySendBeforePersist(rd.Messages[0]) {
+		t.Fatalf("next ready sends %v, want the answer acknowledging entry 2, after the write", rd.Messages)
+	}
+	n.Advance(rd)
+}

@@ -168,14 +168,14 @@ func (c *Checker) Role(node paxos.ID, typ paxos.ReplicaType, role paxos.Role) er
 // voters of its membership durably hold the value at every newly committed index (invariants 1
 // and 3: commit = accepted and persisted by a majority of voters; READONLY replicas never
 // count). leaderHolds and holds look at the durable disks.
-func (c *Checker) Commit(leader paxos.ID, conf paxos.Membership, from, to uint64, holds func(node paxos.ID, i uint64) (Holding, value)) error {
+func (c *Checker) Commit(leader paxos.ID, conf paxos.Membership, from, to uint64, logged func(i uint64) (value, bool), holds func(node paxos.ID, i uint64) (Holding, value)) error {
 	voters := conf.Voters()
 	q := conf.Quorum()
 	for i := from + 1; i <= to; i++ {
-		// The value: the leader's own, if its disk has it; otherwise the value most voters hold.
-		var want value
-		known := false
-		if h, v := holds(leader, i); h == Present {
+		// The value: the one in the leader's log (logged; its write may still be under way),
+		// else the one on its disk; otherwise the value most voters hold.
+		want, known := logged(i)
+		if h, v := holds(leader, i); !known && h == Present {
 			want, known = v, true
 		}
 		if !known {

@@ -96,16 +96,16 @@ func TestCheckerCommitNeedsDurableVoterMajority(t *testing.T) {
 	holds := func(id paxos.ID, i uint64) (Holding, value) { return disks[id], v }
 	// The leader and both listeners hold it, no other voter: READONLY acks do not count.
 	disks[1], disks[4], disks[5] = Present, Present, Present
-	wantErr(t, c0().Commit(1, conf, 4, 5, holds), "invariants 1 and 3")
+	wantErr(t, c0().Commit(1, conf, 4, 5, unlogged, holds), "invariants 1 and 3")
 	// The leader has not persisted it, two voters have: fine (a majority is durable).
 	disks = map[paxos.ID]Holding{2: Present, 3: Present}
-	noErr(t, c0().Commit(1, conf, 4, 5, holds))
+	noErr(t, c0().Commit(1, conf, 4, 5, unlogged, holds))
 	// Only one voter durable, the leader not at all (acknowledged before persisted).
 	disks = map[paxos.ID]Holding{2: Present}
-	wantErr(t, c0().Commit(1, conf, 4, 5, holds), "invariants 1 and 3")
+	wantErr(t, c0().Commit(1, conf, 4, 5, unlogged, holds), "invariants 1 and 3")
 	// A voter that checkpointed past the index holds it.
 	disks = map[paxos.ID]Holding{1: Present, 3: Compacted}
-	noErr(t, c0().Commit(1, conf, 4, 5, holds))
+	noErr(t, c0().Commit(1, conf, 4, 5, unlogged, holds))
 	// Two voters hold a different value than the leader's.
 	other := valueOf(put(5, 2, 0, 10))
 	mixed := func(id paxos.ID, i uint64) (Holding, value) {
@@ -114,8 +114,18 @@ func TestCheckerCommitNeedsDurableVoterMajority(t *testing.T) {
 		}
 		return Present, other
 	}
-	wantErr(t, c0().Commit(1, conf, 4, 5, mixed), "invariants 1 and 3")
+	wantErr(t, c0().Commit(1, conf, 4, 5, unlogged, mixed), "invariants 1 and 3")
+	// The leader's log holds the others' value, its disk still an older one (its write is
+	// under way): the others are the majority.
+	logged := func(uint64) (value, bool) { return other, true }
+	noErr(t, c0().Commit(1, conf, 4, 5, logged, mixed))
+	// Its log holds its disk's value: the others hold another one.
+	logged = func(uint64) (value, bool) { return v, true }
+	wantErr(t, c0().Commit(1, conf, 4, 5, logged, mixed), "invariants 1 and 3")
 }
+
+// unlogged: the leader's log no longer holds the index (compacted).
+func unlogged(uint64) (value, bool) { return value{}, false }
 
 func c0() *Checker { return NewChecker() }
 

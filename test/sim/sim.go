@@ -99,7 +99,7 @@ type Options struct {
 type Stats struct {
 	Steps, PutsOK, PutsUnknown, PutsFailed, StrongReads, WeakReads   uint64
 	Crashes, TornCrashes, Restarts, Partitions, Elections, Transfers uint64
-	DisksLost                                                        uint64
+	DisksLost, SlowWrites                                            uint64
 	ConfChanges, Checkpoints, SnapshotsInstalled, ClosedPublished    uint64
 	MsgsSent, MsgsDropped, MsgsDuplicated, MsgsDelayed, MsgsCut      uint64
 	LivenessTicks, ServingSteps                                      uint64
@@ -136,7 +136,11 @@ type simNode struct {
 	physOffset, hlc uint64
 	restartAt       uint64
 	// tornNext: crash in the middle of the next Ready that writes anything.
-	tornNext   bool
+	tornNext bool
+	// inflight is a Ready whose write is under way (slow writes): until its step the driver
+	// goes on ticking and stepping the node, sending what TakeEarly gives, as the server's
+	// poller does through a long write; it makes no request of it.
+	inflight   *inflightReady
 	lastCommit uint64
 	leading    bool
 	// pendingPuts are the writes proposed here, by index; pendingReads the strong reads, by
@@ -155,6 +159,15 @@ type simNode struct {
 	// the root service does once it saw a leader (paxos.Config.Established).
 	established bool
 }
+
+// inflightReady is a Ready handed out whose write completes at step doneAt.
+type inflightReady struct {
+	rd     paxos.Ready
+	doneAt uint64
+}
+
+// busy reports whether a write of sn is under way: requests wait, as in the server.
+func (sn *simNode) busy() bool { return sn.inflight != nil }
 
 // Sim is one simulated cluster: one Paxos group, run in one goroutine from one seed.
 type Sim struct {
@@ -186,10 +199,12 @@ type profile struct {
 	// root service saw lead; otherwise it may take recovery's new-group exit.
 	establishedLoss bool
 	checkpointEvery uint64
+	// slowWrites: one Ready in this many has a write that takes several steps (0 = never).
+	slowWrites uint64
 }
 
 func (p profile) String() string {
-	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d disk-loss=%v established=%v", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery, p.diskLoss, p.establishedLoss)
+	return fmt.Sprintf("crash/%d partition/%d conf=%v transfer=%v checkpoint/%d disk-loss=%v established=%v slow-writes/%d", p.crashEvery, p.partitionEvery, p.confChanges, p.transfers, p.checkpointEvery, p.diskLoss, p.establishedLoss, p.slowWrites)
 }
 
 // New builds the cluster of a seed: its topology (seed modulo the topology list), its fault
@@ -212,6 +227,8 @@ func New(opts Options) *Sim {
 		diskLoss:        rg.IntN(2) == 0,
 		// Not drawn from rg, so that every other draw of a seed stays what it was.
 		establishedLoss: (opts.Seed/uint64(len(topologies)))%2 == 1,
+		// Half the seeds; a seed without slow writes draws exactly what it drew before.
+		slowWrites: []uint64{0, 8}[(opts.Seed/uint64(2*len(topologies)))%2],
 	}
 	var conf paxos.Membership
 	for i, t := range s.topo.types {
@@ -272,6 +289,11 @@ func (s *Sim) start(sn *simNode) {
 func (s *Sim) crash(sn *simNode, why string) {
 	if !sn.up {
 		return
+	}
+	if in := sn.inflight; in != nil {
+		// Killed during a write: some prefix of it may be on the disk.
+		s.tornWrite(sn, in.rd)
+		sn.inflight = nil
 	}
 	sn.up, sn.n, sn.tornNext, sn.fetch = false, nil, false, nil
 	for _, i := range sortedKeys(sn.pendingPuts) {
@@ -357,7 +379,23 @@ func (s *Sim) fail(err error) {
 // must already be durable on a majority of voters), then drains its Ready.
 func (s *Sim) after(sn *simNode) {
 	s.observe(sn)
-	for i := 0; sn.up && s.err == nil && sn.n.HasReady(); i++ {
+	for i := 0; sn.up && s.err == nil; i++ {
+		if in := sn.inflight; in != nil {
+			if s.now < in.doneAt {
+				// The write goes on: what may leave before it, leaves.
+				for _, m := range sn.n.TakeEarly(nil) {
+					s.net.send(s.rng, s.now, m)
+				}
+				break
+			}
+			sn.inflight = nil
+			s.tracef("replica %d: slow write done", sn.id)
+			s.finishReady(sn, in.rd)
+			continue
+		}
+		if !sn.n.HasReady() {
+			break
+		}
 		if i > 1000 {
 			s.fail(fmt.Errorf("replica %d: Ready keeps coming after 1000 rounds", sn.id))
 			return
@@ -373,6 +411,14 @@ func (s *Sim) after(sn *simNode) {
 // send, apply, read states, then Advance.
 func (s *Sim) handleReady(sn *simNode) {
 	rd := sn.n.Ready()
+	// The closed version a Ready reports is the Node's at that moment (checked now: a slow
+	// write may finish after the Node learned a newer one).
+	if rd.Closed != nil {
+		if err := s.chk.Closed(sn.id, *rd.Closed); err != nil {
+			s.fail(err)
+			return
+		}
+	}
 	// Proposals may leave before the Ready is persisted (paxos.MaySendBeforePersist), as the
 	// server's replica driver does; a torn crash then loses the sender's copy of what it sent.
 	for _, m := range rd.Messages {
@@ -380,6 +426,19 @@ func (s *Sim) handleReady(sn *simNode) {
 			s.net.send(s.rng, s.now, m)
 		}
 	}
+	if p := s.profile.slowWrites; p > 0 && (!rd.HardState.IsZero() || len(rd.Entries) > 0) && s.rng.Uint64N(p) == 0 {
+		// A slow write: it completes some steps later, sometimes after a lease.
+		sn.inflight = &inflightReady{rd: rd, doneAt: s.now + 1 + s.rng.Uint64N(2*leaseTicks)}
+		s.stats.SlowWrites++
+		s.tracef("replica %d: slow write of %d entries (hard state %v) until step %d", sn.id, len(rd.Entries), !rd.HardState.IsZero(), sn.inflight.doneAt)
+		return
+	}
+	s.finishReady(sn, rd)
+}
+
+// finishReady carries out the rest of a Ready once its write is done: persist it, send what
+// waited for it, apply, answer reads, then Advance.
+func (s *Sim) finishReady(sn *simNode, rd paxos.Ready) {
 	if !s.persist(sn, rd) {
 		return // crashed between the write and the sync
 	}
@@ -420,12 +479,6 @@ func (s *Sim) handleReady(sn *simNode) {
 		}
 		sn.leading = rd.Soft.Role == paxos.Leader
 	}
-	if rd.Closed != nil {
-		if err := s.chk.Closed(sn.id, *rd.Closed); err != nil {
-			s.fail(err)
-			return
-		}
-	}
 	sn.n.Advance(rd)
 	s.observe(sn)
 }
@@ -437,23 +490,8 @@ func (s *Sim) handleReady(sn *simNode) {
 // contract demands); persist reports false and nothing of the Ready is sent or applied.
 func (s *Sim) persist(sn *simNode, rd paxos.Ready) bool {
 	if sn.tornNext && (!rd.HardState.IsZero() || len(rd.Entries) > 0) {
-		recs := len(rd.Entries)
-		if !rd.HardState.IsZero() {
-			recs++
-		}
-		keep := s.rng.IntN(recs + 1)
-		es := rd.Entries
-		if !rd.HardState.IsZero() {
-			if keep > 0 {
-				sn.disk.hs = rd.HardState
-				keep--
-			}
-		}
-		if err := sn.disk.writeTorn(es[:keep]); err != nil {
-			s.fail(err)
-		}
-		s.stats.TornCrashes++
-		s.crash(sn, fmt.Sprintf("torn write: kept %d of %d records", keep, recs))
+		kept, recs := s.tornWrite(sn, rd)
+		s.crash(sn, fmt.Sprintf("torn write: kept %d of %d records", kept, recs))
 		return false
 	}
 	if err := sn.disk.write(rd.HardState, rd.Entries); err != nil {
@@ -461,6 +499,26 @@ func (s *Sim) persist(sn *simNode, rd paxos.Ready) bool {
 		return false
 	}
 	return true
+}
+
+// tornWrite leaves on sn's disk what a crash before the sync keeps of rd's write: a random
+// prefix of its record stream (hard state first, then the entries).
+func (s *Sim) tornWrite(sn *simNode, rd paxos.Ready) (kept, recs int) {
+	recs = len(rd.Entries)
+	if !rd.HardState.IsZero() {
+		recs++
+	}
+	keep := s.rng.IntN(recs + 1)
+	kept = keep
+	if !rd.HardState.IsZero() && keep > 0 {
+		sn.disk.hs = rd.HardState
+		keep--
+	}
+	if err := sn.disk.writeTorn(rd.Entries[:keep]); err != nil {
+		s.fail(err)
+	}
+	s.stats.TornCrashes++
+	return kept, recs
 }
 
 // apply applies one chosen entry to a replica's state machine and settles the write proposed
@@ -524,7 +582,11 @@ func (s *Sim) observe(sn *simNode) {
 			}
 			return Absent, value{}
 		}
-		if err := s.chk.Commit(sn.id, st.Config, sn.lastCommit, st.Commit, holds); err != nil {
+		logged := func(i uint64) (value, bool) {
+			e, ok := sn.n.Entry(i)
+			return valueOf(e), ok
+		}
+		if err := s.chk.Commit(sn.id, st.Config, sn.lastCommit, st.Commit, logged, holds); err != nil {
 			s.fail(err)
 			return
 		}
@@ -639,7 +701,7 @@ func (s *Sim) step() {
 		s.after(sn)
 	}
 	for _, id := range s.ids {
-		if sn := s.nodes[id]; sn.up && sn.fetch != nil && s.err == nil {
+		if sn := s.nodes[id]; sn.up && sn.fetch != nil && !sn.busy() && s.err == nil {
 			s.fetchSnapshot(sn)
 		}
 	}
@@ -647,7 +709,7 @@ func (s *Sim) step() {
 		s.wl.step(s)
 	}
 	for _, id := range s.ids {
-		if sn := s.nodes[id]; sn.up && s.err == nil && s.rng.Uint64N(s.profile.checkpointEvery) == 0 {
+		if sn := s.nodes[id]; sn.up && !sn.busy() && s.err == nil && s.rng.Uint64N(s.profile.checkpointEvery) == 0 {
 			s.checkpoint(sn)
 		}
 	}
@@ -860,6 +922,7 @@ func (s *Sim) servingLeader() *simNode {
 // gone, every crashed replica restarts, and no new crash, transfer or membership change starts.
 func (s *Sim) heal() {
 	s.healed = true
+	s.profile.slowWrites = 0 // writes under way finish; no new one is slow
 	s.net.part = partition{}
 	s.net.faults = netFaults{baseDelay: 1, jitter: 1}
 	for _, id := range s.ids {

@@ -151,6 +151,7 @@ func addStats(t *Stats, s Stats) {
 	t.Crashes += s.Crashes
 	t.TornCrashes += s.TornCrashes
 	t.DisksLost += s.DisksLost
+	t.SlowWrites += s.SlowWrites
 	t.Restarts += s.Restarts
 	t.Partitions += s.Partitions
 	t.Elections += s.Elections

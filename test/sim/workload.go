@@ -113,7 +113,7 @@ func (w *workload) step(s *Sim) {
 	if s.rng.IntN(3) == 0 {
 		w.weakRead(s)
 	}
-	if l := s.servingLeader(); l != nil && s.now%closeEverySteps == 0 {
+	if l := s.servingLeader(); l != nil && !l.busy() && s.now%closeEverySteps == 0 {
 		v := max((s.now+l.physOffset)*1000, l.hlc)
 		if err := l.n.CloseVersion(v); err == nil {
 			s.stats.ClosedPublished++
@@ -141,6 +141,9 @@ func (sn *simNode) nextVersion(now uint64) uint64 {
 
 // put proposes a write on sn. It returns nil when the proposal was refused (it did not happen).
 func (w *workload) put(s *Sim, sn *simNode, key, c int) *kvOp {
+	if sn.busy() {
+		return nil // its requests wait for the write under way; this client tries again
+	}
 	w.nextOp++
 	op := &kvOp{id: w.nextOp, client: c, put: true, key: key, node: sn.id}
 	idx, err := sn.n.Propose(paxos.Proposal{Version: sn.nextVersion(s.now), Data: encodePut(op.id, key)})
@@ -170,7 +173,7 @@ func (w *workload) get(s *Sim, c int) *kvOp {
 	if sn == nil || s.rng.IntN(2) == 0 {
 		sn = s.randomUp(func(st paxos.Status) bool { return st.Type == paxos.Full })
 	}
-	if sn == nil {
+	if sn == nil || sn.busy() {
 		return nil
 	}
 	w.nextReq++
@@ -213,7 +216,7 @@ func (w *workload) weakRead(s *Sim) {
 // transfer hands leadership to a random FULL member.
 func (w *workload) transfer(s *Sim) {
 	l := s.servingLeader()
-	if l == nil {
+	if l == nil || l.busy() {
 		return
 	}
 	var fulls []paxos.ID
@@ -238,7 +241,7 @@ func (w *workload) transfer(s *Sim) {
 // replica's upstream.
 func (w *workload) confChange(s *Sim) {
 	l := s.servingLeader()
-	if l == nil || s.recovering() {
+	if l == nil || l.busy() || s.recovering() {
 		return
 	}
 	conf := l.n.Status().Config
