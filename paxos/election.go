@@ -105,7 +105,7 @@ func (n *Node) onLease(m Message) {
 		n.send(Message{Type: MsgLeaseResp, To: m.From, Ballot: m.Ballot, Reject: true, Promised: n.hs.Promised, Tick: m.Tick})
 	}
 	conf := n.log.conf.current()
-	if !conf.IsVoter(m.From) {
+	if !conf.IsVoter(m.From) && !n.logBehind(m, conf) {
 		refuse() // a removed replica cannot disrupt the group
 		return
 	}
@@ -154,6 +154,18 @@ func (n *Node) onLease(m Message) {
 		First: n.log.first(), Commit: n.log.commit, ClosedFloor: n.hs.ClosedFloor, Tick: m.Tick, Priority: n.advertised()})
 }
 
+// logBehind reports whether a member that is no voter in conf asks for a lease with a log ahead
+// of this replica's: it may hold the entry that made it FULL, which this replica lacks. Refusing
+// it deadlocked a group whose other voters saw it as READONLY while the only FULL replica in
+// their view had lost its data and waited for a leader (sim seed 14122).
+func (n *Node) logBehind(m Message, conf Membership) bool {
+	if _, ok := conf.Member(m.From); !ok {
+		return false
+	}
+	last := n.log.lastBallot()
+	return last.Less(m.LogBallot) || (last == m.LogBallot && m.Index > n.log.last())
+}
+
 func (n *Node) onLeaseResp(m Message) {
 	if m.Reject && n.hs.Promised.Less(m.Promised) {
 		// Someone asked with a higher ballot: remember it so the next campaign goes above it.
@@ -187,6 +199,12 @@ func (n *Node) onLeaseResp(m Message) {
 }
 
 func (n *Node) maybeWin() {
+	if !n.mayLead() {
+		// Its type changed under the campaign (an installed snapshot's membership): invariant 3
+		// (sim seed 16776 made a LOGONLY replica leader).
+		n.giveUp()
+		return
+	}
 	conf := n.log.conf.current()
 	got := 0
 	for _, v := range conf.Voters() {

@@ -85,6 +85,12 @@ func (n *Node) becomeLeader() {
 		// above its commit point it accepted without counting: drop it and take the best log
 		// of the others, which holds every chosen entry.
 		n.log.truncateFrom(n.log.commit + 1)
+		if !n.mayLead() {
+			// What made it FULL was among those uncounted entries: it may not lead
+			// (invariant 3; sim seed 14077 made a LOGONLY replica leader here).
+			n.giveUp()
+			return
+		}
 		g := c.grants[n.id]
 		g.last, g.lastBallot = n.log.last(), n.log.lastBallot()
 		c.grants[n.id] = g
@@ -150,6 +156,13 @@ func (n *Node) onFetch(m Message) {
 	if m.Index <= n.log.offset {
 		meta := n.snapshotMeta()
 		n.send(Message{Type: MsgFetchResp, To: m.From, Ballot: m.Ballot, Reject: true, Snapshot: &meta})
+		return
+	}
+	if m.Index > n.log.last() || n.rec != nil {
+		// It no longer holds what it reported when it granted: it lost its data since (and
+		// recovers). Refuse, so that the leader stands again and reconfirms from another log;
+		// an empty page kept it asking for ever, leading without serving (sim seed 36288).
+		n.send(Message{Type: MsgFetchResp, To: m.From, Ballot: m.Ballot, Reject: true})
 		return
 	}
 	es := n.log.slice(m.Index, m.Hint, n.cfg.MaxMsgEntries, n.cfg.MaxMsgBytes)

@@ -318,11 +318,13 @@ func (n *Node) isVoter() bool {
 // (maybeWin): a group whose only FULL replica lost its data has nobody else to lead and give it
 // the barrier it waits for (recovery.go).
 func (n *Node) canStand() bool {
+	return n.mayLead() && (n.rec == nil || n.rec.forgotten(n))
+}
+
+// mayLead reports whether this replica's type lets it lead: it is a FULL member.
+func (n *Node) mayLead() bool {
 	m, ok := n.me()
-	if !ok || (n.rec != nil && !n.rec.forgotten(n)) {
-		return false
-	}
-	return m.Type == Full || (m.Type == LogOnly && n.cfg.Mutation == MutationLogOnlyLeads)
+	return ok && (m.Type == Full || (m.Type == LogOnly && n.cfg.Mutation == MutationLogOnlyLeads))
 }
 
 func (n *Node) send(m Message) {
@@ -504,6 +506,10 @@ func (n *Node) InstallSnapshot(meta SnapshotMeta) {
 	n.snap.Membership = meta.Membership.clone()
 	n.hs.Commit = meta.Index
 	n.learnClosed(meta.Closed)
+	if n.role == Candidate && !n.mayLead() {
+		// The snapshot's membership made this candidate LOGONLY, READONLY or no member.
+		n.giveUp()
+	}
 	if to := n.snapFrom; to != None && to != n.id {
 		n.send(Message{Type: MsgAcceptResp, To: to, Ballot: n.ballot, Index: meta.Index, Hint: meta.Index, Priority: n.advertised(), ClosedFloor: n.hs.ClosedFloor})
 	}

@@ -518,3 +518,70 @@ func TestTakeEarlyDuringAWrite(t *testing.T) {
 	}
 	n.Advance(rd)
 }
+
+// A candidate whose type an installed snapshot changes (FULL to LOGONLY) does not win with the
+// grants of its campaign: only FULL replicas lead (invariant 3; sim seed 16776).
+func TestCandidateDemotedBySnapshotDoesNotLead(t *testing.T) {
+	n, err := New(testConfig(2), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lease Message
+	for i := 0; i < 200 && lease.Type != MsgLease; i++ {
+		n.Tick()
+		for n.HasReady() {
+			rd := n.Ready()
+			for _, m := range rd.Messages {
+				if m.Type == MsgLease {
+					lease = m
+				}
+			}
+			n.Advance(rd)
+		}
+	}
+	if lease.Type != MsgLease {
+		t.Fatal("replica 2 never stood")
+	}
+	demoted := Membership{Members: []Member{{ID: 1, Type: Full}, {ID: 2, Type: LogOnly}, {ID: 3, Type: Full}}}
+	n.InstallSnapshot(SnapshotMeta{Index: 5, Ballot: Ballot{1, 1}, Membership: demoted})
+	if err := n.Step(Message{Type: MsgLeaseResp, From: 3, To: 2, Ballot: lease.Ballot, Tick: lease.Tick}); err != nil {
+		t.Fatal(err)
+	}
+	if st := n.Status(); st.Role == Leader {
+		t.Fatalf("LOGONLY replica 2 leads ballot %s", st.Ballot)
+	}
+}
+
+// A new group of four voters whose first writes were lost on two of them (they boot with
+// nothing stored and recover) while the other two promised in a campaign that chose nothing:
+// no entry is stored anywhere, so the recovering pair ends recovery once what it may have
+// forgotten is moot, and the group elects (before, neither pair could win without the other).
+func TestNewGroupWithLostFirstWritesElects(t *testing.T) {
+	members := []Member{{ID: 1, Type: Full}, {ID: 2, Type: Full}, {ID: 3, Type: Full}, {ID: 4, Type: LogOnly}}
+	h := newHarness(members, true, nil)
+	for _, id := range []ID{1, 3} {
+		h.crash(id)
+		h.disks[id].hs = HardState{Promised: Ballot{Round: 3, Node: 1}}
+		h.start(id)
+	}
+	if !h.tickUntil(300, func() bool { return h.leader() != None }) {
+		t.Fatalf("no leader after 300 ticks:\n%s", h.status())
+	}
+}
+
+// A voter asked by a reconfirming leader for entries it no longer holds (it lost its data since
+// it granted and recovers) refuses, so the leader stands again instead of asking for ever.
+func TestFetchBeyondTheLogIsRefused(t *testing.T) {
+	n, err := New(testConfig(2), Boot{Snapshot: SnapshotMeta{Membership: Membership{Members: threeFull()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Step(Message{Type: MsgFetch, From: 1, To: 2, Ballot: Ballot{4, 1}, Index: 7, Hint: 9}); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgFetchResp || !rd.Messages[0].Reject {
+		t.Fatalf("answer to a fetch beyond an empty log: %v; want a refusal", rd.Messages)
+	}
+	n.Advance(rd)
+}

@@ -39,8 +39,17 @@ import "fmt"
 // replica whose probes show that a majority of its voters, itself included, has stored nothing
 // at all ends recovery at once: with a majority pristine, nothing can have been chosen (any
 // majority that chose something intersects it) unless a replica in it lost its state, and one
-// that did is covered by invariant 1 only while the others keep theirs. Config.Established (the
-// driver knows the group ran) closes this exit. The case this cannot tell apart otherwise: a
+// that did is covered by invariant 1 only while the others keep theirs. Every voter answering
+// that its log holds no entry (pristine or not) ends it too, once everything the replica may
+// have forgotten is moot (forgotten): the others may have promised ballots of campaigns, but an
+// entry chosen would be held by a majority, which would then all have lost their state. A
+// majority of them is not enough: a voter that promised in an early campaign and never got an
+// entry says nothing of the group that ran without it (sim seed 7416, a group that ran on the
+// other two voters, one of which lost its disk while the other was cut off, started afresh).
+// Without this exit a new group whose first writes were lost on half its voters (crashes before
+// their first fsync), while the other half had promised in a campaign, waited for ever: neither
+// half could elect without the other (sim seed 2878). Config.Established (the driver knows the
+// group ran) closes both exits. The case this cannot tell apart otherwise: a
 // replica lost its data while the only other replicas that hold the group's entries are down
 // or answer late, and the rest never received anything; it then starts the group afresh.
 // The recovering flag is persisted with the hard state, so a crash in the middle of recovery
@@ -50,6 +59,7 @@ import "fmt"
 type recovery struct {
 	since    uint64      // tick recovery started (this incarnation)
 	pristine map[ID]bool // voters whose last probe answer said they stored nothing
+	empty    map[ID]bool // voters whose last probe answer said their log holds no entry
 	target   uint64      // a barrier a serving leader appended after a probe; 0 until one answers
 	forced   bool        // an operator gave up the catch-up condition (ForceEndRecovery)
 }
@@ -58,7 +68,7 @@ type recovery struct {
 // recovery a crash interrupted.
 func (n *Node) startRecovery() {
 	n.hs.Recovering = true
-	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}}
+	n.rec = &recovery{since: n.now, pristine: map[ID]bool{}, empty: map[ID]bool{}}
 }
 
 // isPristine reports whether this replica has stored nothing: no promise, no entry, no snapshot.
@@ -155,13 +165,18 @@ func (n *Node) mayEndRecovery() bool {
 		return false
 	}
 	conf := n.log.conf.current()
-	got := 0
-	for _, v := range conf.Voters() {
-		if v == n.id || r.pristine[v] {
-			got++
+	voters := conf.Voters()
+	pristine, empty := 0, 0
+	for _, v := range voters {
+		switch {
+		case v == n.id || r.pristine[v]:
+			pristine++
+			empty++
+		case r.empty[v]:
+			empty++
 		}
 	}
-	return got >= conf.Quorum()
+	return pristine >= conf.Quorum() || (empty == len(voters) && r.forgotten(n))
 }
 
 // onProbe answers a recovering replica. A serving leader appends a barrier for it: once that
@@ -198,6 +213,11 @@ func (n *Node) onProbeResp(m Message) {
 		delete(r.pristine, m.From)
 	} else {
 		r.pristine[m.From] = true
+	}
+	if m.Index == 0 {
+		r.empty[m.From] = true // no entry and no snapshot (a compacted log's last is its offset)
+	} else {
+		delete(r.empty, m.From)
 	}
 	if r.target == 0 && m.Hint != 0 {
 		r.target = m.Hint

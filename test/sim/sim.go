@@ -316,7 +316,7 @@ func (s *Sim) crash(sn *simNode, why string) {
 func (s *Sim) loseDisk(sn *simNode) bool {
 	for _, id := range s.ids {
 		o := s.nodes[id]
-		if o != sn && !o.removed && o.recovering() {
+		if o != sn && !o.removed && (o.recovering() || o.holdsNoEntry()) {
 			return false
 		}
 		// In every membership a replica holds, the voters other than sn must be a majority.
@@ -361,6 +361,13 @@ func (s *Sim) recovering() bool {
 		}
 	}
 	return false
+}
+
+// holdsNoEntry reports whether sn holds no log entry and no checkpoint, on disk or in memory: it
+// answers a probe as pristine once it withdraws its promise (a candidate that gives up), so with
+// a replica that lost its disk it makes the pristine majority of a new group (sim seed 21444).
+func (sn *simNode) holdsNoEntry() bool {
+	return len(sn.disk.entries) == 0 && sn.disk.snap.Index == 0 && (!sn.up || sn.n.Status().Last == 0)
 }
 
 // recovering reports whether sn is recovering, or will be when it boots.
@@ -765,7 +772,17 @@ func sameConf(a, b paxos.Membership) bool { return slices.Equal(a.Members, b.Mem
 func (s *Sim) fetchSnapshot(sn *simNode) {
 	f := sn.fetch
 	src := s.nodes[f.From]
-	if src == nil || !src.up || s.net.part.cuts(src.id, sn.id) || src.disk.snap.Index < f.Meta.Index {
+	if src == nil || !src.up || s.net.part.cuts(src.id, sn.id) {
+		return
+	}
+	if src.disk.snap.Index < f.Meta.Index {
+		// The source's checkpoint went back: it lost its disk since it offered the snapshot.
+		// The fetch fails, as the server's does, and the next offer starts another (sim seed
+		// 24085 waited for ever on a snapshot no replica held any more).
+		sn.fetch = nil
+		sn.n.SnapshotFailed()
+		s.tracef("replica %d: snapshot %d from %d failed (its checkpoint is %d now)", sn.id, f.Meta.Index, src.id, src.disk.snap.Index)
+		s.after(sn)
 		return
 	}
 	meta := src.disk.snap
