@@ -205,6 +205,28 @@ func (p Pending) Wait(ctx context.Context) error {
 	return p.l.await(ctx, p.res)
 }
 
+// Start makes sure the write is under way without waiting for it: if no writer has taken the
+// updates' batch yet, it writes it on the caller's goroutine, as Wait would (returning once it
+// is durable); if the flusher or another caller is writing, or will write it, it returns at
+// once. A caller that has other work to do while a write goes on calls Start, then watches Done.
+func (p Pending) Start() {
+	if p.res != nil {
+		p.l.kick(p.res)
+	}
+}
+
+// Done is closed once the updates are durable or their write failed; Wait then returns at once.
+// Only a write someone started ends: a Queue whose batch nobody writes needs Start or Wait.
+func (p Pending) Done() <-chan struct{} {
+	if p.res == nil {
+		return closedDone
+	}
+	return p.res.done
+}
+
+// closedDone is the Done of a Pending with nothing to write.
+var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Compact durably records that partition's entries below below are no
 // longer needed and deletes the segment files no partition needs any more.
 // A below beyond the partition's next index empties it and makes below the
@@ -372,6 +394,18 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, k kind, p
 // await waits for res's batch to be durable, writing it itself when nobody
 // is writing and the batch is still the current one.
 func (l *Log) await(ctx context.Context, res *result) error {
+	l.kick(res)
+	select {
+	case <-res.done:
+		return res.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// kick writes res's batch on the caller's goroutine if no write is under way and the flusher
+// has not taken it (or hands it to the flusher when it gathers partitions).
+func (l *Log) kick(res *result) {
 	l.mu.Lock()
 	if !l.writing && l.cur.res == res {
 		if l.gather() {
@@ -381,12 +415,6 @@ func (l *Log) await(ctx context.Context, res *result) error {
 		}
 	}
 	l.mu.Unlock()
-	select {
-	case <-res.done:
-		return res.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // queueUpdates validates updates against pend and, if all are valid,

@@ -941,6 +941,41 @@ func TestQueueWritesOnWait(t *testing.T) {
 	mustClose(t, l)
 }
 
+// A queued batch is written by nobody until Start (or Wait): Done stays open, then Start writes
+// it on the caller's goroutine and Done closes; a Pending with nothing to write is done.
+func TestStartWritesQueued(t *testing.T) {
+	mem := NewMemFS()
+	opts := testOptions(mem)
+	opts.GatherWait = 0
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	p, err := l.Queue(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 64)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done():
+		t.Fatal("a queued batch is done before anyone wrote it")
+	default:
+	}
+	syncs := mem.Syncs()
+	p.Start()
+	select {
+	case <-p.Done():
+	default:
+		t.Fatal("Start returned before writing the batch nobody had taken")
+	}
+	if n := mem.Syncs() - syncs; n != 1 {
+		t.Fatalf("%d syncs for the started batch; want 1", n)
+	}
+	if err := p.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkRange(t, l, 1, 1, 3)
+	<-Pending{}.Done()
+	mustClose(t, l)
+}
+
 // A Save that writes its own batch while the flusher has nothing to do leaves the flusher
 // asleep: a wake-up per write cost a futex call and a goroutine switch (about 14 µs of CPU per
 // append on this package's writers=1 benchmark; docs/clog.md).

@@ -23,6 +23,8 @@ type MemFS struct {
 	syncErr  error
 	writeErr error
 	syncs    int
+	// held, when set, is closed by HoldSyncs' release: Syncs wait for it.
+	held chan struct{}
 }
 
 var _ FS = (*MemFS)(nil)
@@ -57,6 +59,25 @@ func (m *MemFS) FailWrites(err error) {
 	m.mu.Lock()
 	m.writeErr = err
 	m.mu.Unlock()
+}
+
+// HoldSyncs makes every later Sync wait until release is called, as a disk that stalls.
+func (m *MemFS) HoldSyncs() (release func()) {
+	ch := make(chan struct{})
+	m.mu.Lock()
+	m.held = ch
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			if m.held == ch {
+				m.held = nil
+			}
+			m.mu.Unlock()
+			close(ch)
+		})
+	}
 }
 
 // Syncs returns how many file Syncs have succeeded.
@@ -252,6 +273,12 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) Sync() error {
+	f.fs.mu.Lock()
+	held := f.fs.held
+	f.fs.mu.Unlock()
+	if held != nil {
+		<-held
+	}
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if err := f.check("sync"); err != nil {

@@ -41,12 +41,31 @@ type Poller struct {
 	beforeRound atomic.Pointer[func()]
 	// stall, when set (OnStall), hears of long gaps between tick rounds.
 	stall atomic.Pointer[stallHook]
+	// tolerance bounds how long into a log write the replicas keep their leases
+	// (SetWriteTolerance), in nanoseconds.
+	tolerance atomic.Int64
 
-	// Reused by rounds; the poller goroutine's own.
-	batch, live []*Replica
-	work        []readyWork
-	updates     []clog.Update
+	// The poller goroutine's own: its ticker, when the replicas last ticked, and buffers
+	// reused by rounds.
+	ticker   *time.Ticker
+	lastTick time.Time
+	// slowUntil: a log write took a tick or more; until then writes go to the flusher (save).
+	slowUntil    time.Time
+	batch, live  []*Replica
+	interimBatch []*Replica
+	work         []readyWork
+	updates      []clog.Update
 }
+
+// largeWrite is the size from which a round's log write goes to the log's flusher rather than
+// being written on the poller's goroutine: the poller keeps its replicas' leases meanwhile
+// (wait). Below it a write is short, and writing it here saves a goroutine hand-off.
+const largeWrite = 256 << 10
+
+// slowDiskMemory is how long after a write that took a tick or more every write goes to the
+// log's flusher, as a large one does (save): a disk that stalls once stalls again, and a small
+// write made on the poller's goroutine stalls its replicas' heartbeats as long.
+const slowDiskMemory = 10 * time.Second
 
 // readyWork is one replica's Ready within a round.
 type readyWork struct {
@@ -71,6 +90,7 @@ func NewPoller(log *clog.Log, tick time.Duration) (*Poller, error) {
 	}
 	p := &Poller{log: log, tick: tick, members: map[*Replica]struct{}{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	p.tolerance.Store(int64(50 * tick)) // the default lease (config.DefaultSettings): 50 ticks
 	go p.run()
 	return p, nil
 }
@@ -111,6 +131,14 @@ func (p *Poller) OnStall(min time.Duration, f func(gap time.Duration)) {
 	p.stall.Store(&stallHook{min: min, f: f})
 }
 
+// SetWriteTolerance sets how long into a log write that has not returned the poller goes on
+// ticking its replicas, stepping their messages and sending what may leave before the write is
+// durable (paxos.Node.TakeEarly): leaders renew their leases and followers answer them, so a
+// slow write (a large batch, a disk shared with other writers) does not move leaders. Past d the
+// replicas go quiet until the write returns: their leases lapse and leaders move away from a
+// disk that hangs. 0 keeps them quiet from the start of every write. The server sets its lease.
+func (p *Poller) SetWriteTolerance(d time.Duration) { p.tolerance.Store(int64(max(d, 0))) }
+
 // schedule queues r for the next round. It never blocks.
 func (p *Poller) schedule(r *Replica) {
 	if r.queued.Swap(true) {
@@ -136,28 +164,33 @@ func (p *Poller) run() {
 		p.closeAll()
 		return
 	}
-	ticker := time.NewTicker(p.tick)
-	defer ticker.Stop()
-	lastTick := time.Now()
+	p.ticker = time.NewTicker(p.tick)
+	defer p.ticker.Stop()
+	p.lastTick = time.Now()
 	for {
 		tick := false
 		select {
 		case <-p.stop:
 			p.closeAll()
 			return
-		case <-ticker.C:
+		case <-p.ticker.C:
 			tick = true
 		case <-p.wake:
 		}
 		if tick {
-			now := time.Now()
-			if h := p.stall.Load(); h != nil && now.Sub(lastTick) >= h.min {
-				h.f(now.Sub(lastTick))
-			}
-			lastTick = now
+			p.ticked()
 		}
 		p.round(tick)
 	}
+}
+
+// ticked notes a tick of the replicas, for the stall hook.
+func (p *Poller) ticked() {
+	now := time.Now()
+	if h := p.stall.Load(); h != nil && now.Sub(p.lastTick) >= h.min {
+		h.f(now.Sub(p.lastTick))
+	}
+	p.lastTick = now
 }
 
 // round runs one round over the queued replicas, or over every replica on a tick.
@@ -232,7 +265,7 @@ func (p *Poller) ready(rs []*Replica) {
 		if len(work) == 0 {
 			break
 		}
-		p.save(work)
+		flusher := p.save(work)
 		// Committed entries are chosen (a majority persisted them): they are applied, and
 		// their writers answered, while this server's own write is in flight.
 		for i := range work {
@@ -245,7 +278,7 @@ func (p *Poller) ready(rs []*Replica) {
 			if w.failed {
 				continue
 			}
-			if err := w.pend.Wait(context.Background()); err != nil {
+			if err := p.wait(w.pend, flusher); err != nil {
 				p.fail(w, err)
 				continue
 			}
@@ -262,11 +295,14 @@ func (p *Poller) ready(rs []*Replica) {
 }
 
 // save starts the write of every replica's update in one clog write. With chosen entries to
-// apply, the log's flusher writes it while the poller applies; without, Wait writes it on this
-// goroutine (no hand-off).
-func (p *Poller) save(work []readyWork) {
+// apply, a large write, or a disk that took a tick or more for a write lately, the log's flusher
+// writes it while the poller applies and waits (wait); otherwise wait writes it on this
+// goroutine (no hand-off: on a fast disk the hand-off costs as much as the write). It reports
+// whether the flusher must write it (the poller then keeps its replicas' leases meanwhile).
+func (p *Poller) save(work []readyWork) (flusher bool) {
 	updates := p.updates[:0]
 	apply := false
+	size := 0
 	for i := range work {
 		w := &work[i]
 		w.compact = w.r.compactBelow
@@ -279,6 +315,9 @@ func (p *Poller) save(work []readyWork) {
 		w.update, w.save = u, save
 		if save {
 			updates = append(updates, u)
+			for _, e := range u.Entries {
+				size += len(e.Data)
+			}
 		}
 		apply = apply || len(w.rd.Committed) > 0
 	}
@@ -287,10 +326,11 @@ func (p *Poller) save(work []readyWork) {
 		p.updates = updates[:0]
 	}()
 	if len(updates) == 0 {
-		return
+		return false
 	}
+	flusher = size >= largeWrite || time.Now().Before(p.slowUntil)
 	start := p.log.Queue
-	if apply {
+	if apply || flusher {
 		start = p.log.StartSave
 	}
 	pend, err := start(context.Background(), updates...)
@@ -300,7 +340,7 @@ func (p *Poller) save(work []readyWork) {
 				w.pend = pend
 			}
 		}
-		return
+		return flusher
 	}
 	// The log refused the whole write (one update broke a rule, or the log has failed):
 	// write each alone, so that only the replicas whose updates fail stop.
@@ -313,6 +353,82 @@ func (p *Poller) save(work []readyWork) {
 			p.fail(w, err)
 		}
 	}
+	return flusher
+}
+
+// wait returns once pend's write is durable, with its result. A write nobody took yet it writes
+// on this goroutine, unless it is the flusher's (save). While another goroutine writes, for up
+// to the write tolerance, it ticks the replicas and steps their messages (interim): a slow write
+// costs its replicas no lease.
+func (p *Poller) wait(pend clog.Pending, flusher bool) error {
+	start := time.Now()
+	defer func() {
+		if now := time.Now(); now.Sub(start) >= p.tick {
+			// A disk this slow stalls now and then (one shared with other writers): keep
+			// the leases safe for a while rather than save a hand-off.
+			p.slowUntil = now.Add(slowDiskMemory)
+		}
+	}()
+	if !flusher {
+		pend.Start()
+	}
+	select {
+	case <-pend.Done():
+		return pend.Wait(context.Background())
+	default:
+	}
+	limit := time.Duration(p.tolerance.Load())
+	woken := false
+	for time.Since(start) < limit {
+		select {
+		case <-pend.Done():
+			limit = 0
+		case <-p.ticker.C:
+			p.ticked()
+			p.interim(true)
+		case <-p.wake:
+			woken = true
+			p.interim(false)
+		}
+	}
+	err := pend.Wait(context.Background())
+	if woken {
+		// The wake-ups went to interim: replicas still queued need the next round.
+		p.mu.Lock()
+		queued := len(p.queue) > 0
+		p.mu.Unlock()
+		if queued {
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	return err
+}
+
+// interim runs while a log write is under way: it ticks every replica (tick) or steps the
+// messages of the queued ones, and sends what may leave before any write (Replica.interim).
+// Requests, Readies and periodic duties wait for the next round; a replica with any of them
+// pending is queued for it.
+func (p *Poller) interim(tick bool) {
+	p.mu.Lock()
+	rs := p.interimBatch[:0]
+	if tick {
+		for r := range p.members {
+			rs = append(rs, r)
+		}
+	} else {
+		rs = append(rs, p.queue...)
+	}
+	p.mu.Unlock()
+	for _, r := range rs {
+		if !r.gone && r.interim(tick) {
+			p.schedule(r)
+		}
+	}
+	clear(rs)
+	p.interimBatch = rs[:0]
 }
 
 // fail stops w's replica after persisting its Ready failed.

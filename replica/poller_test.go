@@ -277,3 +277,71 @@ func TestPollerReportsStalls(t *testing.T) {
 		}
 	}
 }
+
+// A leader whose log write stalls for longer than a lease keeps its leadership while the stall
+// is within the poller's write tolerance: its poller goes on ticking, sends heartbeats and
+// steps the answers (Poller.wait), so no follower stands. Past the tolerance the replicas go
+// quiet and leadership moves away from the stalled disk. The write is large, so it goes to the
+// log's flusher (a small one is written on the poller's goroutine: see largeWrite).
+func TestStalledWriteKeepsLeaseWithinTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		tolerance time.Duration
+		moves     bool
+	}{
+		{"within tolerance", 5 * time.Second, false},
+		{"past tolerance", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newPCluster(t, 1)
+			for _, p := range c.pollers {
+				p.SetWriteTolerance(tc.tolerance)
+			}
+			c.leaders(1)
+			// Settled: a replica still recovering stands once its recovery outlasts a lease
+			// (its acknowledgements do not count, so the stalled leader commits nothing for it).
+			waitFor(t, "every replica out of recovery", func() bool {
+				for id := paxos.ID(1); id <= 3; id++ {
+					if c.replica(id, 1).Status().Recovering {
+						return false
+					}
+				}
+				return true
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			leader := c.replica(1, 1)
+			if err := put(ctx, leader, "a", "1"); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := leader.Leading()
+			release := c.fs[1].HoldSyncs()
+			defer release()
+			done := make(chan error, 1)
+			go func() { done <- put(ctx, leader, "big", string(make([]byte, largeWrite+1))) }()
+			// The cluster's lease is 100 ticks of 10 ms: hold the leader's disk for 1.5 leases.
+			time.Sleep(1500 * time.Millisecond)
+			select {
+			case err := <-done:
+				t.Fatalf("the write returned (%v) while the leader's disk held its fdatasync", err)
+			default:
+			}
+			release()
+			err := <-done
+			var ballots []paxos.Ballot
+			for id := paxos.ID(1); id <= 3; id++ {
+				ballots = append(ballots, c.replica(id, 1).Status().Ballot)
+			}
+			moved := false
+			for _, b := range ballots {
+				moved = moved || b != before
+			}
+			if moved != tc.moves {
+				t.Fatalf("ballots %v after the stall (leader's was %v; write: %v); want moved=%v", ballots, before, err, tc.moves)
+			}
+			if !tc.moves && err != nil {
+				t.Fatalf("write through the stall: %v", err)
+			}
+		})
+	}
+}

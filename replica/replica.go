@@ -181,6 +181,8 @@ type Replica struct {
 	waiters []waiter
 	// early and late are reused buffers splitting a Ready's messages (see prepare).
 	early, late []paxos.Message
+	// interimMsgs: what interim sends (TakeEarly's buffer).
+	interimMsgs []paxos.Message
 	reads       map[uint64]*readWaiter
 	nextRead    uint64
 
@@ -618,6 +620,44 @@ func (r *Replica) drain() {
 	}
 }
 
+// interim keeps the replica's leases while its poller waits for a log write (Poller.wait):
+// it ticks the Node up to now (tick), steps the queued messages and sends what the Node lets
+// leave before anything more is durable (paxos.Node.TakeEarly): heartbeats, their answers,
+// accepts. It reports whether the replica has work for a round: requests, or a Ready.
+func (r *Replica) interim(tick bool) bool {
+	select {
+	case <-r.stop:
+		return true // the round removes it
+	default:
+	}
+	if tick {
+		r.catchUp()
+	}
+	for range 1024 {
+		m, ok := r.next()
+		if !ok {
+			break
+		}
+		r.step(m)
+	}
+	if msgs := r.node.TakeEarly(r.interimMsgs[:0]); len(msgs) > 0 {
+		r.cfg.Transport.Send(r.cfg.Partition, msgs)
+		clear(msgs)
+		r.interimMsgs = msgs[:0]
+	}
+	return len(r.reqs) > 0 || r.node.HasReady()
+}
+
+// next takes a queued message, if there is one.
+func (r *Replica) next() (paxos.Message, bool) {
+	select {
+	case m := <-r.inbox:
+		return m, true
+	default:
+		return paxos.Message{}, false
+	}
+}
+
 // step hands m to the Node at the current time: a message's handling can decide whether this
 // replica still serves (a follower's ReadIndex), so the Node's clock must not lag the wall
 // clock, as it would after the process was paused inside a batch of messages.
@@ -853,7 +893,11 @@ func (r *Replica) prepare(rd paxos.Ready) (u clog.Update, save bool, err error) 
 	}
 	parts := r.cfg.Log.Split(u)
 	for _, p := range parts[:len(parts)-1] {
-		if err := r.cfg.Log.Save(context.Background(), p); err != nil {
+		// Started, not awaited: the log writes its batches in order and refuses every write
+		// after a failed one, so the last part's write, which the poller waits for, ends after
+		// these and fails if any of them did. Waiting here stalled the server's replicas for
+		// the whole write.
+		if _, err := r.cfg.Log.StartSave(context.Background(), p); err != nil {
 			return clog.Update{}, false, err
 		}
 	}

@@ -337,6 +337,9 @@ func (s *Server) Run(ctx context.Context) error {
 			return err
 		}
 		p.OnStall(s.stalls.min(), func(gap time.Duration) { s.stalls.note(gap) })
+		// A write slower than a lease keeps the replicas' leases as long again; past that
+		// the disk is in trouble, the replicas go quiet and leaders move away.
+		p.SetWriteTolerance(s.cl.Settings.LeaseDuration)
 		s.pollers = append(s.pollers, p)
 	}
 	defer s.closePollers() // on early returns; Close is idempotent
