@@ -15,7 +15,10 @@
 // entries to the replica's MVCC state machine, answer read states, then Advance. A crash may
 // hit between the write and the sync (a "torn" write: a prefix of the record stream survives,
 // each surviving entry replacing the stored one at its index). A restart boots from the disk
-// only: hard state, checkpoint (snapshot meta and state machine), entries after it.
+// only: hard state, checkpoint (snapshot meta and state machine), entries after it. On half the
+// seeds some writes are slow: the Ready stays handed out for several steps while the driver
+// goes on ticking and stepping the node and sends what Node.TakeEarly gives, as the server's
+// pollers do through a slow write.
 //
 // # Invariants (DESIGN.md), checked after every call into a Node and every step
 //
