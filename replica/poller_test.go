@@ -351,3 +351,45 @@ func TestStalledWriteKeepsLeaseWithinTolerance(t *testing.T) {
 		})
 	}
 }
+
+// After a log write that took a tick or more, the poller hands even small writes to the log's
+// flusher for a while (slowDiskMemory) and keeps its replicas ticking through them: a disk that
+// stalled once does not silence the server's replicas on its next stall. Without that memory a
+// small write is made on the poller's goroutine and its stall stops every tick.
+func TestSmallWritesAfterASlowOneKeepTicking(t *testing.T) {
+	c := newPCluster(t, 1)
+	c.leaders(1)
+	var mu sync.Mutex
+	var stalls []time.Duration
+	c.pollers[1].OnStall(200*time.Millisecond, func(gap time.Duration) {
+		mu.Lock()
+		stalls = append(stalls, gap)
+		mu.Unlock()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	leader := c.replica(1, 1)
+	stalled := func(key string, hold time.Duration) {
+		t.Helper()
+		release := c.fs[1].HoldSyncs()
+		done := make(chan error, 1)
+		go func() { done <- put(ctx, leader, key, "v") }()
+		time.Sleep(hold)
+		release()
+		if err := <-done; err != nil {
+			t.Fatalf("put %s through a stall of %v: %v", key, hold, err)
+		}
+	}
+	// A short stall (below the stall hook's 200 ms): the disk is now known to be slow.
+	stalled("a", 50*time.Millisecond)
+	mu.Lock()
+	stalls = nil
+	mu.Unlock()
+	// A long stall of a small write: the replicas must go on ticking.
+	stalled("b", 600*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stalls) > 0 {
+		t.Fatalf("the poller went %v without ticks during a small write after a slow one", stalls)
+	}
+}
