@@ -941,6 +941,29 @@ func TestQueueWritesOnWait(t *testing.T) {
 	mustClose(t, l)
 }
 
+// flusherState is whether l's flusher sleeps with nothing to do, and how often it was woken.
+func flusherState(l *Log) (idle bool, wakes uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.idle, l.wakes
+}
+
+// waitFlusherIdle waits until l's flusher sleeps with nothing to do (it starts awake) and
+// returns how often it was woken by then.
+func waitFlusherIdle(t *testing.T, l *Log) (wakes uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for idle, wakes := flusherState(l); ; idle, wakes = flusherState(l) {
+		if idle {
+			return wakes
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the flusher never went idle")
+		}
+		runtime.Gosched()
+	}
+}
+
 // A queued batch is written by nobody until Start (or Wait): Done stays open, then Start writes
 // it on the caller's goroutine and Done closes; a Pending with nothing to write is done.
 func TestStartWritesQueued(t *testing.T) {
@@ -949,6 +972,9 @@ func TestStartWritesQueued(t *testing.T) {
 	opts.GatherWait = 0
 	l := mustOpen(t, "/log", opts)
 	ctx := context.Background()
+	// A flusher still awake from Open would take the batch itself (Start then rightly returns
+	// at once): wait until it sleeps.
+	waitFlusherIdle(t, l)
 	p, err := l.Queue(ctx, Update{Partition: 1, Entries: entries(1, 1, 3, 1, 64)})
 	if err != nil {
 		t.Fatal(err)
@@ -984,19 +1010,7 @@ func TestSaveLeavesIdleFlusherAsleep(t *testing.T) {
 	opts.GatherWait = 0
 	l := mustOpen(t, "/log", opts)
 	ctx := context.Background()
-	flusher := func() (idle bool, wakes uint64) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.idle, l.wakes
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for idle, _ := flusher(); !idle; idle, _ = flusher() {
-		if time.Now().After(deadline) {
-			t.Fatal("the flusher never went idle")
-		}
-		runtime.Gosched()
-	}
-	_, before := flusher()
+	before := waitFlusherIdle(t, l)
 	const saves = 50
 	for i := uint64(1); i <= saves; i++ {
 		if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+1, 1, 64)}); err != nil {
@@ -1004,7 +1018,7 @@ func TestSaveLeavesIdleFlusherAsleep(t *testing.T) {
 		}
 		runtime.Gosched() // a flusher woken by the Save runs now (MemFS's Sync never blocks)
 	}
-	if _, after := flusher(); after != before {
+	if _, after := flusherState(l); after != before {
 		t.Fatalf("%d Saves woke the idle flusher %d times; want 0", saves, after-before)
 	}
 	checkRange(t, l, 1, 1, saves+1)
