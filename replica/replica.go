@@ -668,6 +668,22 @@ func (r *Replica) step(m paxos.Message) {
 	}
 }
 
+// abandonWaiters answers the proposals at or below index, which will not apply here, with
+// ErrOutcomeUnknown.
+func (r *Replica) abandonWaiters(index uint64) {
+	k := 0
+	for _, w := range r.waiters {
+		if w.index > index {
+			r.waiters[k] = w
+			k++
+			continue
+		}
+		w.done <- fmt.Errorf("%w: this replica caught up by a snapshot through index %d, past the write's entry %d", ErrOutcomeUnknown, index, w.index)
+	}
+	clear(r.waiters[k:])
+	r.waiters = r.waiters[:k]
+}
+
 func (r *Replica) failAll(err error) {
 	for _, w := range r.waiters {
 		w.done <- fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
@@ -1010,8 +1026,12 @@ func (r *Replica) apply(e paxos.Entry) {
 			k++
 		case w.index == e.Index && (w.version == e.Version):
 			w.done <- nil
-		default:
+		case w.index == e.Index:
 			w.done <- fmt.Errorf("%w: another entry was chosen at index %d", ErrNotChosen, w.index)
+		default:
+			// The entry at w.index never applied here (a snapshot took the replica past it):
+			// whether it was the write, nobody here knows.
+			w.done <- fmt.Errorf("%w: the write's entry %d was not applied here (applying %d)", ErrOutcomeUnknown, w.index, e.Index)
 		}
 	}
 	r.waiters = r.waiters[:k]
@@ -1083,6 +1103,11 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		}
 		r.mu.Unlock()
 		r.snapMeta = r.node.SnapshotMeta()
+		// Proposals at or below the snapshot point never apply here: whether they or other
+		// entries were chosen there, the snapshot does not tell. Their writers learn it now,
+		// not when their deadline passes (a leader deposed with writes in flight that then
+		// fell behind its successor's compacted log).
+		r.abandonWaiters(meta.Index)
 		// The snapshot's versions count as applied: a version this replica hands out as leader
 		// must be above them even when its clock is behind the leader's that wrote them.
 		r.hlc = max(r.hlc, meta.Version)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,14 +21,16 @@ import (
 // group is three replicas of one partition in one process, each with its own clog and sstable,
 // wired by an in-memory transport that can cut a replica off.
 type group struct {
-	t     *testing.T
-	dirs  map[paxos.ID]string
-	logs  map[paxos.ID]*clog.Log
-	dbs   map[paxos.ID]*sstable.Store
-	reps  map[paxos.ID]*Replica
-	conf  paxos.Membership
-	mu    sync.Mutex
-	cut   map[paxos.ID]bool
+	t    *testing.T
+	dirs map[paxos.ID]string
+	logs map[paxos.ID]*clog.Log
+	dbs  map[paxos.ID]*sstable.Store
+	reps map[paxos.ID]*Replica
+	conf paxos.Membership
+	mu   sync.Mutex
+	cut  map[paxos.ID]bool
+	// deaf replicas send but hear nothing.
+	deaf  map[paxos.ID]bool
 	limit int64
 	ckpt  time.Duration
 	// holdFetch, when set, holds every snapshot fetch after the export until it is closed;
@@ -54,7 +57,7 @@ func (m memTransport) Send(partition uint64, msgs []paxos.Message) {
 	m.g.mu.Lock()
 	defer m.g.mu.Unlock()
 	for _, msg := range msgs {
-		if m.g.cut[m.from] || m.g.cut[msg.To] {
+		if m.g.cut[m.from] || m.g.cut[msg.To] || m.g.deaf[msg.To] {
 			continue
 		}
 		if r := m.g.reps[msg.To]; r != nil {
@@ -90,7 +93,7 @@ func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from 
 
 func newGroup(t *testing.T) *group {
 	g := &group{t: t, dirs: map[paxos.ID]string{}, logs: map[paxos.ID]*clog.Log{}, dbs: map[paxos.ID]*sstable.Store{},
-		reps: map[paxos.ID]*Replica{}, cut: map[paxos.ID]bool{}, limit: 64 << 20, ckpt: time.Hour,
+		reps: map[paxos.ID]*Replica{}, cut: map[paxos.ID]bool{}, deaf: map[paxos.ID]bool{}, limit: 64 << 20, ckpt: time.Hour,
 		logOpts: clog.DefaultOptions()}
 	for id := paxos.ID(1); id <= 3; id++ {
 		g.conf.Members = append(g.conf.Members, paxos.Member{ID: id, Type: paxos.Full})
@@ -158,6 +161,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// statuses describes every running replica, for a failure message.
+func (g *group) statuses() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var b strings.Builder
+	for id := paxos.ID(1); id <= 3; id++ {
+		if r := g.reps[id]; r != nil {
+			var dumping, installing bool
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := r.do(ctx, func() { dumping, installing = r.dumping, r.installing })
+			cancel()
+			fmt.Fprintf(&b, "replica %d (cut %v, dumping %v, installing %v, loop %v): %+v\n", id, g.cut[id], dumping, installing, err, r.Status().Status)
+		}
+	}
+	return b.String()
+}
+
 func (g *group) leader() *Replica {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -190,7 +210,7 @@ func (g *group) write(b Batch) uint64 {
 			return v
 		}
 		if time.Now().After(deadline) || !errors.Is(err, ErrNotLeader) {
-			g.t.Fatalf("write %s: %v", b.Ops[0].Key, err)
+			g.t.Fatalf("write %s: %v\n%s", b.Ops[0].Key, err, g.statuses())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -571,6 +591,76 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 			t.Errorf("replica 3 lost %s when the snapshot it no longer needed arrived", k)
 		}
 	}
+}
+
+// A leader that hears nothing more once its followers accepted a write (so it is chosen), then
+// comes back behind its successor's compacted log, catches up by a snapshot past the write's
+// entry. The writer must learn that the outcome is unknown: the snapshot does not tell what was
+// chosen there. Before, the next entry applied after the snapshot answered it "not chosen" (it
+// was), and a client that believed it retried a write that had been applied.
+func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 20 * time.Millisecond
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.mu.Lock()
+	r1 := g.reps[1]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	g.put("a", "1")
+	// Replicas 2 and 3 must elect without 1: a recovering replica counts toward no quorum.
+	for _, id := range []paxos.ID{2, 3} {
+		g.mu.Lock()
+		r := g.reps[id]
+		g.mu.Unlock()
+		waitFor(t, "replicas 2 and 3 to leave recovery", func() bool { return !r.Status().Recovering })
+	}
+	g.mu.Lock()
+	g.deaf[1] = true
+	g.mu.Unlock()
+	res := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := r1.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte("chosen"), Value: []byte("yes")}}})
+		res <- err
+	}()
+	waitFor(t, "replica 1 to stop serving", func() bool { return !r1.Status().Serving })
+	g.mu.Lock()
+	g.cut[1] = true // its campaigns would disturb the others' election
+	g.mu.Unlock()
+	for i := 0; i < 30; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	if got := g.get(2, "chosen"); got != "yes" {
+		t.Fatalf("the write replica 1 sent before it went deaf was not chosen: %q", got)
+	}
+	last := r1.Status().Last
+	waitFor(t, "the new leader to compact past replica 1's log", func() bool {
+		for _, id := range []paxos.ID{2, 3} {
+			g.mu.Lock()
+			r := g.reps[id]
+			g.mu.Unlock()
+			if st := r.Status(); st.Serving && st.First > last+1 {
+				return true
+			}
+		}
+		return false
+	})
+	g.mu.Lock()
+	g.cut[1], g.deaf[1] = false, false
+	g.mu.Unlock()
+	select {
+	case err := <-res:
+		if !errors.Is(err, ErrOutcomeUnknown) {
+			t.Fatalf("the chosen write of the deposed leader: %v, want outcome unknown", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the write was not answered 20 s after its replica came back (status %+v)", r1.Status())
+	}
+	// The status is published once the round that installed the snapshot ends.
+	waitFor(t, "replica 1 to have a snapshot past its write", func() bool { return r1.Status().Snapshot > last })
 }
 
 // holdDumps returns a Config.beforeDump hook that holds every dump until release is called
