@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,8 +120,14 @@ type Status struct {
 
 // waiter is a proposal waiting to be applied.
 type waiter struct {
-	index, version uint64
-	done           chan error
+	index uint64
+	// The proposed entry: the one chosen at index is this one only if all three match (a
+	// barrier or another leader's conf change has version 0 too; two leaders' clocks can
+	// stamp one version).
+	typ     paxos.EntryType
+	version uint64
+	data    []byte
+	done    chan error
 }
 
 // readWaiter is a ReadIndex request waiting for its index, then for applied to reach it.
@@ -472,7 +479,7 @@ func (r *Replica) ProposeConfChange(ctx context.Context, cc paxos.ConfChange) er
 			ch <- wrapNotLeader(err)
 			return
 		}
-		r.waiters = append(r.waiters, waiter{index: idx, done: ch})
+		r.waiters = append(r.waiters, waiter{index: idx, typ: paxos.EntryConfChange, data: paxos.EncodeConfChange(cc), done: ch})
 	}); err != nil {
 		return err
 	}
@@ -495,7 +502,7 @@ func (r *Replica) Write(ctx context.Context, b Batch) (uint64, error) {
 			ch <- wrapNotLeader(err)
 			return
 		}
-		r.waiters = append(r.waiters, waiter{index: idx, version: version, done: ch})
+		r.waiters = append(r.waiters, waiter{index: idx, typ: paxos.EntryNormal, version: version, data: data, done: ch})
 	}); err != nil {
 		return 0, err
 	}
@@ -1024,7 +1031,7 @@ func (r *Replica) apply(e paxos.Entry) {
 		case w.index > e.Index:
 			r.waiters[k] = w
 			k++
-		case w.index == e.Index && (w.version == e.Version):
+		case w.index == e.Index && w.typ == e.Type && w.version == e.Version && bytes.Equal(w.data, e.Data):
 			w.done <- nil
 		case w.index == e.Index:
 			w.done <- fmt.Errorf("%w: another entry was chosen at index %d", ErrNotChosen, w.index)

@@ -663,6 +663,65 @@ func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
 	waitFor(t, "replica 1 to have a snapshot past its write", func() bool { return r1.Status().Snapshot > last })
 }
 
+// A proposal's waiter is answered "applied" only by its own entry: not by a barrier or another
+// leader's conf change at its index (version 0 like a conf change), nor by another write that
+// happens to carry its version; an entry past its index (a snapshot skipped it) leaves the
+// outcome unknown.
+func TestWaiterMatchesItsOwnEntry(t *testing.T) {
+	g := newGroup(t)
+	g.start(1)
+	g.mu.Lock()
+	r := g.reps[1]
+	g.mu.Unlock()
+	cc := paxos.ConfChange{Type: paxos.ConfAdd, ID: 4, Replica: paxos.ReadOnly, Upstream: 1}
+	other := paxos.ConfChange{Type: paxos.ConfAdd, ID: 5, Replica: paxos.ReadOnly, Upstream: 1}
+	write := Batch{Ops: []Op{{Kind: OpPut, Key: []byte("k"), Value: []byte("mine")}}}.Encode()
+	theirs := Batch{Ops: []Op{{Kind: OpPut, Key: []byte("k"), Value: []byte("theirs")}}}.Encode()
+	const at = 1 << 40 // far above the log: apply is called directly
+	for _, c := range []struct {
+		name string
+		w    waiter
+		e    paxos.Entry
+		want error // nil: applied
+	}{
+		{"own conf change", waiter{typ: paxos.EntryConfChange, data: paxos.EncodeConfChange(cc)},
+			paxos.Entry{Type: paxos.EntryConfChange, Data: paxos.EncodeConfChange(cc)}, nil},
+		{"barrier at a conf change's index", waiter{typ: paxos.EntryConfChange, data: paxos.EncodeConfChange(cc)},
+			paxos.Entry{Type: paxos.EntryBarrier}, ErrNotChosen},
+		{"another conf change", waiter{typ: paxos.EntryConfChange, data: paxos.EncodeConfChange(cc)},
+			paxos.Entry{Type: paxos.EntryConfChange, Data: paxos.EncodeConfChange(other)}, ErrNotChosen},
+		{"own write", waiter{typ: paxos.EntryNormal, version: 7, data: write},
+			paxos.Entry{Type: paxos.EntryNormal, Version: 7, Data: write}, nil},
+		{"another write of the same version", waiter{typ: paxos.EntryNormal, version: 7, data: write},
+			paxos.Entry{Type: paxos.EntryNormal, Version: 7, Data: theirs}, ErrNotChosen},
+		{"an entry past the write's", waiter{typ: paxos.EntryNormal, version: 7, data: write, index: at - 1},
+			paxos.Entry{Type: paxos.EntryNormal, Version: 8, Data: theirs}, ErrOutcomeUnknown},
+	} {
+		c.e.Index = at
+		if c.w.index == 0 {
+			c.w.index = at
+		}
+		c.w.done = make(chan error, 1)
+		if err := r.do(context.Background(), func() {
+			saved := r.active
+			r.active = nil // the entries are not applied to the data: only the waiters
+			r.waiters = append(r.waiters, c.w)
+			r.apply(c.e)
+			r.active = saved
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-c.w.done:
+			if (c.want == nil) != (err == nil) || (c.want != nil && !errors.Is(err, c.want)) {
+				t.Errorf("%s: %v, want %v", c.name, err, c.want)
+			}
+		default:
+			t.Errorf("%s: not answered", c.name)
+		}
+	}
+}
+
 // holdDumps returns a Config.beforeDump hook that holds every dump until release is called
 // (at the latest when the test ends, before the group stops), and a channel told, without
 // blocking, that a dump started.
