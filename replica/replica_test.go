@@ -644,7 +644,10 @@ func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
 	if got := g.get(2, "chosen"); got != "yes" {
 		t.Fatalf("the write replica 1 sent before it went deaf was not chosen: %q", got)
 	}
-	last := r1.Status().Last
+	var last uint64
+	if err := r1.do(context.Background(), func() { last = r1.node.Status().Last }); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "the new leader to compact past replica 1's log", func() bool {
 		for _, id := range []paxos.ID{2, 3} {
 			g.mu.Lock()
