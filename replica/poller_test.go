@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,6 +184,83 @@ func TestPollerWritesARoundOnce(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A round proposes at most roundProposalBytes of a replica's writes: large writes queued at once
+// go to the log over several rounds, so that no round's log write keeps its leases waiting long.
+func TestRoundProposalsAreBounded(t *testing.T) {
+	const value, writes = 256 << 10, 32 // 8 MiB in all: two rounds' worth
+	c := newPClusterLease(t, 1, 200)    // 2 s leases: the leader must not change under -race
+
+	c.leaders(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := c.replica(1, 1)
+	// The leader's own entries (its election's) are in the log first.
+	if err := put(ctx, r, "first", "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the leader's log to be durable", func() bool {
+		_, last, _ := c.logs[1].Range(1)
+		return last == r.Status().Last
+	})
+	// Hold server 1's poller before a round while every write queues; then note the log's end
+	// at the start of each round.
+	release := make(chan struct{})
+	held := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var lasts []uint64
+	hold := func() {
+		once.Do(func() { close(held); <-release })
+		_, last, _ := c.logs[1].Range(1)
+		mu.Lock()
+		lasts = append(lasts, last)
+		mu.Unlock()
+	}
+	c.pollers[1].beforeRound.Store(&hold)
+	<-held
+	v := strings.Repeat("v", value)
+	errs := make(chan error, writes)
+	for i := range writes {
+		go func() { errs <- put(ctx, r, fmt.Sprintf("k%d", i), v) }()
+	}
+	waitFor(t, "the writes to queue", func() bool { return len(r.reqs) == writes })
+	close(release)
+	for range writes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.pollers[1].beforeRound.Store(nil)
+	mu.Lock()
+	_, last, _ := c.logs[1].Range(1)
+	ends := append(slices.Clone(lasts), last)
+	mu.Unlock()
+	// Count the writes each round logged (a round also logs barriers, which followers still
+	// recovering ask for).
+	large := make([]bool, last+1)
+	if err := r.do(ctx, func() {
+		for i := range last + 1 {
+			e, ok := r.node.Entry(i)
+			large[i] = ok && e.Type == paxos.EntryNormal && len(e.Data) >= value
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	most := 0
+	for k := 1; k < len(ends); k++ {
+		n := 0
+		for i := ends[k-1] + 1; i <= ends[k]; i++ {
+			if large[i] {
+				n++
+			}
+		}
+		most = max(most, n)
+	}
+	if want := roundProposalBytes/value + 1; most > want {
+		t.Fatalf("a round logged %d writes of %d bytes, want at most %d (log ends at round starts: %v)", most, value, want, ends)
 	}
 }
 
