@@ -42,6 +42,9 @@ var (
 	ErrNotChosen = errors.New("replica: write not chosen")
 	// ErrNoData: a LOGONLY replica keeps no data.
 	ErrNoData = errors.New("replica: LOGONLY replica keeps no data")
+	// ErrThrottled: the write waited until its deadline for the partition's memstore dumps to
+	// catch up (throttleFactor); nothing was proposed.
+	ErrThrottled = errors.New("replica: writes throttled")
 	// ErrFailed: the replica stopped because persisting its log failed; only Close remains.
 	ErrFailed = errors.New("replica: stopped after a storage failure")
 )
@@ -152,6 +155,8 @@ type Replica struct {
 	gone   bool        // the poller stopped driving it (closed or broken)
 	// proposed counts the bytes proposed in the current round (drain).
 	proposed int
+	// throttle is set while writes wait for dumps (settle): closed when they may go on.
+	throttle atomic.Pointer[chan struct{}]
 
 	inbox chan paxos.Message
 	reqs  chan func()
@@ -492,6 +497,9 @@ func (r *Replica) ProposeConfChange(ctx context.Context, cc paxos.ConfChange) er
 // the batch was applied at. On ErrOutcomeUnknown the batch may or may not be applied.
 func (r *Replica) Write(ctx context.Context, b Batch) (uint64, error) {
 	if err := b.Validate(); err != nil {
+		return 0, err
+	}
+	if err := r.waitThrottle(ctx); err != nil {
 		return 0, err
 	}
 	data := b.Encode()
@@ -990,8 +998,68 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 	}
 }
 
+// throttleFactor: a leader holds its writers back while the partition's memstores (the active
+// one and those frozen, waiting for their dumps) hold throttleFactor x MemstoreLimit or more, and
+// lets them go once under throttleFactor-1 x. Without it, writers faster than the disk could
+// dump (large values on a shared disk) grew the memstores, and the Paxos log that is compacted
+// only at checkpoints, until the server ran out of memory (docs/performance.md, fifteenth
+// session). OceanBase throttles writes as a tenant's memstore fills in the same way
+// (writing_throttling_trigger_percentage).
+const throttleFactor = 4
+
+// waitThrottle returns once writes may be proposed: at once unless settle throttles them.
+func (r *Replica) waitThrottle(ctx context.Context) error {
+	g := r.throttle.Load()
+	if g == nil {
+		return nil
+	}
+	select {
+	case <-*g:
+		return nil
+	case <-r.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: partition %d's memstores hold %d KiB, over %d x memstore_limit (%d KiB), until dumps to the sstable catch up; nothing was proposed: %v",
+			ErrThrottled, r.cfg.Partition, r.memstoreBytes()>>10, throttleFactor, r.cfg.MemstoreLimit>>10, ctx.Err())
+	}
+}
+
+// memstoreBytes is the size of the partition's memstores, the active one and the frozen ones.
+func (r *Replica) memstoreBytes() int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var n int64
+	if r.active != nil {
+		n = r.active.Bytes()
+	}
+	for _, t := range r.frozen {
+		n += t.Bytes()
+	}
+	return n
+}
+
+// updateThrottle holds writes back, or lets them go, by the memstores' size (throttleFactor).
+func (r *Replica) updateThrottle() {
+	if r.cfg.Store == nil {
+		return
+	}
+	held := r.memstoreBytes()
+	g := r.throttle.Load()
+	switch {
+	case g == nil && held >= throttleFactor*r.cfg.MemstoreLimit:
+		ch := make(chan struct{})
+		r.throttle.Store(&ch)
+		r.log.Warn("writes throttled: the memstores wait for their dumps", "memstore_bytes", held, "memstore_limit", r.cfg.MemstoreLimit)
+	case g != nil && held < (throttleFactor-1)*r.cfg.MemstoreLimit:
+		r.throttle.Store(nil)
+		close(*g)
+		r.log.Info("writes no longer throttled", "memstore_bytes", held)
+	}
+}
+
 // settle answers the reads whose index is applied and publishes the replica's status.
 func (r *Replica) settle() {
+	r.updateThrottle()
 	st := r.node.Status()
 	if !r.recovering.IsZero() && !st.Recovering {
 		// A new group's replicas end recovery at once; a slow one caught up on a group that

@@ -733,6 +733,53 @@ func TestWaiterMatchesItsOwnEntry(t *testing.T) {
 	}
 }
 
+// A leader whose memstores hold throttleFactor x MemstoreLimit, their dumps behind, holds its
+// writers back: a write that waits until its deadline fails with ErrThrottled and was not
+// proposed; once the dumps go on, writes go on.
+func TestWritesThrottledWhileDumpsLag(t *testing.T) {
+	g := newGroup(t)
+	g.limit = 64 << 10
+	hook, entered, release := holdDumps(t)
+	g.beforeDump = hook
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	value := strings.Repeat("v", 16<<10)
+	var throttled error
+	var key string
+	for i := 0; i < 200 && throttled == nil; i++ {
+		l := g.leader()
+		if l == nil {
+			waitFor(t, "a leader", func() bool { return g.leader() != nil })
+			continue
+		}
+		key = fmt.Sprintf("k%03d", i)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err := l.Write(ctx, Batch{Ops: []Op{{Kind: OpPut, Key: []byte(key), Value: []byte(value)}}})
+		cancel()
+		switch {
+		case errors.Is(err, ErrThrottled):
+			throttled = err
+		case err != nil && !errors.Is(err, ErrNotLeader):
+			t.Fatalf("write %s: %v", key, err)
+		}
+	}
+	select {
+	case <-entered:
+	default:
+		t.Fatal("no dump started")
+	}
+	if throttled == nil {
+		t.Fatalf("200 writes of 16 KiB with every dump held (memstore limit 64 KiB): none throttled")
+	}
+	t.Logf("throttled: %v", throttled)
+	release()
+	g.put("after", "1") // waits for the dumps to catch up, then goes through
+	if got := g.get(1, key); got != "<none>" {
+		t.Fatalf("the throttled write of %s was applied: %q", key, got)
+	}
+}
+
 // holdDumps returns a Config.beforeDump hook that holds every dump until release is called
 // (at the latest when the test ends, before the group stops), and a channel told, without
 // blocking, that a dump started.

@@ -100,6 +100,8 @@ func (k kvService) Write(ctx context.Context, req *api.WriteRequest) (*api.Write
 		return nil, status.Errorf(codes.Unknown, "write outcome unknown: %v", err)
 	case errors.Is(err, replica.ErrBadBatch):
 		return nil, status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, replica.ErrThrottled):
+		return nil, status.Errorf(codes.FailedPrecondition, "%v", err)
 	}
 	return nil, status.Errorf(codes.Unknown, "write outcome unknown: %v", err)
 }
