@@ -605,7 +605,8 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 // comes back behind its successor's compacted log, catches up by a snapshot past the write's
 // entry. The writer must learn that the outcome is unknown: the snapshot does not tell what was
 // chosen there. Before, the next entry applied after the snapshot answered it "not chosen" (it
-// was), and a client that believed it retried a write that had been applied.
+// was): the server said "write not applied" of an applied write (our client, which takes that
+// status for an unknown outcome, was not misled; another caller could be).
 func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
 	g := newGroup(t)
 	g.ckpt = 20 * time.Millisecond
