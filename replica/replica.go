@@ -1038,15 +1038,20 @@ func (r *Replica) memstoreBytes() int64 {
 	return n
 }
 
-// updateThrottle holds writes back, or lets them go, by the memstores' size (throttleFactor).
-func (r *Replica) updateThrottle() {
+// updateThrottle holds writes back, or lets them go, by the memstores' size (throttleFactor),
+// on a leader only: a write sent to a follower is refused at once as "not leader", for its
+// client to find the leader.
+func (r *Replica) updateThrottle(leader bool) {
 	if r.cfg.Store == nil {
 		return
 	}
 	held := r.memstoreBytes()
 	g := r.throttle.Load()
 	switch {
-	case g == nil && held >= throttleFactor*r.cfg.MemstoreLimit:
+	case g != nil && !leader:
+		r.throttle.Store(nil)
+		close(*g)
+	case g == nil && leader && held >= throttleFactor*r.cfg.MemstoreLimit:
 		ch := make(chan struct{})
 		r.throttle.Store(&ch)
 		r.log.Warn("writes throttled: the memstores wait for their dumps", "memstore_bytes", held, "memstore_limit", r.cfg.MemstoreLimit)
@@ -1059,8 +1064,8 @@ func (r *Replica) updateThrottle() {
 
 // settle answers the reads whose index is applied and publishes the replica's status.
 func (r *Replica) settle() {
-	r.updateThrottle()
 	st := r.node.Status()
+	r.updateThrottle(st.Role == paxos.Leader)
 	if !r.recovering.IsZero() && !st.Recovering {
 		// A new group's replicas end recovery at once; a slow one caught up on a group that
 		// ran without it, perhaps one whose data was lost.
