@@ -1048,17 +1048,14 @@ func (r *Replica) updateThrottle(leader bool) {
 	held := r.memstoreBytes()
 	g := r.throttle.Load()
 	switch {
-	case g != nil && !leader:
-		r.throttle.Store(nil)
-		close(*g)
 	case g == nil && leader && held >= throttleFactor*r.cfg.MemstoreLimit:
 		ch := make(chan struct{})
 		r.throttle.Store(&ch)
 		r.log.Warn("writes throttled: the memstores wait for their dumps", "memstore_bytes", held, "memstore_limit", r.cfg.MemstoreLimit)
-	case g != nil && held < (throttleFactor-1)*r.cfg.MemstoreLimit:
+	case g != nil && (!leader || held < (throttleFactor-1)*r.cfg.MemstoreLimit):
 		r.throttle.Store(nil)
 		close(*g)
-		r.log.Info("writes no longer throttled", "memstore_bytes", held)
+		r.log.Info("writes no longer throttled", "memstore_bytes", held, "leader", leader)
 	}
 }
 
