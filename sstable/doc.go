@@ -62,7 +62,8 @@
 // detected. Keys are user keys without the partition prefix, so a snapshot can
 // be imported under any partition id. The stream holds, per live key, its
 // newest version <= the snapshot version (the checkpoint version of the
-// source): what badger's NewStreamAt yields under a partition prefix.
+// source), in key order: what a badger iterator at that version yields under
+// the partition prefix.
 // Tombstones are not shipped; the importer starts from an empty partition.
 //
 // # Invariants
