@@ -200,7 +200,7 @@ func (ix *index) appendSnapshot(buf []byte) ([]byte, int) {
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	for _, p := range ids {
 		ps := ix.parts[p]
-		buf = appendRecord(buf, kindMeta, p, [2]uint64{ps.first, ps.next()}, ps.hasState, ps.state)
+		buf = appendRecord(buf, kindMeta, p, [2]uint64{ps.first, ps.next()}, ps.hasState, nil, ps.state)
 	}
 	return buf, len(ids)
 }

@@ -15,8 +15,15 @@ import (
 type Entry struct {
 	Index  uint64
 	Ballot uint64
-	Data   []byte
+	// Head, when not empty, is written before Data as part of it: the record holds Head
+	// then Data, and Entries returns both as one Data. A caller that frames a large payload
+	// with a small header of its own saves copying the payload into a new slice.
+	Head []byte
+	Data []byte
 }
+
+// size is the length of the entry's record data: Head and Data.
+func (e *Entry) size() int { return len(e.Head) + len(e.Data) }
 
 // Update is what one partition asks to persist: what a Paxos Ready says to
 // save before sending.
@@ -282,7 +289,7 @@ func (l *Log) Split(u Update) []Update {
 	cur := Update{Partition: u.Partition, State: u.State, TruncateFrom: u.TruncateFrom, CompactBelow: u.CompactBelow}
 	start := 0
 	for i := range u.Entries {
-		rs := recordSize(kindEntry, len(u.Entries[i].Data))
+		rs := recordSize(kindEntry, u.Entries[i].size())
 		if n+rs > limit && i > start {
 			cur.Entries = u.Entries[start:i]
 			parts = append(parts, cur)
@@ -310,7 +317,7 @@ func (l *Log) updateSize(u *Update) (int, error) {
 	}
 	for i := range u.Entries {
 		e := &u.Entries[i]
-		rs := recordSize(kindEntry, len(e.Data))
+		rs := recordSize(kindEntry, e.size())
 		if rs > l.opts.MaxRecordBytes {
 			return 0, fmt.Errorf("%w: partition %d: entry %d of %d bytes exceeds MaxRecordBytes %d",
 				ErrTooLarge, u.Partition, e.Index, rs, l.opts.MaxRecordBytes)
@@ -375,7 +382,7 @@ func (l *Log) enqueue(ctx context.Context, size int, updates []Update, k kind, p
 		err = l.queueUpdates(updates)
 	case k == kindDrop:
 		delete(l.pend, partition)
-		l.cur.add(kindDrop, partition, 0, [2]uint64{}, nil)
+		l.cur.add(kindDrop, partition, 0, [2]uint64{}, nil, nil)
 	default:
 		err = l.queueCompact(partition, below)
 	}
@@ -439,17 +446,17 @@ func (l *Log) queueUpdates(updates []Update) error {
 		u := &updates[i]
 		b.notePartition(u.Partition)
 		if u.CompactBelow != 0 {
-			b.add(kindCompact, u.Partition, u.CompactBelow, [2]uint64{u.CompactBelow}, nil)
+			b.add(kindCompact, u.Partition, u.CompactBelow, [2]uint64{u.CompactBelow}, nil, nil)
 		}
 		if u.TruncateFrom != 0 {
-			b.add(kindTruncate, u.Partition, u.TruncateFrom, [2]uint64{u.TruncateFrom}, nil)
+			b.add(kindTruncate, u.Partition, u.TruncateFrom, [2]uint64{u.TruncateFrom}, nil, nil)
 		}
 		for j := range u.Entries {
 			e := &u.Entries[j]
-			b.add(kindEntry, u.Partition, e.Index, [2]uint64{e.Index, e.Ballot}, e.Data)
+			b.add(kindEntry, u.Partition, e.Index, [2]uint64{e.Index, e.Ballot}, e.Head, e.Data)
 		}
 		if u.State != nil {
-			b.add(kindState, u.Partition, 0, [2]uint64{}, u.State)
+			b.add(kindState, u.Partition, 0, [2]uint64{}, nil, u.State)
 		}
 	}
 	return nil
@@ -462,9 +469,9 @@ func (b *batch) notePartition(p uint64) {
 	}
 }
 
-func (b *batch) add(k kind, partition, a uint64, fields [2]uint64, tail []byte) {
+func (b *batch) add(k kind, partition, a uint64, fields [2]uint64, head, tail []byte) {
 	off := len(b.buf)
-	b.buf = appendRecord(b.buf, k, partition, fields, false, tail)
+	b.buf = appendRecord(b.buf, k, partition, fields, false, head, tail)
 	b.ops = append(b.ops, op{kind: k, partition: partition, a: a, off: uint32(off), n: uint32(len(b.buf) - off)})
 	b.count++
 }
@@ -515,7 +522,7 @@ func (l *Log) queueCompact(p, below uint64) error {
 		return fmt.Errorf("%w: partition %d would be one more than MaxPartitions %d", ErrTooLarge, p, l.opts.MaxPartitions)
 	}
 	l.pend[p] = v.compacted(below)
-	l.cur.add(kindCompact, p, below, [2]uint64{below}, nil)
+	l.cur.add(kindCompact, p, below, [2]uint64{below}, nil, nil)
 	return nil
 }
 

@@ -149,6 +149,44 @@ func TestSaveReadReopen(t *testing.T) {
 	}
 }
 
+// TestEntryHead: an entry's Head is stored before its Data and read back as one Data, also
+// after a reopen (recovery reads the records again); the limits count both.
+func TestEntryHead(t *testing.T) {
+	opts := testOptions(NewMemFS())
+	l := mustOpen(t, "/log", opts)
+	ctx := context.Background()
+	// split makes the first head(i) bytes of entry i its Head.
+	split := func(es []Entry, head func(i uint64) int) []Entry {
+		for i := range es {
+			n := head(es[i].Index)
+			es[i].Head, es[i].Data = es[i].Data[:n:n], es[i].Data[n:]
+		}
+		return es
+	}
+	small := func(i uint64) int { return int(i % 5) }
+	if err := l.Save(ctx, Update{Partition: 1, Entries: split(entries(1, 1, 40, 1, 300), small)}); err != nil {
+		t.Fatal(err)
+	}
+	checkEntries(t, l, 1, 1, 40, 1, 300)
+	over := Update{Partition: 2, Entries: []Entry{{Index: 1, Head: make([]byte, opts.MaxRecordBytes/2), Data: make([]byte, opts.MaxRecordBytes/2)}}}
+	if err := l.Save(ctx, over); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Save of an entry whose Head and Data together pass MaxRecordBytes = %v, want ErrTooLarge", err)
+	}
+	big := Update{Partition: 3, Entries: split(entries(3, 1, 21, 1, 3000), func(uint64) int { return 2000 })}
+	parts := l.Split(big)
+	for i, p := range parts {
+		if err := l.Save(ctx, p); err != nil {
+			t.Fatalf("Save of part %d of %d (Split counts heads): %v", i, len(parts), err)
+		}
+	}
+	checkEntries(t, l, 3, 1, 21, 1, 3000)
+	mustClose(t, l)
+	l = mustOpen(t, "/log", testOptions(l.opts.FS))
+	defer mustClose(t, l)
+	checkEntries(t, l, 1, 1, 40, 1, 300)
+	checkEntries(t, l, 3, 1, 21, 1, 3000)
+}
+
 func TestEntriesMaxBytes(t *testing.T) {
 	l := mustOpen(t, "/log", testOptions(NewMemFS()))
 	defer mustClose(t, l)

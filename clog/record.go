@@ -76,9 +76,9 @@ type record struct {
 
 // appendRecord appends a record whose payload is the fixed fields of k
 // (partition, then fields) followed by tail, and returns the extended buffer.
-func appendRecord(buf []byte, k kind, partition uint64, fields [2]uint64, flag bool, tail []byte) []byte {
+func appendRecord(buf []byte, k kind, partition uint64, fields [2]uint64, flag bool, head, tail []byte) []byte {
 	start := len(buf)
-	n := k.fixed() + len(tail)
+	n := k.fixed() + len(head) + len(tail)
 	buf = grow(buf, recordHeaderSize+n)
 	r := buf[start:]
 	le.PutUint32(r[4:], uint32(n))
@@ -99,7 +99,7 @@ func appendRecord(buf []byte, k kind, partition uint64, fields [2]uint64, flag b
 			p[24] = 1
 		}
 	}
-	copy(p[k.fixed():], tail)
+	copy(p[k.fixed()+copy(p[k.fixed():], head):], tail)
 	le.PutUint32(r, checksum(r[4:recordHeaderSize+n]))
 	return buf
 }

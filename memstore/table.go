@@ -222,15 +222,26 @@ func New(cfg Config) (*Table, error) {
 
 // Put writes value for key at version. Key and value are copied.
 func (t *Table) Put(key, value []byte, version uint64) error {
-	return t.write(key, value, version, false)
+	return t.write(key, value, version, false, false)
+}
+
+// PutShared is Put keeping value itself, not a copy: the caller must never change it
+// afterwards. A replica passes the value inside its Paxos log entry, which never changes,
+// so the log and the table share one copy: with 1 MiB values the copy cost a leader a
+// tenth of its CPU, and the memory of every value twice while the log kept its entry.
+func (t *Table) PutShared(key, value []byte, version uint64) error {
+	if value == nil {
+		value = []byte{} // nil marks a tombstone
+	}
+	return t.write(key, value, version, false, true)
 }
 
 // Delete writes a tombstone for key at version.
 func (t *Table) Delete(key []byte, version uint64) error {
-	return t.write(key, nil, version, true)
+	return t.write(key, nil, version, true, false)
 }
 
-func (t *Table) write(key, value []byte, version uint64, tombstone bool) error {
+func (t *Table) write(key, value []byte, version uint64, tombstone, shared bool) error {
 	op := "put"
 	if tombstone {
 		op = "delete"
@@ -256,7 +267,10 @@ func (t *Table) write(key, value []byte, version uint64, tombstone bool) error {
 	// Copy the value before taking the locks: the write of a new key makes
 	// readers wait for the insert only, not for the allocation and copy.
 	var val []byte // nil marks a tombstone
-	if !tombstone {
+	switch {
+	case shared:
+		val = value
+	case !tombstone:
 		val = make([]byte, len(value)) // not nil, even when empty
 		copy(val, value)
 	}

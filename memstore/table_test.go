@@ -109,6 +109,41 @@ func TestWriteCopiesInput(t *testing.T) {
 	}
 }
 
+// TestPutSharedKeepsTheValue: PutShared stores the caller's value itself (no copy, no
+// allocation for it), still copies the key, and an empty or nil value is a value, not a
+// tombstone; the value is charged as Put charges it.
+func TestPutSharedKeepsTheValue(t *testing.T) {
+	tb := newTable(t, Config{})
+	k, v := []byte("key"), []byte("value")
+	if err := tb.PutShared(k, v, 1); err != nil {
+		t.Fatal(err)
+	}
+	k[0] = 'X'
+	e, ok := tb.Get([]byte("key"), 1)
+	if !ok || string(e.Value) != "value" || &e.Value[0] != &v[0] {
+		t.Fatalf("Get(key, 1) = %+v %v, want the caller's own slice %q under the copied key", e, ok, v)
+	}
+	if got, want := tb.Bytes(), int64(3+5+EntryOverheadBytes+KeyOverheadBytes); got != want {
+		t.Fatalf("Bytes = %d, want %d (as Put charges)", got, want)
+	}
+	for i, empty := range [][]byte{{}, nil} {
+		if err := tb.PutShared([]byte("key"), empty, uint64(i+2)); err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := tb.Get([]byte("key"), uint64(i+2)); !ok || e.Tombstone || e.Value == nil || len(e.Value) != 0 {
+			t.Fatalf("Get after PutShared(%#v) = %+v %v, want an empty, non-nil value", empty, e, ok)
+		}
+	}
+	key, big := []byte("key"), make([]byte, 1<<20)
+	if n := testing.AllocsPerRun(10, func() {
+		if err := tb.PutShared(key, big, tb.maxVersion+1); err != nil {
+			t.Fatal(err)
+		}
+	}); n >= 1 {
+		t.Fatalf("PutShared of an existing key allocated %v times per write, want under 1 (only the shared node slab; Put allocates the value)", n)
+	}
+}
+
 func TestRejectedWritesChangeNothing(t *testing.T) {
 	tb := newTable(t, Config{FloorVersion: 3})
 	mustPut(t, tb, "a", "a10", 10)

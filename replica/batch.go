@@ -42,7 +42,7 @@ const (
 
 // MaxEntryBytes bounds the log payload of one entry: a batch within the limits above, encoded
 // (magic, op count, per op a kind byte and two length varints) behind the entry header
-// (encodeEntry). The server sizes its clog to hold it.
+// (entryHead). The server sizes its clog to hold it.
 const MaxEntryBytes = entryHeaderBytes + 1 + binary.MaxVarintLen64 +
 	MaxOpsPerBatch*(1+2*binary.MaxVarintLen64) + MaxBatchBytes
 

@@ -10,22 +10,24 @@ import (
 	"obkv/paxos"
 )
 
-// encodeEntry is the clog payload of a Paxos entry (the index is the clog record's own):
+// entryHead is the head of a Paxos entry's clog payload, which the entry's data follows
+// (the index is the clog record's own):
 //
 //	ballot round uint64 | ballot node uint64 | type byte | version uint64 | data
 //
-// Little-endian; the clog checksums the record.
-func encodeEntry(e paxos.Entry) []byte {
-	b := make([]byte, entryHeaderBytes+len(e.Data))
+// Little-endian; the clog checksums the record. The clog writes the head and the data into
+// its record (clog.Entry.Head): a payload built here whole copied every entry once more (a
+// tenth of a leader's CPU with 1 MiB values).
+func entryHead(e paxos.Entry) []byte {
+	b := make([]byte, entryHeaderBytes)
 	binary.LittleEndian.PutUint64(b[0:], e.Ballot.Round)
 	binary.LittleEndian.PutUint64(b[8:], uint64(e.Ballot.Node))
 	b[16] = byte(e.Type)
 	binary.LittleEndian.PutUint64(b[17:], e.Version)
-	copy(b[entryHeaderBytes:], e.Data)
 	return b
 }
 
-// entryHeaderBytes is the size of encodeEntry's fields before the data.
+// entryHeaderBytes is the size of entryHead.
 const entryHeaderBytes = 25
 
 func decodeEntry(b []byte, e *paxos.Entry) error {

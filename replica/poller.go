@@ -316,7 +316,7 @@ func (p *Poller) save(work []readyWork) (flusher bool) {
 		if save {
 			updates = append(updates, u)
 			for _, e := range u.Entries {
-				size += len(e.Data)
+				size += len(e.Head) + len(e.Data)
 			}
 		}
 		apply = apply || len(w.rd.Committed) > 0

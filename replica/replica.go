@@ -931,7 +931,7 @@ func (r *Replica) prepare(rd paxos.Ready) (u clog.Update, save bool, err error) 
 		}
 		u.Entries = make([]clog.Entry, len(rd.Entries))
 		for i, e := range rd.Entries {
-			u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Data: encodeEntry(e)}
+			u.Entries[i] = clog.Entry{Index: e.Index, Ballot: e.Ballot.Round, Head: entryHead(e), Data: e.Data}
 		}
 	}
 	parts := r.cfg.Log.Split(u)
@@ -1140,7 +1140,7 @@ func (r *Replica) applyBatch(b Batch, version uint64) {
 		if op.Kind == OpDelete {
 			err = r.active.Delete(op.Key, version)
 		} else {
-			err = r.active.Put(op.Key, op.Value, version)
+			err = r.active.PutShared(op.Key, op.Value, version)
 		}
 		if err != nil {
 			// A chosen write that does not apply is lost for this replica's readers: versions

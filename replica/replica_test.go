@@ -1054,7 +1054,7 @@ func TestMaxEntryBytes(t *testing.T) {
 		if err := b.Validate(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if n := len(encodeEntry(paxos.Entry{Data: b.Encode()})); n > MaxEntryBytes {
+		if n := entryHeaderBytes + len(b.Encode()); n > MaxEntryBytes {
 			t.Fatalf("%s: entry of %d bytes, MaxEntryBytes %d", name, n, MaxEntryBytes)
 		}
 	}
