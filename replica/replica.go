@@ -799,15 +799,8 @@ func (r *Replica) dump(frozen *memstore.Table, cp sstable.Checkpoint) {
 	if r.cfg.beforeDump != nil {
 		err = r.cfg.beforeDump()
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := r.untilClose(context.Background())
 	defer cancel()
-	go func() {
-		select {
-		case <-r.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	began := time.Now()
 	if err == nil {
 		err = r.cfg.Store.Dump(ctx, r.cfg.Partition, frozen, cp)
@@ -847,8 +840,7 @@ func (r *Replica) finishCheckpoint(d pendingDump, took time.Duration, err error)
 	defer func() {
 		if f := r.deferredSnap; f != nil && !r.installing {
 			r.deferredSnap = nil
-			r.installing = true
-			go r.fetchSnapshot(*f)
+			r.startFetch(*f)
 		}
 	}()
 	if err != nil {
@@ -990,8 +982,7 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 	case r.dumping:
 		r.deferredSnap = rd.Snapshot
 	default:
-		r.installing = true
-		go r.fetchSnapshot(*rd.Snapshot)
+		r.startFetch(*rd.Snapshot)
 	}
 	if fromNode {
 		r.node.Advance(rd)
@@ -1150,11 +1141,36 @@ func (r *Replica) applyBatch(b Batch, version uint64) {
 	}
 }
 
+// startFetch starts fetching f's snapshot on a goroutine of its own. Close waits for it.
+func (r *Replica) startFetch(f paxos.SnapshotFetch) {
+	r.installing = true
+	r.bg.Add(1)
+	go r.fetchSnapshot(f)
+}
+
+// untilClose returns a context of parent that also ends when the replica closes.
+func (r *Replica) untilClose(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // fetchSnapshot rebuilds the partition's data from a peer's snapshot, off the replica
-// goroutine, then hands the result back to it.
+// goroutine, then hands the result back to it. Closing the replica cancels it, and Close
+// waits for it: a fetch left running went on writing to the sstable after its owner closed it
+// (badger panics on a closed DB: "DB Closed", seen when a server stopped during an import).
 func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
+	defer r.bg.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	ctx, stop := r.untilClose(ctx)
+	defer stop()
 	began := time.Now()
 	meta, err := r.importSnapshot(ctx, f)
 	took := time.Since(began)

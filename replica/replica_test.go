@@ -45,8 +45,8 @@ type group struct {
 	now func() time.Time
 	// keepLog is each replica's Config.KeepLog.
 	keepLog bool
-	// fetches counts snapshot fetches.
-	fetches atomic.Int32
+	// fetches counts snapshot fetches; fetchesEnded those that returned.
+	fetches, fetchesEnded atomic.Int32
 }
 
 type memTransport struct {
@@ -70,6 +70,7 @@ func (m memTransport) Send(partition uint64, msgs []paxos.Message) {
 
 func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from paxos.ID) (io.ReadCloser, error) {
 	m.g.fetches.Add(1)
+	defer m.g.fetchesEnded.Add(1)
 	m.g.mu.Lock()
 	r := m.g.reps[from]
 	hold, fetched := m.g.holdFetch, m.g.fetched
@@ -920,6 +921,57 @@ func TestFailedDumpIsRetried(t *testing.T) {
 
 // A snapshot the Node asks for while a dump runs waits for the dump (an import would drop the
 // partition's data under it), then is fetched and installed.
+// TestCloseEndsSnapshotFetch: closing a replica cancels its snapshot fetch and waits for it,
+// so its owner may close the sstable next. The fetch went on after Close returned and wrote to
+// the closed store (badger panicked, "DB Closed", in a group's cleanup).
+func TestCloseEndsSnapshotFetch(t *testing.T) {
+	g := newGroup(t)
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.ckpt = 20 * time.Millisecond // whichever of 1 and 2 leads compacts past replica 3
+		if id == 3 {
+			g.ckpt = time.Hour
+		}
+		g.start(id)
+	}
+	g.mu.Lock()
+	r1, r2, r3 := g.reps[1], g.reps[2], g.reps[3]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	g.put("a", "1")
+	g.mu.Lock()
+	g.cut[3] = true
+	g.mu.Unlock()
+	var last uint64
+	if err := r3.do(context.Background(), func() { last = r3.node.Status().Last }); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	waitFor(t, "the leader to compact its log past replica 3's", func() bool {
+		for _, r := range []*Replica{r1, r2} {
+			if st := r.Status(); st.Serving && st.First > last+1 {
+				return true
+			}
+		}
+		return false
+	})
+	g.mu.Lock()
+	// Held for good: a fetch that outlived Close would import into the closed store.
+	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
+	g.cut[3] = false
+	g.mu.Unlock()
+	select {
+	case <-g.fetched:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("replica 3 fetched no snapshot: %s", g.statuses())
+	}
+	g.stop(3)
+	if started, ended := g.fetches.Load(), g.fetchesEnded.Load(); started != ended {
+		t.Fatalf("after replica 3 closed, %d of its %d snapshot fetches were still running", started-ended, started)
+	}
+}
+
 func TestSnapshotWaitsForDump(t *testing.T) {
 	g := newGroup(t)
 	hook, entered, release := holdDumps(t)
