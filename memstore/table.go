@@ -227,8 +227,9 @@ func (t *Table) Put(key, value []byte, version uint64) error {
 
 // PutShared is Put keeping value itself, not a copy: the caller must never change it
 // afterwards. A replica passes the value inside its Paxos log entry, which never changes,
-// so the log and the table share one copy: with 1 MiB values the copy cost a leader a
-// tenth of its CPU, and the memory of every value twice while the log kept its entry.
+// so the log and the table share one copy: with 1 MiB values the copy took 0.48 s of a
+// leader's 6.45 s of CPU in a 10 s profile, and every value's memory twice while the log
+// kept its entry.
 func (t *Table) PutShared(key, value []byte, version uint64) error {
 	if value == nil {
 		value = []byte{} // nil marks a tombstone

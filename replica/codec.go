@@ -16,8 +16,8 @@ import (
 //	ballot round uint64 | ballot node uint64 | type byte | version uint64 | data
 //
 // Little-endian; the clog checksums the record. The clog writes the head and the data into
-// its record (clog.Entry.Head): a payload built here whole copied every entry once more (a
-// tenth of a leader's CPU with 1 MiB values).
+// its record (clog.Entry.Head): a payload built here whole copied every entry once more (with
+// 1 MiB values, 0.61 s of a leader's 6.45 s of CPU in a 10 s profile).
 func entryHead(e paxos.Entry) []byte {
 	b := make([]byte, entryHeaderBytes)
 	binary.LittleEndian.PutUint64(b[0:], e.Ballot.Round)

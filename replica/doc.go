@@ -27,6 +27,6 @@
 //     (ExportSnapshot: the snapshot meta, then the sstable data at the matching checkpoint),
 //     imports it and installs the meta. LOGONLY replicas keep no memstore or sstable.
 //
-// Byte formats: a log entry's clog payload is entryHead then the entry's data (codec.go); a write batch is
-// Batch.Encode (batch.go); the state record is JSON (state.go).
+// Byte formats: a log entry's clog payload is entryHead then the entry's data (codec.go); a
+// write batch is Batch.Encode (batch.go); the state record is JSON (state.go).
 package replica
