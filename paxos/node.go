@@ -356,6 +356,16 @@ func (n *Node) Status() Status {
 	return s
 }
 
+// MinVersion is Status().MinVersion without the rest of Status (which copies the
+// membership): a leader accepts proposals only with versions above it; 0 on a non-leader.
+// The driver asks it for every proposal.
+func (n *Node) MinVersion() uint64 {
+	if n.role != Leader {
+		return 0
+	}
+	return n.lead.minVersion()
+}
+
 func (n *Node) soft() SoftState {
 	return SoftState{Role: n.role, Leader: n.leader, Ballot: n.ballot, Serving: n.Serving()}
 }

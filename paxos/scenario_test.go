@@ -184,6 +184,9 @@ func runCommand(t *testing.T, d *datadriven.TestData, hp **harness) string {
 	case "propose":
 		var ps []Proposal
 		min := h.nodes[id].Status().MinVersion
+		if got := h.nodes[id].MinVersion(); got != min {
+			t.Fatalf("node %d: MinVersion() = %d, Status().MinVersion = %d", id, got, min)
+		}
 		for i, s := range strings.Split(argStr(d, "data", ""), ",") {
 			ps = append(ps, Proposal{Version: min + uint64(i) + 1, Data: []byte(s)})
 		}

@@ -607,7 +607,7 @@ func (r *Replica) MaxVersion() uint64 {
 // this replica has seen and above the leader's floor.
 func (r *Replica) nextVersion() uint64 {
 	v := uint64(r.cfg.Now().UnixMicro())
-	v = max(v, r.hlc+1, r.node.Status().MinVersion+1)
+	v = max(v, r.hlc+1, r.node.MinVersion()+1)
 	r.hlc = v
 	return v
 }

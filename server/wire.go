@@ -47,10 +47,21 @@ func fromMeta(m *api.SnapshotMeta) *paxos.SnapshotMeta {
 }
 
 func toWire(m paxos.Message) *api.PaxosMessage {
+	// A message's ballots are mostly one ballot, its entries' too: each distinct one is
+	// allocated once, and the entries in one slice (a leader's accepts allocated an api.Ballot
+	// and an api.Entry per entry, some 20 objects per write).
+	var last paxos.Ballot
+	var lastWire *api.Ballot
+	ballot := func(b paxos.Ballot) *api.Ballot {
+		if b != last || lastWire == nil {
+			last, lastWire = b, toBallot(b)
+		}
+		return lastWire
+	}
 	w := &api.PaxosMessage{
-		Type: uint32(m.Type), From: uint64(m.From), To: uint64(m.To), Ballot: toBallot(m.Ballot),
-		Index: m.Index, LogBallot: toBallot(m.LogBallot), Commit: m.Commit, First: m.First, Hint: m.Hint,
-		Tick: m.Tick, Reject: m.Reject, Promised: toBallot(m.Promised), Transfer: m.Transfer,
+		Type: uint32(m.Type), From: uint64(m.From), To: uint64(m.To), Ballot: ballot(m.Ballot),
+		Index: m.Index, LogBallot: ballot(m.LogBallot), Commit: m.Commit, First: m.First, Hint: m.Hint,
+		Tick: m.Tick, Reject: m.Reject, Promised: ballot(m.Promised), Transfer: m.Transfer,
 		ClosedFloor: m.ClosedFloor, ClosedVersion: m.Closed.Version, ClosedIndex: m.Closed.Index,
 		Snapshot: toMeta(m.Snapshot), RequestId: m.RequestID, WantSnapshot: m.WantSnapshot,
 	}
@@ -59,8 +70,10 @@ func toWire(m paxos.Message) *api.PaxosMessage {
 	}
 	if len(m.Entries) > 0 {
 		w.Entries = make([]*api.Entry, len(m.Entries))
+		es := make([]api.Entry, len(m.Entries))
 		for i, e := range m.Entries {
-			w.Entries[i] = &api.Entry{Index: e.Index, Ballot: toBallot(e.Ballot), Type: uint32(e.Type), Version: e.Version, Data: e.Data}
+			es[i] = api.Entry{Index: e.Index, Ballot: ballot(e.Ballot), Type: uint32(e.Type), Version: e.Version, Data: e.Data}
+			w.Entries[i] = &es[i]
 		}
 	}
 	return w

@@ -16,7 +16,11 @@ func TestWireRoundTrip(t *testing.T) {
 		Type: paxos.MsgAccept, From: 1, To: 2, Ballot: paxos.Ballot{Round: 3, Node: 1}, Index: 9,
 		LogBallot: paxos.Ballot{Round: 2, Node: 4},
 		Entries: []paxos.Entry{{Index: 10, Ballot: paxos.Ballot{Round: 3, Node: 1}, Type: paxos.EntryNormal, Version: 77, Data: []byte("x")},
-			{Index: 11, Ballot: paxos.Ballot{Round: 3, Node: 1}, Type: paxos.EntryConfChange, Data: []byte{1, 2}}},
+			{Index: 11, Ballot: paxos.Ballot{Round: 3, Node: 1}, Type: paxos.EntryConfChange, Data: []byte{1, 2}},
+			// Ballots change along the entries (toWire shares each one's wire form) and back.
+			{Index: 12, Ballot: paxos.Ballot{Round: 2, Node: 4}, Data: []byte("y")},
+			{Index: 13, Ballot: paxos.Ballot{Round: 3, Node: 1}, Data: []byte("z")},
+			{Index: 14, Data: []byte("zero ballot")}},
 		Commit: 8, First: 2, Hint: 5, Tick: 99, Reject: true, Promised: paxos.Ballot{Round: 5, Node: 2},
 		Priority: paxos.Priority{Healthy: true, Designated: true, ZoneRank: 2}, Transfer: true, ClosedFloor: 40,
 		Closed: paxos.Closed{Version: 30, Index: 7}, RequestID: 12, WantSnapshot: true,
@@ -34,6 +38,18 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if got := fromWire(&w); !reflect.DeepEqual(got, m) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, m)
+	}
+}
+
+// TestToWireAllocations: an accept of many entries of one ballot allocates a few objects, not
+// two per entry (an api.Ballot and an api.Entry each, some 20 objects per write on a leader).
+func TestToWireAllocations(t *testing.T) {
+	m := paxos.Message{Type: paxos.MsgAccept, From: 1, To: 2, Ballot: paxos.Ballot{Round: 3, Node: 1}}
+	for i := range 64 {
+		m.Entries = append(m.Entries, paxos.Entry{Index: uint64(i + 1), Ballot: m.Ballot, Version: uint64(i + 1), Data: []byte("v")})
+	}
+	if n := testing.AllocsPerRun(20, func() { _ = toWire(m) }); n > 8 {
+		t.Fatalf("toWire of 64 entries: %v allocations, want at most 8", n)
 	}
 }
 
