@@ -556,26 +556,10 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 	r3 := g.reps[3]
 	g.mu.Unlock()
 	waitFor(t, "replica 3 to leave recovery", func() bool { return !r3.Status().Recovering })
-	g.mu.Lock()
-	g.cut[3] = true
-	g.mu.Unlock()
-	for i := 0; i < 30; i++ {
-		g.put(fmt.Sprintf("k%02d", i), "x")
-	}
-	waitFor(t, "replica 1 to compact its log", func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.reps[1].Status().First > 10
-	})
-	g.mu.Lock()
-	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
-	g.cut[3] = false
-	g.mu.Unlock()
-	select {
-	case <-g.fetched:
-	case <-time.After(20 * time.Second):
-		t.Fatal("replica 3 fetched no snapshot")
-	}
+	// Only replica 1 compacts: a fixed "first index past 10" was not enough once elections had
+	// taken replica 3's log past it.
+	g.leaveBehind(3, 1)
+	g.reconnectHeld(3)
 	// The leader that offered the snapshot dies; replica 2, whose log is whole, leads and
 	// feeds replica 3 from its log while the snapshot is still on its way.
 	g.stop(1)
@@ -921,6 +905,50 @@ func TestFailedDumpIsRetried(t *testing.T) {
 
 // A snapshot the Node asks for while a dump runs waits for the dump (an import would drop the
 // partition's data under it), then is fetched and installed.
+// leaveBehind cuts replica lag off, writes k00..k29 and waits until a serving leader among
+// others (which compact their logs) has compacted past lag's log end, so lag needs a snapshot.
+func (g *group) leaveBehind(lag paxos.ID, others ...paxos.ID) {
+	g.t.Helper()
+	g.mu.Lock()
+	g.cut[lag] = true
+	r := g.reps[lag]
+	var rs []*Replica
+	for _, id := range others {
+		rs = append(rs, g.reps[id])
+	}
+	g.mu.Unlock()
+	var last uint64
+	if err := r.do(context.Background(), func() { last = r.node.Status().Last }); err != nil {
+		g.t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	waitFor(g.t, fmt.Sprintf("the leader to compact its log past replica %d's", lag), func() bool {
+		for _, r := range rs {
+			if st := r.Status(); st.Serving && st.First > last+1 {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// reconnectHeld holds every snapshot fetch after its export until g.holdFetch is closed,
+// reconnects replica lag and waits until it fetches one.
+func (g *group) reconnectHeld(lag paxos.ID) {
+	g.t.Helper()
+	g.mu.Lock()
+	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
+	g.cut[lag] = false
+	g.mu.Unlock()
+	select {
+	case <-g.fetched:
+	case <-time.After(20 * time.Second):
+		g.t.Fatalf("replica %d fetched no snapshot: %s", lag, g.statuses())
+	}
+}
+
 // TestCloseEndsSnapshotFetch: closing a replica cancels its snapshot fetch and waits for it,
 // so its owner may close the sstable next. The fetch went on after Close returned and wrote to
 // the closed store (badger panicked, "DB Closed", in a group's cleanup).
@@ -934,38 +962,13 @@ func TestCloseEndsSnapshotFetch(t *testing.T) {
 		g.start(id)
 	}
 	g.mu.Lock()
-	r1, r2, r3 := g.reps[1], g.reps[2], g.reps[3]
+	r1 := g.reps[1]
 	g.mu.Unlock()
 	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
 	g.put("a", "1")
-	g.mu.Lock()
-	g.cut[3] = true
-	g.mu.Unlock()
-	var last uint64
-	if err := r3.do(context.Background(), func() { last = r3.node.Status().Last }); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 30; i++ {
-		g.put(fmt.Sprintf("k%02d", i), "x")
-	}
-	waitFor(t, "the leader to compact its log past replica 3's", func() bool {
-		for _, r := range []*Replica{r1, r2} {
-			if st := r.Status(); st.Serving && st.First > last+1 {
-				return true
-			}
-		}
-		return false
-	})
-	g.mu.Lock()
+	g.leaveBehind(3, 1, 2)
 	// Held for good: a fetch that outlived Close would import into the closed store.
-	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
-	g.cut[3] = false
-	g.mu.Unlock()
-	select {
-	case <-g.fetched:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("replica 3 fetched no snapshot: %s", g.statuses())
-	}
+	g.reconnectHeld(3)
 	g.stop(3)
 	if started, ended := g.fetches.Load(), g.fetchesEnded.Load(); started != ended {
 		t.Fatalf("after replica 3 closed, %d of its %d snapshot fetches were still running", started-ended, started)
@@ -990,7 +993,7 @@ func TestSnapshotWaitsForDump(t *testing.T) {
 		g.start(id)
 	}
 	g.mu.Lock()
-	r1, r2, r3 := g.reps[1], g.reps[2], g.reps[3]
+	r1, r3 := g.reps[1], g.reps[3]
 	g.mu.Unlock()
 	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
 	// Replica 3 may get the first writes by a snapshot (replica 1 compacts at once): write until
@@ -1009,25 +1012,8 @@ func TestSnapshotWaitsForDump(t *testing.T) {
 	if !dumping {
 		t.Fatalf("replica 3 started no dump: %+v", r3.Status())
 	}
-	g.mu.Lock()
-	g.cut[3] = true
-	g.mu.Unlock()
 	// Replica 3's log may have grown well past its dump's entry (elections append entries).
-	var last uint64
-	if err := r3.do(context.Background(), func() { last = r3.node.Status().Last }); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 30; i++ {
-		g.put(fmt.Sprintf("k%02d", i), "x")
-	}
-	waitFor(t, "the leader to compact its log past replica 3's", func() bool {
-		for _, r := range []*Replica{r1, r2} {
-			if st := r.Status(); st.Serving && st.First > last+1 {
-				return true
-			}
-		}
-		return false
-	})
+	g.leaveBehind(3, 1, 2)
 	g.mu.Lock()
 	g.holdFetch, g.fetched = make(chan struct{}), make(chan struct{}, 8)
 	close(g.holdFetch) // fetches are not held, only told of
