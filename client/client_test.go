@@ -531,3 +531,43 @@ func TestNoLeaderInCacheRefreshes(t *testing.T) {
 		t.Errorf("leader read: %s = %q; want s2 = v", r.Meta.Server, r.Value)
 	}
 }
+
+// A new client's first call while the root service fails over (every server answers
+// Unavailable "the root service is not available yet") waits for it, within rootWait, and
+// succeeds; it failed at once before. Servers that are down, or a root service that stays
+// away past the caller's deadline, still fail the call.
+func TestFirstLocateWaitsForRootService(t *testing.T) {
+	e := newEnv(t, 1)
+	unavailable := status.Error(codes.Unavailable, "the root service is not available yet (no meta partition leader)")
+	for _, s := range e.s {
+		s.Fail("Locate", unavailable)
+		s.Fail("Locate", unavailable)
+	}
+	cl := e.client()
+	if _, err := cl.Put(context.Background(), tn, tb, []byte("k"), []byte("v")); err != nil {
+		t.Fatalf("put while the root service failed over for two rounds: %v", err)
+	}
+	most := 0
+	for _, s := range e.s {
+		most = max(most, s.Calls("Locate"))
+	}
+	if most != 3 {
+		t.Fatalf("a server answered Locate %d times, want 3 (refused twice, then the location)", most)
+	}
+
+	for _, s := range e.s {
+		for range 1000 {
+			s.Fail("Locate", unavailable)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := e.client().Put(ctx, tn, tb, []byte("k"), []byte("v2"))
+	if !errors.Is(err, ErrNoReplica) || !strings.Contains(err.Error(), "root service is not available") {
+		t.Fatalf("put while the root service stays away: %v, want ErrNoReplica naming the root service", err)
+	}
+	if took := time.Since(start); took > rootWait {
+		t.Fatalf("the put gave up after %v, past its 300 ms deadline and rootWait", took)
+	}
+}

@@ -43,6 +43,10 @@
 //     the snapshot version; the read tries the next replica. All refused: ErrNotReadable.
 //   - NotFound: the server has no such tenant, table or replica: refresh and retry; from
 //     Locate it means the table does not exist (ErrNotFound).
+//   - Unavailable "the root service is not available ..." from Locate: the meta partition is
+//     changing leader. A call with no location cached for its table asks the servers again
+//     (50 ms doubling to 400 ms) for up to 3 s or its deadline; with one cached it goes on with
+//     that. The server is not demoted.
 //   - InvalidArgument: never retried (ErrInvalid).
 //   - Unavailable: the server is down; it is demoted for WithFailureCooldown. A read tries the
 //     next replica. A write is retried only when the connection was never established ("Error

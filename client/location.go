@@ -2,9 +2,13 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"obkv/api"
 )
@@ -69,13 +73,56 @@ func (c *Client) location(ctx context.Context, tenantName, table string, force b
 	if loc != nil && !force && c.cfg.clock().Sub(loc.fetchedAt) < c.cfg.locationTTL {
 		return loc, nil
 	}
-	return c.locate(ctx, tenantName, table)
+	if loc != nil {
+		// A caller with a cached location goes on with it if the refresh fails (write.go).
+		return c.locate(ctx, tenantName, table)
+	}
+	return c.locateWaiting(ctx, tenantName, table)
+}
+
+// rootWait bounds how long a locate with nothing cached waits for a root service that is
+// failing over (every server answers "the root service is not available"): an election of
+// the meta partition takes about a lease, 500 ms by default.
+const rootWait = 3 * time.Second
+
+// locateWaiting is locate for a table the client knows nothing of: the call cannot go on
+// without an answer. While the meta partition changes leader (right after a cluster starts,
+// its leadership moves to the preferred zone), every server answers Unavailable "the root
+// service is not available ...": the first write of a new client failed at once, though its
+// deadline had seconds left. It retries such passes (50 ms doubling to 400 ms) for up to
+// rootWait or until ctx ends; any other failure, or servers that do not answer at all, end it
+// at once.
+func (c *Client) locateWaiting(ctx context.Context, tenantName, table string) (*tableLoc, error) {
+	start := time.Now()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 400*time.Millisecond) {
+		loc, err := c.locate(ctx, tenantName, table)
+		if err == nil || !errors.Is(err, errRootUnavailable) || time.Since(start)+wait > rootWait {
+			return loc, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+// errRootUnavailable marks a locate pass in which some server answered that the root service
+// is not available (and none answered the location).
+var errRootUnavailable = errors.New("the root service is failing over")
+
+// rootUnavailable reports whether err is a server's answer that the cluster's root service is
+// not available (server/kv.go Locate).
+func rootUnavailable(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.Unavailable && strings.Contains(st.Message(), "root service is not available")
 }
 
 // locate asks the servers, in order (the last one that answered first, then the seeds, then
 // every server the cache knows), where the table is.
 func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLoc, error) {
 	var errs []string
+	var root error // errRootUnavailable once a server said the root service is not available
 	for _, addr := range c.locateOrder() {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("locate %s/%s: %w", tenantName, table, err)
@@ -93,7 +140,11 @@ func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLo
 			case classInvalid:
 				return nil, fmt.Errorf("locate %s/%s: server at %s: %s: %w", tenantName, table, addr, statusText(err), ErrInvalid)
 			case classUndelivered, classDown:
-				c.failed(addr)
+				if rootUnavailable(err) {
+					root = errRootUnavailable // the server is up: do not demote it
+				} else {
+					c.failed(addr)
+				}
 			}
 			errs = append(errs, addr+": "+statusText(err))
 			continue
@@ -105,6 +156,9 @@ func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLo
 			continue
 		}
 		return loc, nil
+	}
+	if root != nil {
+		return nil, fmt.Errorf("locate %s/%s: no server answered (%s): %w", tenantName, table, strings.Join(errs, "; "), errors.Join(ErrNoReplica, root))
 	}
 	return nil, fmt.Errorf("locate %s/%s: no server answered (%s): %w", tenantName, table, strings.Join(errs, "; "), ErrNoReplica)
 }
