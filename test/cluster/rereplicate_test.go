@@ -26,6 +26,22 @@ func TestReReplication(t *testing.T) {
 	c.setupTenant(ctx, "ta", "pa", 1, "z1,z2,z3", "", "z1;z2,z3")
 	c.MustCtl(ctx, nil, "create", "table", "ta.orders", "--partitions", "4")
 	_, ls := c.waitLeaders(ctx, "ta", "orders", 4, "z1")
+	// A replica created after its group elected catches up in recovery for about 0.7 s, and until
+	// then the group survives no failure of the other two (docs/operations.md, "recovery"):
+	// killing the leader inside that window left a partition with no leader for good (seen in CI,
+	// p3: s4 RECOVERING, s6 FOLLOWER). This test is about the loss after that.
+	c.WaitFor(ctx, "every replica of ta out of recovery", func(ctx context.Context) (bool, string) {
+		rows, err := c.Replicas(ctx, "ta")
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range rows {
+			if r.Role == "RECOVERING" {
+				return false, realcluster.Describe(rows, "orders")
+			}
+		}
+		return true, ""
+	})
 	victim := ls[0].Server
 	other := map[string]string{"s1": "s2", "s2": "s1"}[victim]
 	if victim == "s1" {
