@@ -122,7 +122,7 @@ func rootUnavailable(err error) bool {
 // every server the cache knows), where the table is.
 func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLoc, error) {
 	var errs []string
-	var root error // errRootUnavailable once a server said the root service is not available
+	rootDown := false // a server said the root service is not available
 	for _, addr := range c.locateOrder() {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("locate %s/%s: %w", tenantName, table, err)
@@ -141,7 +141,7 @@ func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLo
 				return nil, fmt.Errorf("locate %s/%s: server at %s: %s: %w", tenantName, table, addr, statusText(err), ErrInvalid)
 			case classUndelivered, classDown:
 				if rootUnavailable(err) {
-					root = errRootUnavailable // the server is up: do not demote it
+					rootDown = true // the server is up: do not demote it
 				} else {
 					c.failed(addr)
 				}
@@ -157,10 +157,11 @@ func (c *Client) locate(ctx context.Context, tenantName, table string) (*tableLo
 		}
 		return loc, nil
 	}
-	if root != nil {
-		return nil, fmt.Errorf("locate %s/%s: no server answered (%s): %w", tenantName, table, strings.Join(errs, "; "), errors.Join(ErrNoReplica, root))
+	sentinel := ErrNoReplica
+	if rootDown {
+		sentinel = errors.Join(ErrNoReplica, errRootUnavailable)
 	}
-	return nil, fmt.Errorf("locate %s/%s: no server answered (%s): %w", tenantName, table, strings.Join(errs, "; "), ErrNoReplica)
+	return nil, fmt.Errorf("locate %s/%s: no server answered (%s): %w", tenantName, table, strings.Join(errs, "; "), sentinel)
 }
 
 func (c *Client) locateOrder() []string {

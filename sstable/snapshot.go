@@ -105,7 +105,7 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 	opts.PrefetchSize = exportPrefetch
 	it := txn.NewIterator(opts)
 	defer it.Close()
-	for it.Rewind(); it.Valid() && err == nil; it.Next() {
+	for it.Rewind(); it.Valid(); it.Next() {
 		if err = ctx.Err(); err != nil {
 			break
 		}
@@ -114,13 +114,17 @@ func (s *Store) ExportSnapshot(ctx context.Context, partition uint64, w io.Write
 		if len(key) <= 8 {
 			continue
 		}
-		err = item.Value(func(v []byte) error {
+		if err = item.Value(func(v []byte) error {
 			payload = appendEntry(payload, key[8:], item.Version(), v)
 			return nil
-		})
+		}); err != nil {
+			break
+		}
 		info.Entries++
-		if err == nil && len(payload) >= frameTargetBytes {
-			err = flush()
+		if len(payload) >= frameTargetBytes {
+			if err = flush(); err != nil {
+				break
+			}
 		}
 	}
 	if err != nil {
