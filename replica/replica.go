@@ -321,7 +321,7 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	}
 	r.hlc = floor
 	r.start = time.Now()
-	r.lastCkpt = lastCheckpoint(r.start, floor, boot.Entries)
+	r.lastCkpt = lastCheckpoint(r.start, floor, boot.Entries).Add(-checkpointPhase(r.cfg.Partition, r.cfg.Paxos.ID, r.cfg.CheckpointInterval))
 	r.status = Status{Partition: cfg.Partition, Status: node.Status()}
 	r.bootClosed = r.status.Closed.Version
 	p := cfg.Poller
@@ -360,6 +360,22 @@ func lastCheckpoint(now time.Time, floor uint64, replay []paxos.Entry) time.Time
 		return now
 	}
 	return time.UnixMicro(int64(v))
+}
+
+// checkpointPhase is how much earlier than a full interval after Open the replica id of a
+// partition takes its first timed checkpoint: up to half the interval, by the partition and the
+// replica. Partitions created together (a table's) would otherwise all dump at the same moment
+// on every server, once per interval: under a steady write load on eight partitions that wave
+// starved every server's poller for hundreds of milliseconds at once, and leaderships moved back
+// and forth for seconds after each (docs/performance.md, seventeenth session). The phase is the
+// fractional part of partition x the golden ratio (Fibonacci hashing) plus id x (sqrt 2 - 1), of
+// half the interval: a server's n consecutive partitions land at least about 1/(4n) of the
+// interval apart (the three-gap theorem), and a partition's replicas (ids are servers) at
+// different moments. None checkpoints sooner than half an interval after it opened.
+func checkpointPhase(partition uint64, id paxos.ID, interval time.Duration) time.Duration {
+	x := partition*0x9e3779b97f4a7c15 + uint64(id)*0x6a09e667f3bcc909
+	frac := float64(x>>11) / (1 << 53)
+	return time.Duration(frac * float64(interval/2))
 }
 
 func paxosEntry(e clog.Entry) paxos.Entry {

@@ -1134,3 +1134,44 @@ func TestStorageFailureFailsCalls(t *testing.T) {
 		t.Fatalf("a write to a stopped replica = %v, want ErrFailed", err)
 	}
 }
+
+// The partitions of a table (consecutive ids) take their first timed checkpoints spread over
+// half the interval, at least about 1/(4n) of it apart, never at one moment; so do the replicas of
+// one partition on different servers.
+func TestCheckpointPhasesSpreadATablesPartitions(t *testing.T) {
+	const interval = time.Minute
+	spread := func(what string, phases []time.Duration) {
+		t.Helper()
+		for _, ph := range phases {
+			if ph < 0 || ph >= interval/2 {
+				t.Fatalf("%s: phase %v, want within [0, %v)", what, ph, interval/2)
+			}
+		}
+		phases = slices.Sorted(slices.Values(phases))
+		gap := interval / 2
+		for i := 1; i < len(phases); i++ {
+			gap = min(gap, phases[i]-phases[i-1])
+		}
+		if want := interval / time.Duration(6*len(phases)); gap < want {
+			t.Fatalf("%s: phases %v, closest %v apart, want at least %v", what, phases, gap, want)
+		}
+	}
+	for _, base := range []uint64{1, 3<<16 | 1, 1 << 40} {
+		for _, n := range []int{2, 8, 64} {
+			for id := paxos.ID(1); id <= 3; id++ {
+				var phases []time.Duration
+				for p := base; p < base+uint64(n); p++ {
+					phases = append(phases, checkpointPhase(p, id, interval))
+				}
+				spread(fmt.Sprintf("%d partitions from %d on replica %d", n, base, id), phases)
+			}
+		}
+		for _, n := range []int{3, 5, 7} {
+			var phases []time.Duration
+			for id := paxos.ID(1); id <= paxos.ID(n); id++ {
+				phases = append(phases, checkpointPhase(base, id, interval))
+			}
+			spread(fmt.Sprintf("partition %d on replicas 1..%d", base, n), phases)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package sstable
 
 import (
 	"fmt"
+	"runtime"
 
 	badger "github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -42,9 +43,12 @@ type Options struct {
 	// maximum) live in the LSM tree, so the value log only holds the rare
 	// large value; 256 MiB files keep its preallocation small.
 	ValueLogFileSizeBytes int64
-	// NumCompactors: 4 (badger's default, at least 2 since compactor 0
-	// prioritises L0) keeps up with dumps from many partitions without taking
-	// more than half of an 8-core server.
+	// NumCompactors: half the machine's cores, from 2 (compactor 0 prioritises
+	// L0) to 4 (badger's default): that keeps up with dumps from many
+	// partitions without taking more than half of the server's CPU (on a
+	// 2-core machine running three servers, four each competed with the
+	// pollers during compaction bursts: docs/performance.md, seventeenth
+	// session; not measured apart from that session's other changes).
 	NumCompactors int
 	// Logger receives badger's log lines; nil silences badger.
 	Logger badger.Logger
@@ -62,7 +66,7 @@ func DefaultOptions(dir string) Options {
 		IndexCacheSizeBytes:     64 << 20,
 		RowCacheBytes:           64 << 20,
 		ValueLogFileSizeBytes:   256 << 20,
-		NumCompactors:           4,
+		NumCompactors:           min(max(runtime.NumCPU()/2, 2), 4),
 	}
 }
 

@@ -59,6 +59,9 @@ type Store struct {
 	// shared (writeData), a drop exclusively (dropLocked). Taken after metaMu, never before.
 	dataMu sync.RWMutex
 
+	// dumping holds a token while a Dump writes (capacity 1): see Dump.
+	dumping chan struct{}
+
 	mu sync.RWMutex
 	// safePoint is guarded by mu. Invariant: never decreases; durable before
 	// badger's discard ts is set to it.
@@ -110,7 +113,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	s := &Store{db: db, parts: make(map[uint64]partState), drops: make(map[uint64]uint64),
+	s := &Store{db: db, dumping: make(chan struct{}, 1), parts: make(map[uint64]partState), drops: make(map[uint64]uint64),
 		rowGen: make(map[uint64]uint64), rows: rows}
 	if err := s.recover(ctx); err != nil {
 		rows.close()
@@ -243,6 +246,12 @@ func (s *Store) unchanged(op string, partition, gen uint64) error {
 // after Dump returns nil. On error the checkpoint is unchanged; the data may
 // be partly written, which a later Dump of the same entries overwrites
 // identically.
+//
+// Dumps run one at a time per store; a Dump waits (until ctx ends) while another writes. Every
+// partition of a server checkpoints into its one store, and eight dumps at once starved the
+// server's poller of CPU for hundreds of milliseconds, long enough for leases to lapse
+// (docs/performance.md, seventeenth session). One at a time, the same bytes take about as long
+// in all and each dump finishes sooner.
 func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, cp Checkpoint) error {
 	if err := checkPartition("dump", partition); err != nil {
 		return err
@@ -262,6 +271,12 @@ func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, c
 	s.mu.RUnlock()
 	if importing {
 		return fmt.Errorf("sstable dump partition %d: %w", partition, ErrImporting)
+	}
+	select {
+	case s.dumping <- struct{}{}:
+		defer func() { <-s.dumping }()
+	case <-ctx.Done():
+		return fmt.Errorf("sstable dump partition %d: waiting for another dump: %w", partition, ctx.Err())
 	}
 
 	// From here the partition's newest sstable versions may change: the row cache's entries

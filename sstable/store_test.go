@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -413,6 +416,55 @@ func TestCrashBetweenDataAndCheckpoint(t *testing.T) {
 	}
 	if got := readView(t, s.View(1), "a", 6); got != "1" {
 		t.Fatalf("Get(a, 6) after the replay = %s, want 1", got)
+	}
+}
+
+// TestDumpsRunOneAtATime: while one partition's dump writes, another's waits for it (and gives
+// up when its context ends, having written nothing), then runs once the first is done.
+func TestDumpsRunOneAtATime(t *testing.T) {
+	s := newStore(t)
+	// The first dump to get here waits for release; any other goes on (a dump that got in
+	// beside the first would succeed, and the test fail).
+	inside, release := make(chan struct{}, 2), make(chan struct{})
+	var held atomic.Bool
+	s.hookAfterDataSync = func() error {
+		inside <- struct{}{}
+		if held.CompareAndSwap(false, true) {
+			<-release
+		}
+		return nil
+	}
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Dump(context.Background(), 1, frozen(t, 0, op{key: "a", value: "1", version: 5}), Checkpoint{Index: 10, Version: 5})
+	}()
+	<-inside // partition 1's dump holds the store's dump slot until release
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := s.Dump(ctx, 2, frozen(t, 0, op{key: "b", value: "2", version: 6}), Checkpoint{Index: 3, Version: 6})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for another dump") {
+		t.Fatalf("a second dump while the first writes: %v, want it to wait until its deadline", err)
+	}
+	if _, _, ok, err := s.Checkpoint(2); err != nil || ok {
+		t.Fatalf("partition 2 after its dump gave up: checkpoint ok=%v err=%v, want none", ok, err)
+	}
+	if got := readView(t, s.View(2), "b", 6); got != "<absent>" {
+		t.Fatalf("partition 2 after its dump gave up: Get(b) = %q, want nothing written", got)
+	}
+	second := make(chan error, 1)
+	go func() {
+		second <- s.Dump(context.Background(), 2, frozen(t, 0, op{key: "b", value: "2", version: 6}), Checkpoint{Index: 3, Version: 6})
+	}()
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	<-inside // the second dump runs now that the first is done
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if got := checkpointOf(t, s, 2); got != "index 3 version 6" {
+		t.Fatalf("partition 2's checkpoint = %s", got)
 	}
 }
 
