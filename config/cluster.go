@@ -47,12 +47,25 @@ type Server struct {
 	RPCAddr string
 	// GossipAddr is the host:port memberlist binds (UDP and TCP).
 	GossipAddr string
-	// DataDir is the absolute directory holding the server's clog, sstable,
-	// log and pid files.
+	// DataDir is the absolute directory holding the server's sstable, log and
+	// pid files, and its clog unless ClogDir names another place.
 	DataDir string
+	// ClogDir is the absolute directory of the server's clog (key
+	// `clog_dir`); empty: DataDir/clog. Every write waits for the clog's
+	// fdatasync, so on a server with more than one disk it belongs on a disk
+	// of its own, as OceanBase puts its redo log (docs/operations.md).
+	ClogDir string
 	// Capacity is what the server offers resource units (key `capacity`);
 	// a zero field is undeclared and not checked.
 	Capacity Capacity
+}
+
+// ClogPath is the directory of the server's clog: ClogDir, or DataDir/clog.
+func (s Server) ClogPath() string {
+	if s.ClogDir != "" {
+		return s.ClogDir
+	}
+	return filepath.Join(s.DataDir, "clog")
 }
 
 // Capacity is what one server offers the resource units placed on it, as

@@ -96,7 +96,7 @@ func TestRules(t *testing.T) {
 	}{
 		// Structure and types.
 		{"unknown key", "    zone: z1\n", "    zonez: z1\n",
-			`cluster.yaml:9: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, capacity)`},
+			`cluster.yaml:9: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, clog_dir, capacity)`},
 		{"unknown top key", "cluster: demo\n", "cluster: demo\nclusterz: x\n",
 			`cluster.yaml:2: unknown key "clusterz" in the top level (known: cluster, regions, servers, settings)`},
 		{"unknown region key", "    zones: [z3]\n", "    zones: [z3]\n    zone: z3\n",
@@ -114,10 +114,10 @@ func TestRules(t *testing.T) {
 		{"top is a list", base, "- a\n- b\n",
 			`cluster.yaml:1: must be a mapping of cluster, regions, servers, settings, got a list`},
 		{"servers not a list", "servers:\n", "servers: 3\nx:\n",
-			`cluster.yaml:7: servers: must be a list of servers ({name, zone, rpc_addr, gossip_addr, data_dir, capacity}), got an integer` + "\n" +
+			`cluster.yaml:7: servers: must be a list of servers ({name, zone, rpc_addr, gossip_addr, data_dir, clog_dir, capacity}), got an integer` + "\n" +
 				`cluster.yaml:8: unknown key "x" in the top level (known: cluster, regions, servers, settings)`},
 		{"server not a mapping", "  - name: s3\n", "  - s4\n  - name: s3\n",
-			`cluster.yaml:18: servers[2]: must be a mapping of name, zone, rpc_addr, gossip_addr, data_dir, capacity, got a string`},
+			`cluster.yaml:18: servers[2]: must be a mapping of name, zone, rpc_addr, gossip_addr, data_dir, clog_dir, capacity, got a string`},
 		{"zones not a list", "zones: [z3]", "zones: z3",
 			`cluster.yaml:6: regions[1].zones: must be a list of zone names, got a string`},
 		{"name is a list", "  - name: s3\n", "  - name: [s3]\n",
@@ -278,6 +278,21 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:24: settings.max_clock_drift "490ms": must be under lease - tick (490ms): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early`},
 		{"probe timeout not under interval", "tick: 10ms", "gossip_probe_timeout: 200ms",
 			`cluster.yaml:24: settings.gossip_probe_timeout "200ms": must be under gossip_probe_interval (200ms), which also holds the indirect probes`},
+		// Clog directories.
+		{"clog_dir on another disk", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: /disk2/s1\n", ""},
+		{"clog_dir the default spelled out", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: data/s1/clog\n", ""},
+		{"clog_dir tilde", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: ~/clog\n",
+			`cluster.yaml:13: servers[0].clog_dir "~/clog": ~ is not expanded: write an absolute path or one relative to the cluster file`},
+		{"clog_dir is the data_dir", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: data/s1\n",
+			`cluster.yaml:13: servers[0].clog_dir "/base/data/s1": holds servers[0].data_dir (/base/data/s1): the clog needs a directory of its own`},
+		{"clog_dir holds a data_dir", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: data\n",
+			`cluster.yaml:13: servers[0].clog_dir "/base/data": holds servers[0].data_dir (/base/data/s1): the clog needs a directory of its own`},
+		{"clog_dir in the sstable", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: data/s1/sstable\n",
+			`cluster.yaml:13: servers[0].clog_dir "/base/data/s1/sstable": is inside this server's data_dir, where only /base/data/s1/clog (the default) may hold the clog`},
+		{"clog_dir in another server's data_dir", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: data/s2/clog\n",
+			`cluster.yaml:13: servers[0].clog_dir "/base/data/s2/clog": is inside servers[1].data_dir (/base/data/s2): every server needs its own`},
+		{"clog_dir not a string", "    data_dir: data/s1\n", "    data_dir: data/s1\n    clog_dir: [a]\n",
+			`cluster.yaml:13: servers[0].clog_dir: must be a string, got a list`},
 		// Server capacity.
 		{"capacity accepted", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity: {cpu: 7.5, memory: 32GiB, log_disk: 100G}\n", ""},
 		{"capacity empty", "    data_dir: data/s1\n", "    data_dir: data/s1\n    capacity:\n", ""},
@@ -351,7 +366,7 @@ func TestUnknownKeyLine(t *testing.T) {
 	if !errors.As(err, &fe) || fe.Line != 12 {
 		t.Fatalf("error %v: want a *FieldError at line 12", err)
 	}
-	want := `cluster.yaml:12: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, capacity)`
+	want := `cluster.yaml:12: unknown key "zonez" in server (known: name, zone, rpc_addr, gossip_addr, data_dir, clog_dir, capacity)`
 	if got := strings.SplitN(err.Error(), "\n", 2)[0]; got != want {
 		t.Errorf("first error %q, want %q", got, want)
 	}
@@ -703,5 +718,32 @@ func TestCapacity(t *testing.T) {
 	}
 	if got := cl.Servers[1].Capacity; got != (Capacity{}) {
 		t.Errorf("s2 declared no capacity, got %+v", got)
+	}
+}
+
+// clog_dir: resolved like data_dir, ClogPath defaults to data_dir/clog, and no two servers share
+// or nest their clogs.
+func TestClogDir(t *testing.T) {
+	text := strings.Replace(edit(t, "    data_dir: data/s2\n", "    data_dir: data/s2\n    clog_dir: ../disk2/s2\n"),
+		"    data_dir: /abs/s3\n", "    data_dir: /abs/s3\n    clog_dir: /disk3/clog\n", 1)
+	cl, err := Parse([]byte(text), "cluster.yaml", "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"s1": "/base/data/s1/clog", "s2": "/disk2/s2", "s3": "/disk3/clog"} {
+		if s, _ := cl.Server(name); s.ClogPath() != want {
+			t.Errorf("%s: ClogPath() = %s, want %s", name, s.ClogPath(), want)
+		}
+	}
+	for _, tc := range []struct{ name, s3, want string }{
+		{"shared", "/disk2/s2", `cluster.yaml:24: servers[2].clog_dir "/disk2/s2": clog_dir is already used by or nests with servers[1].clog_dir (/disk2/s2): every server needs its own`},
+		{"nested", "/disk2/s2/s3", `cluster.yaml:24: servers[2].clog_dir "/disk2/s2/s3": clog_dir is already used by or nests with servers[1].clog_dir (/disk2/s2): every server needs its own`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(strings.Replace(text, "/disk3/clog", tc.s3, 1)), "cluster.yaml", "/base")
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("Parse: %v\nwant: %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ import (
 var (
 	topKeys      = []string{"cluster", "regions", "servers", "settings"}
 	regionKeys   = []string{"name", "zones"}
-	serverKeys   = []string{"name", "zone", "rpc_addr", "gossip_addr", "data_dir", "capacity"}
+	serverKeys   = []string{"name", "zone", "rpc_addr", "gossip_addr", "data_dir", "clog_dir", "capacity"}
 	capacityKeys = []string{"cpu", "memory", "log_disk"}
 )
 
@@ -260,7 +260,7 @@ func (d *decoder) regions(cl *Cluster, top *fields) {
 }
 
 func (d *decoder) servers(cl *Cluster, top *fields) {
-	for i, sn := range d.list(top, "servers", "servers", "servers ({name, zone, rpc_addr, gossip_addr, data_dir, capacity})") {
+	for i, sn := range d.list(top, "servers", "servers", "servers ({name, zone, rpc_addr, gossip_addr, data_dir, clog_dir, capacity})") {
 		path := "servers[" + strconv.Itoa(i) + "]"
 		sf := d.mapping(sn, path, "server", serverKeys)
 		if sf == nil {
@@ -274,6 +274,9 @@ func (d *decoder) servers(cl *Cluster, top *fields) {
 			GossipAddr: d.str(sf, "gossip_addr", path+".gossip_addr"),
 		}
 		s.DataDir = d.dataDir(d.str(sf, "data_dir", path+".data_dir"), path+".data_dir")
+		if _, ok := sf.m["clog_dir"]; ok {
+			s.ClogDir = d.dataDir(d.str(sf, "clog_dir", path+".clog_dir"), path+".clog_dir")
+		}
 		s.Capacity = d.capacity(sf, path+".capacity")
 		cl.Servers = append(cl.Servers, s)
 	}
@@ -336,7 +339,7 @@ func (d *decoder) size(n *yaml.Node, path string) (Size, bool) {
 	return v, true
 }
 
-// dataDir resolves a relative data_dir against the file's directory.
+// dataDir resolves a relative data_dir (or clog_dir) against the file's directory.
 func (d *decoder) dataDir(dir, path string) string {
 	switch {
 	case dir == "":

@@ -16,6 +16,7 @@
 //	    rpc_addr: 127.0.0.1:28811
 //	    gossip_addr: 127.0.0.1:28821
 //	    data_dir: data/s1          # relative to the file's directory
+//	    clog_dir: /disk2/s1        # optional; default data_dir/clog
 //	    capacity: {cpu: 8, memory: 32GiB, log_disk: 100GiB}  # optional
 //	settings:                      # optional; see Settings
 //	  lease: 500ms
@@ -29,9 +30,10 @@
 //     they report every broken rule (up to 20), one per line, each a
 //     *FieldError (file, line, field path, value, rule) wrapping ErrInvalid.
 //     Bad input never panics (FuzzParse).
-//   - Relative data_dir paths are resolved against the file's directory (Load)
-//     or the baseDir given to Parse; the loaded DataDir is always absolute and
-//     clean. Load makes Path absolute.
+//   - Relative data_dir and clog_dir paths are resolved against the file's
+//     directory (Load) or the baseDir given to Parse; the loaded DataDir and
+//     ClogDir (empty when not given: ClogPath is then data_dir/clog) are
+//     absolute and clean. Load makes Path absolute.
 //   - Zones, ServersIn and Servers keep file order.
 //
 // # Rules (Validate)
@@ -46,6 +48,9 @@
 //     empty, not 0.0.0.0 or ::) and a numeric port in 1..65535; all of them,
 //     rpc and gossip together, are distinct across the cluster.
 //   - data_dir is required, and no two servers' data_dirs are equal or nested.
+//   - clog_dir is optional; no two servers' clogs are equal or nested, none
+//     is inside another server's data_dir or holds a data_dir, and inside its
+//     own data_dir only data_dir/clog (the default) is allowed.
 //   - A server's capacity fields are optional; each one given is 0 (not
 //     checked) or holds at least the system tenant's unit: cpu >= 1, memory
 //     >= 256MiB, log_disk >= 768MiB.

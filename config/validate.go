@@ -87,7 +87,6 @@ func (c *Cluster) validate(file string) error {
 	}
 	serverAt := map[string]int{}
 	addrAt := map[string]string{} // normalized host:port -> path of its first use
-	type dirUse struct{ path, dir string }
 	var dirs []dirUse
 	perZone := map[string]int{}
 	for i, s := range c.Servers {
@@ -144,6 +143,7 @@ func (c *Cluster) validate(file string) error {
 		}
 		s.Capacity.validate(p, path+".capacity")
 	}
+	validateClogDirs(p, c.Servers, dirs)
 
 	// Every zone has a server, or replicas placed there could never exist.
 	for i, r := range c.Regions {
@@ -179,6 +179,57 @@ func (c Capacity) validate(p *problems, path string) {
 			p.at(path+"."+r.key, r.v.String(), "must not be negative (0 or missing: not checked)")
 		case r.v > 0 && r.v < r.floor:
 			p.at(path+"."+r.key, r.v.String(), "must be at least %s: every server holds the system tenant's unit (0 or missing: not checked)", r.floor)
+		}
+	}
+}
+
+// dirUse is a directory a server uses and the path of the key that names it.
+type dirUse struct{ path, dir string }
+
+// validateClogDirs checks the optional clog_dirs against every server's data_dir (datas, the
+// valid ones) and each other: a clog needs a directory no other server's files share.
+func validateClogDirs(p *problems, servers []Server, datas []dirUse) {
+	var clogs []dirUse
+	for i, s := range servers {
+		if s.ClogDir == "" {
+			continue
+		}
+		cpath := "servers[" + strconv.Itoa(i) + "].clog_dir"
+		if !filepath.IsAbs(s.ClogDir) {
+			p.at(cpath, s.ClogDir, "must be absolute (Parse resolves relative paths against the file's directory)")
+			continue
+		}
+		dir := filepath.Clean(s.ClogDir)
+		own := filepath.Clean(s.DataDir)
+		bad := false
+		if s.DataDir != "" && within(dir, own) && dir != filepath.Join(own, "clog") {
+			p.at(cpath, s.ClogDir, "is inside this server's data_dir, where only %s (the default) may hold the clog", filepath.Join(own, "clog"))
+			bad = true
+		}
+		for _, d := range datas {
+			if bad {
+				break
+			}
+			switch {
+			case dir == d.dir || within(d.dir, dir):
+				p.at(cpath, s.ClogDir, "holds %s (%s): the clog needs a directory of its own", d.path, d.dir)
+				bad = true
+			case d.dir != own && within(dir, d.dir):
+				p.at(cpath, s.ClogDir, "is inside %s (%s): every server needs its own", d.path, d.dir)
+				bad = true
+			}
+		}
+		for _, u := range clogs {
+			if bad {
+				break
+			}
+			if dir == u.dir || within(dir, u.dir) || within(u.dir, dir) {
+				p.at(cpath, s.ClogDir, "clog_dir is already used by or nests with %s (%s): every server needs its own", u.path, u.dir)
+				bad = true
+			}
+		}
+		if !bad {
+			clogs = append(clogs, dirUse{cpath, dir})
 		}
 	}
 }

@@ -42,7 +42,7 @@ type Server struct {
 
 	clog  *clog.Log
 	store *sstable.Store
-	lock  *os.File // flock on <data_dir>/LOCK, held while the server runs
+	locks []*os.File // flocks on LOCK in the data_dir and the clog's directory, held while the server runs
 	tr    *transport
 	gsp   *gossip
 	grpc  *grpc.Server
@@ -93,28 +93,28 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	s := &Server{cl: cl, self: self, opts: opts, log: log.With("server", name), replicas: map[uint64]*replica.Replica{}, prios: map[uint64]paxos.Priority{}, workers: newWorkers()}
 	s.rsServer.Store("")
 	s.selfID, _ = s.idOf(name)
-	if err := os.MkdirAll(self.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", self.DataDir, err)
+	// One observer per data directory and per clog: a second one would corrupt the clog.
+	for _, d := range []struct{ key, dir string }{{"data_dir", self.DataDir}, {"clog_dir", self.ClogPath()}} {
+		lock, err := lockDir(d.key, d.dir)
+		if err != nil {
+			s.unlock()
+			return nil, err
+		}
+		s.locks = append(s.locks, lock)
 	}
-	// One observer per data directory: a second one would corrupt the clog.
-	lock, err := os.OpenFile(filepath.Join(self.DataDir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("data_dir %s: %w", self.DataDir, err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = lock.Close()
-		return nil, fmt.Errorf("data_dir %s is in use by another observer (lock %s: %v)", self.DataDir, lock.Name(), err)
-	}
-	s.lock = lock
 	copts := clogOptions(cl.Settings.ClogSegmentBytes)
 	lease := cl.Settings.LeaseDuration
 	s.slowWrites = newSlowLog(s.log, lease, "slow clog writes: the disk stalls the replicas")
 	s.stalls = newSlowLog(s.log, lease, "replicas went without ticks: leaders may lose their leases")
 	copts.SlowWrite = s.slowWrites.min()
 	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(took, "last_bytes", bytes) }
-	l, err := clog.Open(filepath.Join(self.DataDir, "clog"), copts)
+	if err := checkClogID(self.DataDir, self.ClogPath()); err != nil {
+		s.unlock()
+		return nil, err
+	}
+	l, err := clog.Open(self.ClogPath(), copts)
 	if err != nil {
-		_ = lock.Close()
+		s.unlock()
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
@@ -122,11 +122,35 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
 		_ = l.Close()
-		_ = lock.Close()
+		s.unlock()
 		return nil, fmt.Errorf("open sstable: %w", err)
 	}
 	s.store = st
 	return s, nil
+}
+
+// lockDir creates dir (the server's key names it) and takes an exclusive flock on its LOCK file.
+func lockDir(key, dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", key, dir, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", key, dir, err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("%s %s is in use by another observer (lock %s: %v)", key, dir, lock.Name(), err)
+	}
+	return lock, nil
+}
+
+// unlock releases the directory locks.
+func (s *Server) unlock() {
+	for _, l := range s.locks {
+		_ = l.Close()
+	}
+	s.locks = nil
 }
 
 // slowLog logs events of at least a quarter of the lease (clog writes, write and fdatasync; gaps
@@ -410,7 +434,7 @@ func (s *Server) Run(ctx context.Context) error {
 	tr.close()
 	s.closePollers()
 	err = errors.Join(s.clog.Close(), s.store.Close())
-	_ = s.lock.Close()
+	s.unlock()
 	return err
 }
 
