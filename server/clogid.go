@@ -20,8 +20,10 @@ const clogIDFile = "CLOG_ID"
 
 // checkClogID makes sure clogDir holds the clog that dataDir last ran with. Both without an id
 // (a new server, or one from before clog_dir existed): both get a new one, the clog's first. The
-// data_dir without one and the clog with one: a crash between the two writes; the data_dir
-// takes the clog's. The data_dir with one and the clog without it, or with another: refused.
+// data_dir without one and the clog with one but no segment yet: a crash between the two writes;
+// the data_dir takes the clog's. With segments, the clog ran beside a data directory that is not
+// this one (lost, or replaced): refused. The data_dir with an id and the clog without it, or
+// with another: refused.
 func checkClogID(dataDir, clogDir string) error {
 	dataID, err := readClogID(dataDir)
 	if err != nil {
@@ -42,13 +44,23 @@ func checkClogID(dataDir, clogDir string) error {
 		return fmt.Errorf("clog_dir %s holds another server's clog (%s %s): data_dir %s last ran with clog %s; set clog_dir to where that clog is",
 			clogDir, clogIDFile, logID, dataDir, dataID)
 	}
-	if logID == "" {
-		b := make([]byte, 16)
-		_, _ = rand.Read(b) // never fails (crypto/rand)
-		logID = hex.EncodeToString(b)
-		if err := writeClogID(clogDir, logID); err != nil {
-			return err
+	if logID != "" {
+		segs, err := filepath.Glob(filepath.Join(clogDir, "*.clog"))
+		if err != nil {
+			return fmt.Errorf("clog id: %w", err)
 		}
+		if len(segs) > 0 {
+			return fmt.Errorf("clog_dir %s holds a clog (%s %s, %d segments) but data_dir %s has no %s: the data directory is new or was lost; "+
+				"clear clog_dir as well to start this server afresh (its replicas then recover from their peers), or set data_dir to where its data is",
+				clogDir, clogIDFile, logID, len(segs), dataDir, clogIDFile)
+		}
+		return writeClogID(dataDir, logID)
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	logID = hex.EncodeToString(b)
+	if err := writeClogID(clogDir, logID); err != nil {
+		return err
 	}
 	return writeClogID(dataDir, logID)
 }

@@ -86,8 +86,9 @@ func TestClogDirHoldsTheClog(t *testing.T) {
 	}
 }
 
-// The ids: new on both sides, kept, adopted by a data_dir that lacks one (a crash between the
-// two writes), refused when damaged.
+// The ids: new on both sides, kept, adopted by a data_dir that lacks one beside a clog that has
+// no segment yet (a crash between the two writes), refused beside a clog that ran, refused when
+// damaged.
 func TestCheckClogID(t *testing.T) {
 	data, logs := t.TempDir(), t.TempDir()
 	if err := checkClogID(data, logs); err != nil {
@@ -108,6 +109,16 @@ func TestCheckClogID(t *testing.T) {
 	}
 	if got, _ := readClogID(data); got != id {
 		t.Fatalf("data_dir's id after the crash %q, want the clog's %q", got, id)
+	}
+	// A data directory lost (or new) beside a clog that ran: refused.
+	if err := os.WriteFile(filepath.Join(logs, "0000000000000001.clog"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(data, clogIDFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkClogID(data, logs); err == nil || !strings.Contains(err.Error(), "the data directory is new or was lost") {
+		t.Fatalf("a new data_dir beside a clog that ran: %v, want it refused", err)
 	}
 	if err := os.WriteFile(filepath.Join(logs, clogIDFile), []byte("nonsense\n"), 0o644); err != nil {
 		t.Fatal(err)
