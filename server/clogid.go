@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"obkv/clog"
 )
 
 // clogIDFile names the file, in the data_dir and in the clog directory alike, that ties the two
@@ -104,22 +106,10 @@ func writeClogID(dir, id string) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(dir)
+		err = clog.OSFS{}.SyncDir(dir)
 	}
 	if err != nil {
 		return fmt.Errorf("clog id %s: %w", path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
