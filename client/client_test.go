@@ -513,22 +513,50 @@ func TestReadRetriesAnyReplicaError(t *testing.T) {
 // TestNoLeaderInCacheRefreshes: a location cached while a partition had no leader (an election
 // under way) does not fail leader reads for the rest of its TTL: a read that finds no leader in
 // the cache looks the table up again. (A real cluster showed 28 s of "no leader is known" after a
-// leader change, until the cached location expired.)
+// leader change, until the cached location expired.) And a leader read during the election waits
+// for it, looking again, as a write does: it failed at once before (a `get` right after `obctl
+// cluster up`); one whose deadline ends first says so.
 func TestNoLeaderInCacheRefreshes(t *testing.T) {
 	e := newEnv(t, 1)
 	e.put("k", "v")
 	e.c.SetLeader(tn, tb, 0, "") // an election: nobody leads
 	ctx := context.Background()
-	if _, err := e.cl.Get(ctx, tn, tb, []byte("k")); !errors.Is(err, ErrNoReplica) {
-		t.Fatalf("leader read with no leader: %v; want ErrNoReplica", err)
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err := e.cl.Get(short, tn, tb, []byte("k"))
+	if !errors.Is(err, ErrNoReplica) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting") {
+		t.Fatalf("leader read with no leader until its deadline: %v; want ErrNoReplica after waiting", err)
 	}
-	e.c.SetLeader(tn, tb, 0, "s2") // elected; the client's cache still says nobody leads
-	r, err := e.cl.Get(ctx, tn, tb, []byte("k"))
-	if err != nil {
-		t.Fatalf("leader read after s2 was elected, within the location TTL: %v", err)
+	locates := func() (n int) {
+		for _, s := range e.s {
+			n += s.Calls("Locate")
+		}
+		return n
 	}
-	if r.Meta.Server != "s2" || string(r.Value) != "v" {
-		t.Errorf("leader read: %s = %q; want s2 = v", r.Meta.Server, r.Value)
+	before := locates()
+	type result struct {
+		r   Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := e.cl.Get(ctx, tn, tb, []byte("k"))
+		done <- result{r, err}
+	}()
+	for locates() < before+2 { // the read is waiting, looking again
+		select {
+		case res := <-done:
+			t.Fatalf("leader read with no leader returned before one was elected: %+v, %v", res.r.Meta, res.err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	e.c.SetLeader(tn, tb, 0, "s2") // elected
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("leader read across the election: %v", res.err)
+	}
+	if res.r.Meta.Server != "s2" || string(res.r.Value) != "v" {
+		t.Errorf("leader read: %s = %q; want s2 = v", res.r.Meta.Server, res.r.Value)
 	}
 }
 

@@ -54,7 +54,9 @@
 //   - Unknown or DeadlineExceeded ("write outcome unknown"): never retried.
 //
 // Reads are idempotent, so any replica error is retried on the next candidate, up to
-// WithMaxAttempts attempts and a few location refreshes. A write's outcome is UNKNOWN — the
+// WithMaxAttempts attempts and a few location refreshes. A leader read that finds no leader (an
+// election, servers just started) waits for one as a write does: 10 ms doubling to 50 ms between
+// looks, up to about 5 s or its deadline. A write's outcome is UNKNOWN — the
 // error wraps ErrOutcomeUnknown and the write may or may not be applied — when:
 //
 //   - the server answers Unknown or DeadlineExceeded ("write outcome unknown": proposed, not

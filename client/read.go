@@ -78,6 +78,7 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 	}
 	tried, notReadable := 0, 0
 	var errs []string
+	var waits leaderWait
 	for round := 0; round < maxReadRounds && tried < c.cfg.maxAttempts; round++ {
 		if round > 0 {
 			fresh, err := c.location(ctx, loc.tenant, loc.table, true)
@@ -91,6 +92,18 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 			loc = fresh
 		}
 		cands, err := c.candidates(loc, p, rc, sizeBytes)
+		if errors.Is(err, ErrNoReplica) && rc.pref == Leader && waits.n < maxLeaderWaits {
+			// No leader: an election or a handover is under way (or the servers just started).
+			// Wait for it as a write does, looking again each time, instead of failing at once.
+			if waits.n == 0 {
+				errs = append(errs, err.Error())
+			}
+			if werr := waits.pause(ctx); werr != nil {
+				return Meta{}, fmt.Errorf("%s: %s, after waiting %d times for an election: %w: %w", what, err.Error(), waits.n, ErrNoReplica, werr)
+			}
+			round = 0 // the rounds bound the other refreshes; the next look refreshes the location
+			continue
+		}
 		if errors.Is(err, ErrNoReplica) && round+1 < maxReadRounds {
 			// The location may be from before the layout the preference needs (read during an
 			// election, so no leader is flagged): look again rather than fail until it expires.

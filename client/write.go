@@ -84,26 +84,13 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 	hint := ""
 	refresh := false
 	// While a partition elects or hands over its leader (hundreds of milliseconds), "not
-	// leader" and "no leader known" are safe to retry: nothing was proposed. Wait between such
-	// rounds (10 ms doubling to 200 ms) rather than spending every attempt at once; the
-	// caller's deadline bounds the whole.
-	waits := 0
+	// leader" and "no leader known" are safe to retry: nothing was proposed (leaderWait).
+	var waits leaderWait
 	// avoid holds the servers of this call that failed or did not know a leader: the next
 	// attempt asks another FULL replica, whose "not leader: leader is X" names the new leader
 	// as soon as it is elected, without waiting for the root service to learn of it (which can
 	// be on the server that just died).
 	avoid := map[string]bool{}
-	pause := func() error {
-		d := min(10*time.Millisecond<<min(waits, 2), maxLeaderPause)
-		waits++
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
-			return nil
-		}
-	}
-	const maxLeaderWaits = 100
 	for tried := 0; tried < c.cfg.maxAttempts; {
 		if refresh {
 			// A failed refresh (the root service may be failing over with the server that
@@ -123,11 +110,11 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		hint = ""
 		if !ok {
 			clear(avoid) // every replica was tried: start over after the pause
-			if waits >= maxLeaderWaits {
-				return 0, fmt.Errorf("%s: no leader is known after %d location refreshes (%s): %w", what, waits, lastErrs(errs), ErrNoReplica)
+			if waits.n >= maxLeaderWaits {
+				return 0, fmt.Errorf("%s: no leader is known after %d location refreshes (%s): %w", what, waits.n, lastErrs(errs), ErrNoReplica)
 			}
 			errs = append(errs, "no leader known")
-			if err := pause(); err != nil {
+			if err := waits.pause(ctx); err != nil {
 				return 0, fmt.Errorf("%s: not sent, no leader known (%s): %w", what, lastErrs(errs), err)
 			}
 			refresh = true
@@ -159,9 +146,9 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 			if hint == "" {
 				avoid[target.server] = true
 			}
-			if hint == "" && waits < maxLeaderWaits {
+			if hint == "" && waits.n < maxLeaderWaits {
 				tried-- // an election is running: wait for it instead of spending an attempt
-				if err := pause(); err != nil {
+				if err := waits.pause(ctx); err != nil {
 					return 0, fmt.Errorf("%s: not sent, %s: not leader (%s): %w", what, on, lastErrs(errs), err)
 				}
 			}
@@ -224,9 +211,30 @@ func (c *Client) leaderOf(loc *tableLoc, p int, hint string, avoid map[string]bo
 	return replica{}, false
 }
 
-// maxLeaderPause caps the wait between write attempts while no leader is known: an election
-// takes tens of milliseconds once a lease has run out, and an attempt costs the servers little.
+// maxLeaderPause caps the wait between attempts while no leader is known: an election takes
+// tens of milliseconds once a lease has run out, and an attempt costs the servers little.
 const maxLeaderPause = 50 * time.Millisecond
+
+// maxLeaderWaits bounds one call's looks for a leader (leaderWait).
+const maxLeaderWaits = 100
+
+// leaderWait paces one call's attempts while its partition has no leader (an election, a
+// handover, servers just started): 10 ms doubling to maxLeaderPause between looks, at most
+// maxLeaderWaits of them (about 5 s); the caller's deadline bounds the whole.
+type leaderWait struct{ n int }
+
+func (w *leaderWait) pause(ctx context.Context) error {
+	d := min(10*time.Millisecond<<min(w.n, 2), maxLeaderPause)
+	w.n++
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // IsOutcomeUnknown reports whether err says a write may or may not have been applied.
 func IsOutcomeUnknown(err error) bool { return errors.Is(err, ErrOutcomeUnknown) }
