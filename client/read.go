@@ -99,7 +99,7 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 				errs = append(errs, err.Error())
 			}
 			if werr := waits.pause(ctx); werr != nil {
-				return Meta{}, fmt.Errorf("%s: %s, after waiting %d times for an election: %w: %w", what, err.Error(), waits.n, ErrNoReplica, werr)
+				return Meta{}, fmt.Errorf("%s: %w, after waiting %d times for an election: %w", what, err, waits.n, werr)
 			}
 			round = 0 // the rounds bound the other refreshes; the next look refreshes the location
 			continue

@@ -250,8 +250,7 @@ func (s *Store) unchanged(op string, partition, gen uint64) error {
 // Dumps run one at a time per store; a Dump waits (until ctx ends) while another writes. Every
 // partition of a server checkpoints into its one store, and eight dumps at once starved the
 // server's poller of CPU for hundreds of milliseconds, long enough for leases to lapse
-// (docs/performance.md, seventeenth session). One at a time, the same bytes take about as long
-// in all and each dump finishes sooner.
+// (docs/performance.md, seventeenth session).
 func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, cp Checkpoint) error {
 	if err := checkPartition("dump", partition); err != nil {
 		return err
