@@ -3,9 +3,11 @@
 # setup.sh first: it makes the wrapper). Loads KEYS records into tenant lt (8 partitions), then
 # runs W with 64 clients for DURATION, and writes under $PERF_DIR/long/NAME: the bench's progress
 # lines (err.log) and JSON report (out.json), each server's VmRSS and RssAnon and the data size
-# every 10 s (mem.log), the servers' logs (sN.log), and for each slump (two progress lines under
-# 2,000 writes/s in a row, at most three) a goroutine dump of every server, CPU profiles of s1
-# and s2, a 3 s execution trace of s3, top and /proc/diskstats (slumpN/). CLUSTER=FILE runs a
+# every 10 s (mem.log), the CPU's times, some of /proc/vmstat and the io pressure every 2 s
+# (sys.log), the servers' logs (sN.log), and for each slump (two progress lines under
+# 2,000 writes/s in a row, at most three) a goroutine dump and a 3 s execution trace of every
+# server taken together, then CPU profiles of s1 and s2, top, and /proc's diskstats, stat,
+# vmstat, meminfo and pressure before and after the traces (slumpN/). CLUSTER=FILE runs a
 # copy of the cluster file with other settings (clog_dir, say) instead of $PERF_DIR/c.yaml.
 # Example (the seventeenth session's, docs/performance.md): long.sh w1m 1000000 600s
 set -uo pipefail
@@ -31,6 +33,13 @@ datadirs=$(awk -F'data_dir: ' '/data_dir:/{split($2, a, /[,} ]/); print a[1]}' "
 ) > "$O/mem.log" 2>&1 &
 sampler=$!
 (
+  while :; do
+    echo "$(date +%s) $(head -1 /proc/stat) $(awk '/^(nr_dirty|nr_writeback|pgmajfault|pgfault|pgsteal_kswapd|pgsteal_direct|pgscan_direct|allocstall_normal|compact_stall) /{printf "%s %s ", $1, $2}' /proc/vmstat) io $(awk '/some/{print $2}' /proc/pressure/io 2>/dev/null)"
+    sleep 2
+  done
+) > "$O/sys.log" 2>&1 &
+syssampler=$!
+(
   n=0; low=0; caught=0
   while [ $n -lt 3 ]; do
     sleep 1
@@ -39,18 +48,23 @@ sampler=$!
     if [ "$r" -lt 2000 ]; then low=$((low+1)); else low=0; caught=0; fi
     [ $low -ge 2 ] && [ $caught -eq 0 ] || continue
     caught=1; n=$((n+1)); s="$O/slump$n"; mkdir -p "$s"
-    date +%T.%N > "$s/when"; cat /proc/diskstats > "$s/diskstats0"; top -b -n1 -H -w 200 | head -40 > "$s/top"
+    date +%T.%N > "$s/when"; top -b -n1 -H -w 200 | head -40 > "$s/top"
+    for f in diskstats stat vmstat meminfo pressure/cpu pressure/io pressure/memory; do
+      cat /proc/$f > "$s/$(basename $f)0" 2>/dev/null; done
     for i in 1 2 3; do curl -s -o "$s/g$i.txt" "127.0.0.1:606$i/debug/pprof/goroutine?debug=2" & done
-    curl -s -o "$s/s1.cpu" "127.0.0.1:6061/debug/pprof/profile?seconds=5" &
-    curl -s -o "$s/s2.cpu" "127.0.0.1:6062/debug/pprof/profile?seconds=5" &
-    curl -s -o "$s/s3.trace" "127.0.0.1:6063/debug/pprof/trace?seconds=3" &
-    wait; cat /proc/diskstats > "$s/diskstats1"
+    wait
+    for i in 1 2 3; do curl -s -o "$s/s$i.trace" "127.0.0.1:606$i/debug/pprof/trace?seconds=3" & done
+    wait
+    for f in diskstats stat vmstat meminfo pressure/cpu pressure/io pressure/memory; do
+      cat /proc/$f > "$s/$(basename $f)1" 2>/dev/null; done
+    for i in 1 2; do curl -s -o "$s/s$i.cpu" "127.0.0.1:606$i/debug/pprof/profile?seconds=5" & done
+    wait
   done
 ) &
 watcher=$!
 "$W/obctl" bench -c "$C" --workload W --tenant lt --partitions 8 --keys "$K" --duration "$D" -o json "$@" > "$O/out.json" 2> "$O/err.log"
 echo "bench exit $?" >> "$O/err.log"
-kill $sampler $watcher 2>/dev/null
+kill $sampler $syssampler $watcher 2>/dev/null
 for d in $datadirs; do cp "$d/observer.log" "$O/$(basename "$d").log"; done
 "$W/obctl" cluster down -c "$C" >/dev/null 2>&1
 echo "results in $O"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # setup.sh BINDIR: make $PERF_DIR's cluster file and wrapper from BINDIR's obctl and observer,
-# start a fresh cluster and load tenants b1 (1 partition) and b8 (8 partitions).
+# start a fresh cluster and load tenants b1 (1 partition) and b8 (8 partitions). The wrapper
+# sources $PERF_DIR/wb/env when it exists: export GOMAXPROCS or GODEBUG there for an experiment.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); . "$here/env.sh"
 B=$(cd "$1" && pwd)
@@ -12,6 +13,7 @@ cp "$B/obctl" "$W/obctl"; cp "$B/observer" "$W/observer.real"
 cat > "$W/observer" <<WRAP
 #!/bin/bash
 for a in "\$@"; do case \$prev in --server) S=\$a;; esac; prev=\$a; done
+[ -f "$W/env" ] && . "$W/env"
 exec "$W/observer.real" --pprof 127.0.0.1:606\${S#s} "\$@"
 WRAP
 chmod +x "$W/observer"
