@@ -106,6 +106,7 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	lease := cl.Settings.LeaseDuration
 	s.slowWrites = newSlowLog(s.log, lease, "slow clog writes: the disk stalls the replicas")
 	s.stalls = newSlowLog(s.log, lease, "replicas went without ticks: leaders may lose their leases")
+	s.stalls.extra = newPressure().attrs
 	copts.SlowWrite = s.slowWrites.min()
 	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(took, "last_bytes", bytes) }
 	if err := checkClogID(self.DataDir, self.ClogPath()); err != nil {
@@ -161,6 +162,9 @@ type slowLog struct {
 	log   *slog.Logger
 	lease time.Duration
 	msg   string // the log line's message
+	// extra, when set, adds attributes to each line: what the process went through since the
+	// previous one (pressure).
+	extra func() []any
 
 	mu     sync.Mutex
 	count  int
@@ -184,8 +188,12 @@ func (w *slowLog) note(took time.Duration, attrs ...any) {
 	w.count++
 	w.max = max(w.max, took)
 	if now := time.Now(); now.Sub(w.logged) >= slowLogEvery {
-		w.log.Warn(w.msg, append([]any{"lease", w.lease, "count", w.count, "longest", w.max.Round(time.Millisecond),
-			"since", w.since(now)}, attrs...)...)
+		attrs = append([]any{"lease", w.lease, "count", w.count, "longest", w.max.Round(time.Millisecond),
+			"since", w.since(now)}, attrs...)
+		if w.extra != nil {
+			attrs = append(attrs, w.extra()...)
+		}
+		w.log.Warn(w.msg, attrs...)
 		w.count, w.max, w.logged = 0, 0, now
 	}
 }
