@@ -119,7 +119,7 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
-	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes)
+	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes, s.log)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
 		_ = l.Close()
@@ -238,9 +238,9 @@ func clogOptions(segmentBytes int64) clog.Options {
 // sstableOptions sizes badger within the sstable_memory budget: the memtables keep their
 // defaults (dumps go through them), the rest goes to the block cache (3/5), the index cache
 // (1/5) and the row cache (1/5).
-func sstableOptions(dir string, budget int64) sstable.Options {
+func sstableOptions(dir string, budget int64, log *slog.Logger) sstable.Options {
 	o := sstable.DefaultOptions(dir)
-	o.Logger = nil
+	o.Logger = sstable.SlogLogger(log)
 	memtables := o.MemTableSizeBytes * int64(o.NumMemtables)
 	if budget-memtables < 32<<20 {
 		o.MemTableSizeBytes = 32 << 20 // badger's floor for our 4 MiB values (see sstable.Options)

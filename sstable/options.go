@@ -50,7 +50,8 @@ type Options struct {
 	// pollers during compaction bursts: docs/performance.md, seventeenth
 	// session; not measured apart from that session's other changes).
 	NumCompactors int
-	// Logger receives badger's log lines; nil silences badger.
+	// Logger receives badger's log lines (SlogLogger passes the ones an operator needs to a
+	// slog.Logger); nil silences badger.
 	Logger badger.Logger
 }
 
