@@ -14,7 +14,7 @@ import (
 // apart) or not given a CPU; the second shows as a high wait, and on some virtual machines, where
 // page faults are costly, as many faults: badger writes every new table through a memory map,
 // a fault per page, and a large compaction on this project's 2-core VM took 30,000-60,000 a second
-// and the most of the machine's CPU (docs/performance.md, eighteenth session).
+// and most of the machine's CPU (docs/performance.md, eighteenth session).
 type pressure struct {
 	mu     sync.Mutex
 	sample []metrics.Sample

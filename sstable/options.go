@@ -44,11 +44,13 @@ type Options struct {
 	// large value; 256 MiB files keep its preallocation small.
 	ValueLogFileSizeBytes int64
 	// NumCompactors: half the machine's cores, from 2 (compactor 0 prioritises
-	// L0) to 4 (badger's default): that keeps up with dumps from many
-	// partitions without taking more than half of the server's CPU (on a
-	// 2-core machine running three servers, four each competed with the
-	// pollers during compaction bursts: docs/performance.md, seventeenth
-	// session; not measured apart from that session's other changes).
+	// L0) to 4 (badger's default): fewer compactions at once on a small
+	// machine (on a 2-core machine running three servers, four each competed
+	// with the pollers during compaction bursts: docs/performance.md,
+	// seventeenth session; not measured apart from that session's other
+	// changes). It does not bound compaction's CPU: one compaction builds its
+	// tables in parallel (subcompactions), and writes each through a memory
+	// map, a page fault per page (eighteenth session).
 	NumCompactors int
 	// Logger receives badger's log lines (SlogLogger passes the ones an operator needs to a
 	// slog.Logger); nil silences badger.
