@@ -8,7 +8,8 @@
 # 2,000 writes/s in a row, at most three) a goroutine dump and a 3 s execution trace of every
 # server taken together, then CPU profiles of s1 and s2, top, and /proc's diskstats, stat,
 # vmstat, meminfo and pressure before and after the traces (slumpN/). CLUSTER=FILE runs a
-# copy of the cluster file with other settings (clog_dir, say) instead of $PERF_DIR/c.yaml.
+# copy of the cluster file with other settings (clog_dir, say) instead of $PERF_DIR/c.yaml; its
+# data and clog directories are emptied first.
 # Example (the seventeenth session's, docs/performance.md): long.sh w1m 1000000 600s
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd); . "$here/env.sh"
@@ -17,9 +18,10 @@ C=${CLUSTER:-$C}
 O=$P/long/$N
 mkdir -p "$O"
 "$W/obctl" cluster down -c "$C" >/dev/null 2>&1
-rm -rf "$P/data" $(awk -F'clog_dir: ' '/clog_dir:/{split($2, a, /[,} ]/); print a[1]}' "$C")
-"$W/obctl" cluster up -c "$C" > "$O/up.log" 2>&1 || { echo "cluster up failed: see $O/up.log" >&2; exit 1; }
 datadirs=$(awk -F'data_dir: ' '/data_dir:/{split($2, a, /[,} ]/); print a[1]}' "$C")
+# Absolute paths only: a relative one is relative to the cluster file, not to here.
+rm -rf "$P/data" $(printf '%s\n' $datadirs $(awk -F'clog_dir: ' '/clog_dir:/{split($2, a, /[,} ]/); print a[1]}' "$C") | grep '^/')
+"$W/obctl" cluster up -c "$C" > "$O/up.log" 2>&1 || { echo "cluster up failed: see $O/up.log" >&2; exit 1; }
 (
   while :; do
     ts=$(date +%s)
