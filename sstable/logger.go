@@ -40,7 +40,11 @@ func (b badgerLog) Infof(format string, args ...any) {
 	case strings.Contains(line, "LOG Compact"):
 		m := compactLine.FindStringSubmatch(strings.ReplaceAll(line, "\n", " "))
 		if m == nil {
-			b.log.Info("badger compaction", "line", clean(line))
+			// Another badger version's wording: keep the line, but not its table lists.
+			if line = clean(line); len(line) > maxBadgerLine {
+				line = line[:maxBadgerLine] + "..."
+			}
+			b.log.Info("badger compaction", "line", line)
 			return
 		}
 		took, _ := time.ParseDuration(m[7])
@@ -53,6 +57,10 @@ func (b badgerLog) Infof(format string, args ...any) {
 			"for", strings.TrimSpace(strings.TrimPrefix(line, "L0 was stalled for ")))
 	}
 }
+
+// maxBadgerLine bounds a compaction line kept as badger wrote it: badger lists every table the
+// compaction read and wrote, hundreds for a large one.
+const maxBadgerLine = 300
 
 func atoi(s string) int {
 	n, _ := strconv.Atoi(s)

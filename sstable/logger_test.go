@@ -50,6 +50,12 @@ func TestSlogLoggerKeepsWhatAnOperatorNeeds(t *testing.T) {
 		t.Errorf("stall line %q", got[1])
 	}
 
+	// A compaction line in other words (another badger version) is kept, its table lists cut.
+	l.Infof("LOG Compact L0 into L6: [%s]\n", strings.Repeat("00001 ", 200))
+	if got := lines(); len(got) != 1 || !strings.Contains(got[0], "badger compaction") || len(got[0]) > maxBadgerLine+200 {
+		t.Fatalf("a compaction line badger wrote otherwise: %q", got)
+	}
+
 	l.Infof("All %d tables opened in %s\n", 12, "3ms")
 	l.Debugf("Replaying file id: %d at offset: %d\n", 1, 0)
 	if got := lines(); got != nil {
