@@ -82,6 +82,12 @@ func DefaultConfig(id ID) Config {
 	}
 }
 
+// lapseTicks is how long a leader whose lease ran out keeps its ballot, renewing, before it
+// steps down (tickLeader): half a lease. Longer would delay failover where the leader is heard
+// but cannot hear (its renewals keep the voters' grants; stepDownIfRefused does not see it);
+// the stalls that made leases lapse under load were mostly shorter (docs/performance.md).
+func (c *Config) lapseTicks() uint64 { return c.LeaseTicks / 2 }
+
 // Validate rejects zero and contradictory values, naming the field, the value and the rule.
 func (c Config) Validate() error {
 	type rule struct {

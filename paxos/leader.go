@@ -25,6 +25,9 @@ type leader struct {
 	transferTo     ID
 	transferEnd    uint64
 	lastHeartbeat  uint64
+	// lapsed is the tick the lease ran out at while this replica kept leading (see tickLeader);
+	// 0 while the lease holds.
+	lapsed uint64
 	// dirty: entries were proposed since the last Ready; Ready sends them (batching).
 	dirty bool
 	// replicating: reconfirm reconciled the log; only then may it be sent under this ballot.
@@ -371,10 +374,22 @@ func (n *Node) snapshotMeta() SnapshotMeta {
 func (n *Node) tickLeader() {
 	l := n.lead
 	if n.now >= l.leaseEnd(n) {
-		// Lost the lease (a majority stopped renewing): stop serving at once.
-		n.becomeFollower(n.ballot, None)
-		n.scheduleCampaign(n.now)
-		return
+		// The lease ran out (no majority renewed it in time): the leader stops serving at once
+		// (Serving), but keeps its ballot and goes on renewing for LapseTicks. Late answers
+		// were the usual cause (a CPU or disk stall on one of the servers); when a majority
+		// answers a renewal sent after the lapse, it serves again under the same ballot,
+		// without an election and its reconfirm. Ballots keep it safe meanwhile: another
+		// replica can win only from voters whose grants ran out, and their promises refuse
+		// this leader's renewals (stepDownIfRefused).
+		if l.lapsed == 0 {
+			l.lapsed = n.now
+		}
+		if n.now >= l.lapsed+n.cfg.lapseTicks() {
+			n.stepDown()
+			return
+		}
+	} else {
+		l.lapsed = 0
 	}
 	if l.transferTo != None && n.now >= l.transferEnd {
 		l.transferTo = None // the target did not catch up in time: serve again
@@ -385,6 +400,33 @@ func (n *Node) tickLeader() {
 			n.sendFetch()
 		}
 		n.maybeTransferBack()
+	}
+}
+
+// stepDown ends a leadership whose lease did not come back: the replica follows, and stands
+// again once its own grant has run out.
+func (n *Node) stepDown() {
+	n.becomeFollower(n.ballot, None)
+	n.scheduleCampaign(n.now)
+}
+
+// stepDownIfRefused ends a lapsed leadership as soon as a majority of voters refuses it for
+// higher promises: its lease cannot come back, and its renewals would keep the voters that still
+// answer it from granting the candidate that can win.
+func (n *Node) stepDownIfRefused() {
+	if n.role != Leader || n.lead.lapsed == 0 {
+		return // not lapsed, or noteStalePromise campaigned already
+	}
+	l := n.lead
+	conf := n.log.conf.current()
+	willing := 0
+	for _, v := range conf.Voters() {
+		if pr := l.prs[v]; v == n.id || (pr != nil && pr.refusingSince == 0) {
+			willing++
+		}
+	}
+	if willing < conf.Quorum() {
+		n.stepDown()
 	}
 }
 
@@ -431,6 +473,7 @@ func (n *Node) onAcceptResp(m Message) {
 		n.seenRound = max(n.seenRound, m.Promised.Round)
 		if n.role == Leader && m.Ballot == n.ballot {
 			n.noteStalePromise(m.From)
+			n.stepDownIfRefused()
 		}
 		return
 	}
@@ -747,6 +790,9 @@ func (n *Node) ReadIndex(requestID uint64) error {
 	if n.Serving() {
 		n.readStates = append(n.readStates, ReadState{RequestID: requestID, Index: n.log.commit})
 		return nil
+	}
+	if n.role == Leader && n.lead.lapsed != 0 {
+		return fmt.Errorf("%w: replica %d lease expired", ErrNotLeader, n.id)
 	}
 	if n.role == Leader {
 		return fmt.Errorf("%w: replica %d is still reconfirming", ErrNotReady, n.id)

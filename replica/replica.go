@@ -220,6 +220,11 @@ type Replica struct {
 	// checkpoint would otherwise compact the log past entries only it holds).
 	failed    *pendingDump
 	wasLeader bool
+	// wasServing: the leader served at the last Ready that changed its soft state; lapsed is
+	// when its lease ran out while it kept leading (zero: it did not), for the log.
+	wasServing bool
+	lastBallot paxos.Ballot
+	lapsed     time.Time
 	// recovering is when the replica started without durable state, until it recovered.
 	recovering time.Time
 	closeOnce  sync.Once
@@ -989,9 +994,8 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 			}
 		}
 	}
-	if rd.Soft != nil && (rd.Soft.Role == paxos.Leader) != r.wasLeader {
-		r.wasLeader = rd.Soft.Role == paxos.Leader
-		r.log.Info("leadership", "leader", r.wasLeader, "ballot", rd.Soft.Ballot.String(), "term_leader", rd.Soft.Leader)
+	if rd.Soft != nil {
+		r.noteSoft(*rd.Soft)
 	}
 	switch {
 	case rd.Snapshot == nil || r.installing:
@@ -1003,6 +1007,27 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 	if fromNode {
 		r.node.Advance(rd)
 	}
+}
+
+// noteSoft logs leadership gained and lost, and a leader's lease lapsing and coming back
+// under the same ballot (paxos.Node keeps leading for a while after a lapse).
+func (r *Replica) noteSoft(soft paxos.SoftState) {
+	leader := soft.Role == paxos.Leader
+	switch {
+	case leader != r.wasLeader:
+		r.log.Info("leadership", "leader", leader, "ballot", soft.Ballot.String(), "term_leader", soft.Leader)
+		if !leader && !r.lapsed.IsZero() {
+			r.log.Info("lease did not come back: stepped down", "ballot", soft.Ballot.String(), "lapsed_for", time.Since(r.lapsed).Round(time.Millisecond))
+		}
+		r.lapsed = time.Time{}
+	case leader && r.wasServing && !soft.Serving && soft.Ballot == r.lastBallot:
+		r.lapsed = time.Now()
+		r.log.Info("lease lapsed: not serving, still leading", "ballot", soft.Ballot.String())
+	case leader && soft.Serving && !r.lapsed.IsZero():
+		r.log.Info("lease back: serving under the same ballot", "ballot", soft.Ballot.String(), "lapsed_for", time.Since(r.lapsed).Round(time.Millisecond))
+		r.lapsed = time.Time{}
+	}
+	r.wasLeader, r.wasServing, r.lastBallot = leader, soft.Serving, soft.Ballot
 }
 
 // throttleFactor: a leader holds its writers back while the partition's memstores (the active

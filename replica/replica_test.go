@@ -47,6 +47,9 @@ type group struct {
 	keepLog bool
 	// fetches counts snapshot fetches; fetchesEnded those that returned.
 	fetches, fetchesEnded atomic.Int32
+	// leaseTicks, when set, is each replica's LeaseTicks; logw, when set, takes their logs.
+	leaseTicks uint64
+	logw       io.Writer
 }
 
 type memTransport struct {
@@ -123,10 +126,17 @@ func (g *group) start(id paxos.ID) {
 	}
 	pc := paxos.DefaultConfig(id)
 	pc.LeaseTicks, pc.HeartbeatTicks, pc.MaxDriftTicks = 20, 2, 2
+	if g.leaseTicks != 0 {
+		pc.LeaseTicks = g.leaseTicks
+	}
+	logw := io.Discard
+	if g.logw != nil {
+		logw = g.logw
+	}
 	r, err := Open(context.Background(), Config{
 		Partition: 7, Paxos: pc, Log: l, Store: db, Transport: memTransport{g, id}, Snapshots: memTransport{g, id},
 		Tick: 5 * time.Millisecond, MemstoreLimit: g.limit, CheckpointInterval: g.ckpt,
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     slog.New(slog.NewTextHandler(logw, nil)),
 		beforeDump: g.beforeDump, Now: g.now, KeepLog: g.keepLog,
 	}, g.conf, paxos.Full)
 	if err != nil {
@@ -658,6 +668,67 @@ func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
 	}
 	// The status is published once the round that installed the snapshot ends.
 	waitFor(t, "replica 1 to have a snapshot past its write", func() bool { return r1.Status().Snapshot > last })
+}
+
+// A leader that stops hearing its followers for a little longer than its lease stops serving but
+// keeps its ballot; when their answers reach it again it serves under the same ballot, with no
+// election, and says so in its log (paxos.Node's lapse, docs/paxos.md).
+func TestLapsedLeaseComesBackUnderTheSameBallot(t *testing.T) {
+	g := newGroup(t)
+	g.leaseTicks = 200 // 1 s at 5 ms a tick: the lapse lasts 500 ms, room for a loaded machine
+	var logs lockedBuffer
+	g.logw = &logs
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.mu.Lock()
+	r1 := g.reps[1]
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	g.put("a", "1")
+	ballot := r1.Status().Ballot
+	g.mu.Lock()
+	g.deaf[1] = true
+	g.mu.Unlock()
+	waitFor(t, "replica 1's lease to lapse", func() bool { return !r1.Status().Serving })
+	g.mu.Lock()
+	g.deaf[1] = false
+	g.mu.Unlock()
+	waitFor(t, "replica 1 to serve again", func() bool { return r1.Status().Serving })
+	if st := r1.Status(); st.Ballot != ballot {
+		t.Fatalf("replica 1 serves under ballot %s, want %s kept through the lapse\n%s", st.Ballot, ballot, logs.String())
+	}
+	g.put("b", "2")
+	if got := g.get(2, "b"); got != "2" {
+		t.Fatalf("b on replica 2 = %q after the lapse", got)
+	}
+	out := logs.String()
+	for _, want := range []string{"lease lapsed: not serving, still leading", "lease back: serving under the same ballot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "msg=leadership") != 1 {
+		t.Errorf("want one leadership line (replica 1 elected once):\n%s", out)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer several replicas' loggers may write at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // A proposal's waiter is answered "applied" only by its own entry: not by a barrier or another

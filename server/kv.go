@@ -64,7 +64,8 @@ func (k kvService) servedBy(r *replica.Replica) *api.ServedBy {
 }
 
 func (k kvService) leaderHint(r *replica.Replica) string {
-	if st := r.Status(); st.Leader != 0 {
+	// A leader whose lease lapsed still names itself: no use to a client that it just refused.
+	if st := r.Status(); st.Leader != 0 && st.Leader != st.ID {
 		if srv, ok := k.s.serverByID(st.Leader); ok {
 			return " (leader is " + srv.Name + ")"
 		}
