@@ -103,6 +103,12 @@ func (n *Node) tickRecovery() {
 		// A replica that joined knows no membership until the leader sends it one.
 		n.send(Message{Type: MsgProbe, To: n.leader, Ballot: n.ballot})
 	}
+	if me, ok := n.me(); ok && me.Upstream != None && me.Upstream != n.id && me.Upstream != n.leader && !conf.IsVoter(me.Upstream) {
+		// A listener fed by another listener: the upstream remembers how far it fed it, and
+		// its feed would be refused below that for ever (noteResp takes such refusals for
+		// stale). Its answer counts for nothing here (pristine and empty count voters).
+		n.send(Message{Type: MsgProbe, To: me.Upstream, Ballot: n.ballot})
+	}
 }
 
 func (n *Node) endRecovery() {
