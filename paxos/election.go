@@ -107,6 +107,12 @@ func (n *Node) onLease(m Message) {
 	conf := n.log.conf.current()
 	if !conf.IsVoter(m.From) && !n.logBehind(m, conf) {
 		refuse() // a removed replica cannot disrupt the group
+		if pr := n.strayListener(m.From); pr != nil {
+			// A listener that asks for a lease has not learned it is one (made READONLY while
+			// it was cut off): it takes nothing from its upstream while it thinks itself a
+			// voter, so the leader feeds it until it has learned (fedByLeader).
+			pr.directUntil = n.now + n.cfg.LeaseTicks
+		}
 		return
 	}
 	if n.rec != nil {

@@ -288,8 +288,24 @@ func (n *Node) fedByLeader(m Member) bool {
 	if m.Type != ReadOnly || m.Upstream == None || m.Upstream == n.id {
 		return true
 	}
+	if pr := n.lead.prs[m.ID]; pr != nil && n.now < pr.directUntil {
+		return true // it thinks itself a voter (onLease)
+	}
 	up := n.lead.prs[m.Upstream]
 	return up == nil || n.now > up.lastResp+n.cfg.LeaseTicks
+}
+
+// strayListener returns the leader's progress for a READONLY member fed by another replica, or
+// nil (not the leader; not such a member).
+func (n *Node) strayListener(id ID) *progress {
+	if n.role != Leader {
+		return nil
+	}
+	m, ok := n.log.conf.current().Member(id)
+	if !ok || m.Type != ReadOnly || m.Upstream == None || m.Upstream == n.id {
+		return nil
+	}
+	return n.lead.prs[id]
 }
 
 // limitFor is the highest index a peer may be sent: voters get the whole log, listeners only

@@ -24,6 +24,9 @@ type progress struct {
 	// promise without answering it once in between; 0 when it is not refusing
 	// (see noteStalePromise).
 	refusingSince uint64
+	// directUntil: a leader feeds this READONLY peer itself, not through its upstream, until
+	// then (it asked for a lease: it has not learned it is a listener; see onLease).
+	directUntil uint64
 }
 
 type inflightMsg struct {
