@@ -391,12 +391,12 @@ func (n *Node) tickLeader() {
 	l := n.lead
 	if n.now >= l.leaseEnd(n) {
 		// The lease ran out (no majority renewed it in time): the leader stops serving at once
-		// (Serving), but keeps its ballot and goes on renewing for LapseTicks. Late answers
-		// were the usual cause (a CPU or disk stall on one of the servers); when a majority
-		// answers a renewal sent after the lapse, it serves again under the same ballot,
-		// without an election and its reconfirm. Ballots keep it safe meanwhile: another
-		// replica can win only from voters whose grants ran out, and their promises refuse
-		// this leader's renewals (stepDownIfRefused).
+		// (Serving), but keeps its ballot and goes on renewing for half a lease
+		// (Config.lapseTicks). Late answers were the usual cause (a CPU or disk stall on one
+		// of the servers); when a majority answers a renewal sent after the lapse, it serves
+		// again under the same ballot, without an election and its reconfirm. Ballots keep it
+		// safe meanwhile: another replica can win only from voters whose grants ran out, and
+		// their promises refuse this leader's renewals (stepDownIfRefused).
 		if l.lapsed == 0 {
 			l.lapsed = n.now
 		}
