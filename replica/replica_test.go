@@ -148,6 +148,20 @@ func (g *group) start(id paxos.ID) {
 	g.mu.Unlock()
 }
 
+// startLed starts the three replicas and returns replica 1 once it serves (a lower ID is a
+// higher priority).
+func (g *group) startLed() *Replica {
+	g.t.Helper()
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.mu.Lock()
+	r1 := g.reps[1]
+	g.mu.Unlock()
+	waitFor(g.t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	return r1
+}
+
 func (g *group) stop(id paxos.ID) {
 	g.mu.Lock()
 	r := g.reps[id]
@@ -605,13 +619,7 @@ func TestSnapshotArrivingAfterCatchUp(t *testing.T) {
 func TestWriteBehindAnInstalledSnapshotIsUnknown(t *testing.T) {
 	g := newGroup(t)
 	g.ckpt = 20 * time.Millisecond
-	for id := paxos.ID(1); id <= 3; id++ {
-		g.start(id)
-	}
-	g.mu.Lock()
-	r1 := g.reps[1]
-	g.mu.Unlock()
-	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	r1 := g.startLed()
 	g.put("a", "1")
 	// Replicas 2 and 3 must elect without 1: a recovering replica counts toward no quorum.
 	for _, id := range []paxos.ID{2, 3} {
@@ -678,15 +686,10 @@ func TestLapsedLeaseComesBackUnderTheSameBallot(t *testing.T) {
 	g.leaseTicks = 200 // 1 s at 5 ms a tick: the lapse lasts 500 ms, room for a loaded machine
 	var logs lockedBuffer
 	g.logw = &logs
-	for id := paxos.ID(1); id <= 3; id++ {
-		g.start(id)
-	}
-	g.mu.Lock()
-	r1 := g.reps[1]
-	g.mu.Unlock()
-	waitFor(t, "replica 1 to lead", func() bool { return r1.Status().Serving })
+	r1 := g.startLed()
 	g.put("a", "1")
 	ballot := r1.Status().Ballot
+	before := len(logs.String()) // the start may have elected twice (another replica first)
 	g.mu.Lock()
 	g.deaf[1] = true
 	g.mu.Unlock()
@@ -702,14 +705,14 @@ func TestLapsedLeaseComesBackUnderTheSameBallot(t *testing.T) {
 	if got := g.get(2, "b"); got != "2" {
 		t.Fatalf("b on replica 2 = %q after the lapse", got)
 	}
-	out := logs.String()
+	out := logs.String()[before:]
 	for _, want := range []string{"lease lapsed: not serving, still leading", "lease back: serving under the same ballot"} {
 		if !strings.Contains(out, want) {
-			t.Errorf("the log lacks %q:\n%s", want, out)
+			t.Errorf("the log since the lapse lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Count(out, "msg=leadership") != 1 {
-		t.Errorf("want one leadership line (replica 1 elected once):\n%s", out)
+	if strings.Contains(out, "msg=leadership") {
+		t.Errorf("leadership changed hands during the lapse:\n%s", out)
 	}
 }
 
