@@ -285,7 +285,7 @@ func (n *Node) syncProgress() {
 // fedByLeader reports whether the leader sends entries to member m itself: voters, and
 // listeners without a live upstream.
 func (n *Node) fedByLeader(m Member) bool {
-	if m.Type != ReadOnly || m.Upstream == None || m.Upstream == n.id {
+	if !n.fedByUpstream(m) {
 		return true
 	}
 	if pr := n.lead.prs[m.ID]; pr != nil && n.now < pr.directUntil {
@@ -301,11 +301,15 @@ func (n *Node) strayListener(id ID) *progress {
 	if n.role != Leader {
 		return nil
 	}
-	m, ok := n.log.conf.current().Member(id)
-	if !ok || m.Type != ReadOnly || m.Upstream == None || m.Upstream == n.id {
+	if m, ok := n.log.conf.current().Member(id); !ok || !n.fedByUpstream(m) {
 		return nil
 	}
 	return n.lead.prs[id]
+}
+
+// fedByUpstream reports whether m is a READONLY member that another replica than this one feeds.
+func (n *Node) fedByUpstream(m Member) bool {
+	return m.Type == ReadOnly && m.Upstream != None && m.Upstream != n.id
 }
 
 // limitFor is the highest index a peer may be sent: voters get the whole log, listeners only
