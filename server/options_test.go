@@ -9,7 +9,9 @@ import (
 
 	"obkv/clog"
 	"obkv/config"
+	"obkv/paxos"
 	"obkv/replica"
+	"obkv/sstable"
 )
 
 func TestOptionsValidate(t *testing.T) {
@@ -96,5 +98,41 @@ func TestClogHoldsTheLargestEntry(t *testing.T) {
 	data := make([]byte, replica.MaxEntryBytes)
 	if err := l.Save(context.Background(), clog.Update{Partition: 1, Entries: []clog.Entry{{Index: 1, Ballot: 1, Data: data}}}); err != nil {
 		t.Fatalf("saving an entry of %d bytes: %v", len(data), err)
+	}
+}
+
+// TestMemtablesDifferByServer: the servers of a cluster get memtables of different sizes (so
+// that servers holding the same data do not flush and compact level 0 at the same moments),
+// each within [3/4, 5/4) of the default, a whole number of MiB, never under badger's floor, and
+// all of them within the sstable_memory budget.
+func TestMemtablesDifferByServer(t *testing.T) {
+	def := sstable.DefaultOptions("").MemTableSizeBytes
+	for _, budget := range []int64{512 << 20, 1 << 30, 64 << 20} {
+		var sizes []int64
+		for id := paxos.ID(1); id <= 4; id++ {
+			o := sstableOptions(t.TempDir(), budget, id, nil)
+			m := o.MemTableSizeBytes
+			if err := o.Validate(); err != nil {
+				t.Fatalf("budget %d, server %d: %v", budget, id, err)
+			}
+			if budget < 128<<20 {
+				if m != 32<<20 {
+					t.Errorf("budget %d, server %d: memtables of %d bytes, want badger's floor, 32 MiB", budget, id, m)
+				}
+				continue
+			}
+			if m < def*3/4 || m >= def*5/4 || m%(1<<20) != 0 {
+				t.Errorf("budget %d, server %d: memtables of %d bytes, want whole MiB in [%d, %d)", budget, id, m, def*3/4, def*5/4)
+			}
+			if got := o.MemoryBudgetBytes(); got > budget {
+				t.Errorf("budget %d, server %d: options take %d bytes", budget, id, got)
+			}
+			for j, other := range sizes {
+				if d := max(m-other, other-m); d < def/20 {
+					t.Errorf("budget %d: servers %d and %d have memtables %d and %d bytes: within %d", budget, j+1, id, other, m, def/20)
+				}
+			}
+			sizes = append(sizes, m)
+		}
 	}
 }

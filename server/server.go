@@ -119,7 +119,7 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
-	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes, s.log)
+	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes, s.selfID, s.log)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
 		_ = l.Close()
@@ -235,12 +235,20 @@ func clogOptions(segmentBytes int64) clog.Options {
 	return o
 }
 
-// sstableOptions sizes badger within the sstable_memory budget: the memtables keep their
+// sstableOptions sizes badger within the sstable_memory budget: the memtables keep about their
 // defaults (dumps go through them), the rest goes to the block cache (3/5), the index cache
 // (1/5) and the row cache (1/5).
-func sstableOptions(dir string, budget int64, log *slog.Logger) sstable.Options {
+//
+// Each server's memtables differ in size by its id, between 3/4 and 5/4 of the default
+// (memtableScale). The servers of a partition dump the same data, so with equal memtables they
+// flushed and compacted level 0 at the same moments; three servers on one machine then built
+// their compactions' tables together and starved every poller of the machine for 5-25 s at a
+// time (docs/performance.md, eighteenth and twentieth sessions). With sizes apart, each
+// server's level 0 fills after a different amount of data.
+func sstableOptions(dir string, budget int64, id paxos.ID, log *slog.Logger) sstable.Options {
 	o := sstable.DefaultOptions(dir)
 	o.Logger = sstable.SlogLogger(log)
+	o.MemTableSizeBytes = int64(float64(o.MemTableSizeBytes)*memtableScale(id)) &^ (1<<20 - 1)
 	memtables := o.MemTableSizeBytes * int64(o.NumMemtables)
 	if budget-memtables < 32<<20 {
 		o.MemTableSizeBytes = 32 << 20 // badger's floor for our 4 MiB values (see sstable.Options)
@@ -252,6 +260,14 @@ func sstableOptions(dir string, budget int64, log *slog.Logger) sstable.Options 
 		o.RowCacheBytes = rest / 5
 	}
 	return o
+}
+
+// memtableScale is 3/4 plus half the fractional part of id x the golden ratio: consecutive ids
+// (the servers of a cluster file) land well apart in [3/4, 5/4), the first three at 1.06, 0.87
+// and 1.18.
+func memtableScale(id paxos.ID) float64 {
+	frac := float64((uint64(id)*0x9e3779b97f4a7c15)>>11) / (1 << 53)
+	return 0.75 + frac/2
 }
 
 // idOf is a server's replica ID: its 1-based position in the cluster file. Servers may be
