@@ -17,7 +17,9 @@ type Options struct {
 	// MemTableSizeBytes: badger memtables only absorb dumps (the memstore is
 	// the write buffer and the clog the WAL), so 64 MiB per memtable turns a
 	// few dumps into one L0 table. At least 32 MiB: badger caps one write batch
-	// entry at 15% of it and a memstore value may be 4 MiB.
+	// entry at 15% of it and a memstore value may be 4 MiB. A server scales the
+	// default by its id, so that servers holding the same data do not compact
+	// level 0 at the same moments (server.sstableOptions).
 	MemTableSizeBytes int64
 	// NumMemtables: 3 is one filling, one flushing and one spare for a burst
 	// of dumps; more would only duplicate what the memstores already hold.
