@@ -103,33 +103,36 @@ func TestClogHoldsTheLargestEntry(t *testing.T) {
 
 // TestMemtablesDifferByServer: the servers of a cluster get memtables of different sizes (so
 // that servers holding the same data do not flush and compact level 0 at the same moments),
-// each within [3/4, 5/4) of the default, a whole number of MiB, never under badger's floor, and
-// all of them within the sstable_memory budget.
+// each within [3/4, 5/4) of the default and a whole number of MiB; a tight sstable_memory budget
+// shrinks them to what fits, never under badger's floor, and the options stay within the budget.
 func TestMemtablesDifferByServer(t *testing.T) {
 	def := sstable.DefaultOptions("").MemTableSizeBytes
-	for _, budget := range []int64{512 << 20, 1 << 30, 64 << 20} {
+	for _, tc := range []struct {
+		budget   int64
+		min, max int64 // memtable bytes
+		apart    bool  // sizes pairwise at least def/20 apart
+	}{
+		{512 << 20, def * 3 / 4, def*5/4 - 1, true},
+		{1 << 30, def * 3 / 4, def*5/4 - 1, true},
+		{256 << 20, def * 3 / 4, (256<<20 - 32<<20) / 3, false},
+		{128 << 20, 32 << 20, 32 << 20, false}, // settings.sstable_memory's minimum
+	} {
 		var sizes []int64
 		for id := paxos.ID(1); id <= 4; id++ {
-			o := sstableOptions(t.TempDir(), budget, id, nil)
+			o := sstableOptions(t.TempDir(), tc.budget, id, nil)
 			m := o.MemTableSizeBytes
 			if err := o.Validate(); err != nil {
-				t.Fatalf("budget %d, server %d: %v", budget, id, err)
+				t.Fatalf("budget %d, server %d: %v", tc.budget, id, err)
 			}
-			if budget < 128<<20 {
-				if m != 32<<20 {
-					t.Errorf("budget %d, server %d: memtables of %d bytes, want badger's floor, 32 MiB", budget, id, m)
-				}
-				continue
+			if m < tc.min || m > tc.max || m%(1<<20) != 0 {
+				t.Errorf("budget %d, server %d: memtables of %d bytes, want whole MiB in [%d, %d]", tc.budget, id, m, tc.min, tc.max)
 			}
-			if m < def*3/4 || m >= def*5/4 || m%(1<<20) != 0 {
-				t.Errorf("budget %d, server %d: memtables of %d bytes, want whole MiB in [%d, %d)", budget, id, m, def*3/4, def*5/4)
-			}
-			if got := o.MemoryBudgetBytes(); got > budget {
-				t.Errorf("budget %d, server %d: options take %d bytes", budget, id, got)
+			if got := o.MemoryBudgetBytes(); got > tc.budget {
+				t.Errorf("budget %d, server %d: options take %d bytes", tc.budget, id, got)
 			}
 			for j, other := range sizes {
-				if d := max(m-other, other-m); d < def/20 {
-					t.Errorf("budget %d: servers %d and %d have memtables %d and %d bytes: within %d", budget, j+1, id, other, m, def/20)
+				if d := max(m-other, other-m); tc.apart && d < def/20 {
+					t.Errorf("budget %d: servers %d and %d have memtables %d and %d bytes: within %d", tc.budget, j+1, id, other, m, def/20)
 				}
 			}
 			sizes = append(sizes, m)

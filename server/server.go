@@ -249,11 +249,13 @@ func sstableOptions(dir string, budget int64, id paxos.ID, log *slog.Logger) sst
 	o := sstable.DefaultOptions(dir)
 	o.Logger = sstable.SlogLogger(log)
 	o.MemTableSizeBytes = int64(float64(o.MemTableSizeBytes)*memtableScale(id)) &^ (1<<20 - 1)
-	memtables := o.MemTableSizeBytes * int64(o.NumMemtables)
-	if budget-memtables < 32<<20 {
-		o.MemTableSizeBytes = 32 << 20 // badger's floor for our 4 MiB values (see sstable.Options)
-		memtables = o.MemTableSizeBytes * int64(o.NumMemtables)
+	// The memtables leave the caches at least 32 MiB, and are never under badger's floor for
+	// our 4 MiB values (see sstable.Options), 32 MiB.
+	const minCaches, minMemtable = 32 << 20, 32 << 20
+	if fit := (budget - minCaches) / int64(o.NumMemtables) &^ (1<<20 - 1); o.MemTableSizeBytes > fit {
+		o.MemTableSizeBytes = max(fit, minMemtable)
 	}
+	memtables := o.MemTableSizeBytes * int64(o.NumMemtables)
 	if rest := budget - memtables; rest > 0 {
 		o.BlockCacheSizeBytes = rest * 3 / 5
 		o.IndexCacheSizeBytes = rest / 5
