@@ -242,7 +242,7 @@ func clogOptions(segmentBytes int64) clog.Options {
 // Each server's memtables differ in size by its id, between 3/4 and 5/4 of the default
 // (memtableScale). The servers of a partition dump the same data, so with equal memtables they
 // flushed and compacted level 0 at the same moments; three servers on one machine then built
-// their compactions' tables together and starved every poller of the machine for 5-25 s at a
+// their compactions' tables together and starved every poller of the machine for 20-70 s at a
 // time (docs/performance.md, eighteenth and twentieth sessions). With sizes apart, each
 // server's level 0 fills after a different amount of data.
 func sstableOptions(dir string, budget int64, id paxos.ID, log *slog.Logger) sstable.Options {
