@@ -26,7 +26,13 @@ type recorder struct {
 	all    *hdrhistogram.Histogram // every kind: what the progress line merges
 	misses [numOpKinds]int64
 	errs   [numOpKinds]map[string]int64
+	// first holds the first error message of each kind, for the report's examples.
+	first [numOpKinds]map[string]string
 }
+
+// maxExampleBytes bounds an error example in the report: enough for the client's chain of
+// attempts, short enough for a line of a terminal table.
+const maxExampleBytes = 400
 
 // newRecorder makes histograms only for the kinds in use (one is ~220 KB at 3 significant
 // digits up to 60 s; 64 workers times every kind would be tens of MB for nothing).
@@ -37,6 +43,7 @@ func newRecorder(kinds [numOpKinds]bool) *recorder {
 			r.hists[k] = newHist()
 		}
 		r.errs[k] = map[string]int64{}
+		r.first[k] = map[string]string{}
 	}
 	return r
 }
@@ -54,10 +61,17 @@ func (r *recorder) ok(k OpKind, d time.Duration, miss bool) {
 	r.mu.Unlock()
 }
 
-// fail records a failed operation by kind of error.
-func (r *recorder) fail(k OpKind, kind string) {
+// fail records a failed operation by kind of error, keeping the kind's first message.
+func (r *recorder) fail(k OpKind, kind string, err error) {
 	r.mu.Lock()
 	r.errs[k][kind]++
+	if _, ok := r.first[k][kind]; !ok {
+		msg := err.Error()
+		if len(msg) > maxExampleBytes {
+			msg = msg[:maxExampleBytes] + "..."
+		}
+		r.first[k][kind] = msg
+	}
 	r.mu.Unlock()
 }
 
@@ -67,6 +81,7 @@ type tally struct {
 	all    *hdrhistogram.Histogram
 	misses [numOpKinds]int64
 	errs   [numOpKinds]map[string]int64
+	first  [numOpKinds]map[string]string // one recorder's first message per kind
 }
 
 func merge(rs []*recorder) *tally {
@@ -74,6 +89,7 @@ func merge(rs []*recorder) *tally {
 	for k := range t.hists {
 		t.hists[k] = newHist()
 		t.errs[k] = map[string]int64{}
+		t.first[k] = map[string]string{}
 	}
 	for _, r := range rs {
 		r.mu.Lock()
@@ -84,6 +100,11 @@ func merge(rs []*recorder) *tally {
 			t.misses[k] += r.misses[k]
 			for e, n := range r.errs[k] {
 				t.errs[k][e] += n
+			}
+			for e, msg := range r.first[k] {
+				if _, ok := t.first[k][e]; !ok {
+					t.first[k][e] = msg
+				}
 			}
 		}
 		r.mu.Unlock()

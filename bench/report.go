@@ -23,28 +23,35 @@ type OpReport struct {
 	Errors                   int64
 	// ErrorKinds counts the failures by kind (Config.Classify).
 	ErrorKinds map[string]int64
+	// ErrorExamples holds one error message of each kind in ErrorKinds (the first that one
+	// client saw, cut at 400 bytes): what a count alone does not say.
+	ErrorExamples map[string]string
 }
 
 // MarshalJSON writes latencies in microseconds (p50_us ...), the unit they are measured in.
 func (o OpReport) MarshalJSON() ([]byte, error) {
-	kinds := o.ErrorKinds
+	kinds, examples := o.ErrorKinds, o.ErrorExamples
 	if kinds == nil {
 		kinds = map[string]int64{}
 	}
+	if examples == nil {
+		examples = map[string]string{}
+	}
 	return json.Marshal(struct {
-		Op         string           `json:"op"`
-		Count      int64            `json:"count"`
-		NotFound   int64            `json:"not_found"`
-		OpsPerSec  float64          `json:"ops_per_sec"`
-		P50        int64            `json:"p50_us"`
-		P90        int64            `json:"p90_us"`
-		P99        int64            `json:"p99_us"`
-		P999       int64            `json:"p999_us"`
-		Max        int64            `json:"max_us"`
-		Errors     int64            `json:"errors"`
-		ErrorKinds map[string]int64 `json:"error_kinds"`
+		Op         string            `json:"op"`
+		Count      int64             `json:"count"`
+		NotFound   int64             `json:"not_found"`
+		OpsPerSec  float64           `json:"ops_per_sec"`
+		P50        int64             `json:"p50_us"`
+		P90        int64             `json:"p90_us"`
+		P99        int64             `json:"p99_us"`
+		P999       int64             `json:"p999_us"`
+		Max        int64             `json:"max_us"`
+		Errors     int64             `json:"errors"`
+		ErrorKinds map[string]int64  `json:"error_kinds"`
+		Examples   map[string]string `json:"error_examples"`
 	}{o.Op, o.Count, o.NotFound, round2(o.OpsPerSec), o.P50.Microseconds(), o.P90.Microseconds(), o.P99.Microseconds(),
-		o.P999.Microseconds(), o.Max.Microseconds(), o.Errors, kinds})
+		o.P999.Microseconds(), o.Max.Microseconds(), o.Errors, kinds, examples})
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
@@ -80,7 +87,7 @@ func (r Report) Op(name string) (OpReport, bool) {
 
 func buildReport(t *tally, workload, phase string, concurrency int, elapsed time.Duration) Report {
 	r := Report{Workload: workload, Phase: phase, Concurrency: concurrency, Elapsed: elapsed}
-	total := OpReport{Op: "total", ErrorKinds: map[string]int64{}}
+	total := OpReport{Op: "total", ErrorKinds: map[string]int64{}, ErrorExamples: map[string]string{}}
 	for k := range t.hists {
 		h := t.hists[k]
 		var nerr int64
@@ -92,17 +99,23 @@ func buildReport(t *tally, workload, phase string, concurrency int, elapsed time
 		}
 		o := opReport(OpKind(k).String(), h.TotalCount(), t.misses[k], elapsed, t.hists[k])
 		o.Errors = nerr
-		o.ErrorKinds = map[string]int64{}
+		o.ErrorKinds, o.ErrorExamples = map[string]int64{}, map[string]string{}
 		for e, n := range t.errs[k] {
 			o.ErrorKinds[e] = n
 			total.ErrorKinds[e] += n
+			if msg, ok := t.first[k][e]; ok {
+				o.ErrorExamples[e] = msg
+				if _, seen := total.ErrorExamples[e]; !seen {
+					total.ErrorExamples[e] = msg
+				}
+			}
 		}
 		total.Errors += nerr
 		total.NotFound += t.misses[k]
 		r.Ops = append(r.Ops, o)
 	}
 	all := opReport("total", t.all.TotalCount(), total.NotFound, elapsed, t.all)
-	all.Errors, all.ErrorKinds = total.Errors, total.ErrorKinds
+	all.Errors, all.ErrorKinds, all.ErrorExamples = total.Errors, total.ErrorKinds, total.ErrorExamples
 	r.Ops = append(r.Ops, all)
 	return r
 }
@@ -124,7 +137,7 @@ func opReport(name string, count, misses int64, elapsed time.Duration, h interfa
 }
 
 // WriteTable prints the report as an aligned table, one row per operation kind, then the
-// errors by kind when there are any.
+// errors by kind when there are any, each kind with an example message.
 func (r Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "workload %s, %s phase, %d clients, %v\n", r.Workload, r.Phase, r.Concurrency, r.Elapsed.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -141,16 +154,26 @@ func (r Report) WriteTable(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(w, "errors of %s: %s\n", o.Op, formatKinds(o.ErrorKinds))
+		for _, k := range sortedKeys(o.ErrorKinds) {
+			if msg, ok := o.ErrorExamples[k]; ok {
+				fmt.Fprintf(w, "  e.g. %s: %s\n", k, msg)
+			}
+		}
 	}
 	return nil
 }
 
-func formatKinds(m map[string]int64) string {
+func sortedKeys(m map[string]int64) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	return keys
+}
+
+func formatKinds(m map[string]int64) string {
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])

@@ -125,7 +125,7 @@ func Load(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Re
 				if ended(ctx) {
 					return
 				}
-				rec.fail(OpInsert, cfg.classify(err))
+				rec.fail(OpInsert, cfg.classify(err), err)
 				backoff(ctx, max(cfg.ErrorBackoff, 10*time.Millisecond))
 			}
 		}
@@ -183,7 +183,7 @@ func Run(ctx context.Context, s Store, cfg Config, progress func(Progress)) (Rep
 				if ended(ctx) {
 					return // cut short by the end of the run: not a sample
 				}
-				rec.fail(op, cfg.classify(err))
+				rec.fail(op, cfg.classify(err), err)
 				backoff(ctx, cfg.ErrorBackoff)
 				continue
 			}

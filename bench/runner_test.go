@@ -124,6 +124,12 @@ func TestRunClassifiesErrors(t *testing.T) {
 	if !strings.Contains(b.String(), "errors of update: not_leader 1000") {
 		t.Errorf("table does not list the error kinds:\n%s", b.String())
 	}
+	if got := upd.ErrorExamples["not_leader"]; got != errNoLeader.Error() || len(upd.ErrorExamples) != 1 {
+		t.Errorf("error examples %q, want not_leader: %q", upd.ErrorExamples, errNoLeader)
+	}
+	if !strings.Contains(b.String(), "  e.g. not_leader: not leader\n") {
+		t.Errorf("table does not show an example of the error:\n%s", b.String())
+	}
 }
 
 func TestRunStopsAtDurationAndReportsProgress(t *testing.T) {

@@ -288,8 +288,9 @@ tenant and tables it needs when they are missing (--locality, --primary-zone, --
 padded to --key-size; records are chosen zipfian (YCSB's default, theta 0.99, scrambled) or
 uniform. Reads use --consistency, --max-staleness, --read-preference and --zone as obctl get.
 
-Latencies are of successful operations only; failed ones are counted by kind. Operations cut
-short by the end of the run are not counted.`,
+Latencies are of successful operations only; failed ones are counted by kind, and the report
+shows one message of each kind (the first a client saw). Operations cut short by the end of the
+run are not counted.`,
 		Example: `  # write throughput, 64 clients, one partition, then with leaders spread over 8 partitions
   obctl bench --workload W --partitions 1 --tenant bench1 -c examples/cluster.yaml
   obctl bench --workload W --partitions 8 -c examples/cluster.yaml
