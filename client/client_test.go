@@ -599,3 +599,54 @@ func TestFirstLocateWaitsForRootService(t *testing.T) {
 		t.Fatalf("the put gave up after %v, past its 300 ms deadline and rootWait", took)
 	}
 }
+
+// TestStrongReadWaitsForServingLeader: a strong read that the cached leader refuses because no
+// serving leader confirmed its read index (servers just restarted, an election, a lapsed
+// lease: the root service still names the old leader) waits for the election as a write does,
+// and these refusals do not use up the attempt bound; it failed at once before (64 errors, one
+// per client, from `obctl bench` right after `obctl cluster up`). A refusal that names the
+// leader goes there without waiting; a deadline still ends the wait.
+func TestStrongReadWaitsForServingLeader(t *testing.T) {
+	ctx := context.Background()
+	noLeader := status.Error(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server s1 (replica: not leader: paxos: not leader: replica 1 knows no leader)")
+	e := newEnv(t, 1, WithMaxAttempts(2))
+	e.put("k", "v")
+	e.get("k") // the location is cached: s1 leads
+	for range 5 {
+		e.s["s1"].Fail("Get", noLeader)
+	}
+	before := e.calls("s1", "Get")
+	r := e.get("k")
+	if r.Meta.Server != "s1" || string(r.Value) != "v" || e.calls("s1", "Get")-before != 6 || r.Meta.Tried != 6 {
+		t.Errorf("strong read across 5 leaderless refusals: %s = %q after %d tries, s1 asked %d times; want s1 = v after 6",
+			r.Meta.Server, r.Value, r.Meta.Tried, e.calls("s1", "Get")-before)
+	}
+
+	// s2 is elected; the cache still names s1, which answers "leader is s2": straight to s2
+	// (a wait would have asked s1 again first).
+	e.c.SetLeader(tn, tb, -1, "s2")
+	e.s["s1"].Fail("Get", status.Error(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server s1 (replica: not leader: the leader refused the read index: not serving) (leader is s2)"))
+	if r := e.get("k"); r.Meta.Server != "s2" || r.Meta.Tried != 2 {
+		t.Errorf("strong read refused with a hint: %s after %d tries; want s2 after 2", r.Meta.Server, r.Meta.Tried)
+	}
+
+	// A hint naming no FULL replica of the partition is not followed: the read waits.
+	e2 := newEnv(t, 1)
+	e2.put("k", "v")
+	e2.get("k")
+	e2.s["s1"].Fail("Get", status.Error(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index (leader is s4)"))
+	if r := e2.get("k"); r.Meta.Server != "s1" || e2.calls("s4", "Get") != 0 {
+		t.Errorf("read after a hint naming the READONLY s4: %s, s4 asked %d times; want s1, s4 never", r.Meta.Server, e2.calls("s4", "Get"))
+	}
+
+	// No leader until the deadline: the error says it waited, and wraps both causes.
+	for range 200 {
+		e2.s["s1"].Fail("Get", noLeader)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err := e2.cl.Get(short, tn, tb, []byte("k"))
+	if !errors.Is(err, ErrNoReplica) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting") {
+		t.Errorf("strong read with no serving leader until its deadline: %v; want ErrNoReplica after waiting", err)
+	}
+}

@@ -37,8 +37,9 @@
 //
 // The contract with the server (server/kv.go), by gRPC status:
 //
-//   - FailedPrecondition "not leader[: leader is SERVER]": nothing was proposed. Reads and
-//     writes refresh the location and retry (a write goes to SERVER first).
+//   - FailedPrecondition "not leader[: ...][ (leader is SERVER)]": nothing was proposed, or (a
+//     strong read) no serving leader confirmed the read index. Reads and writes refresh the
+//     location and retry, going to SERVER first; without a SERVER they wait for the election.
 //   - FailedPrecondition "replica not readable": a weak read's replica is too stale or below
 //     the snapshot version; the read tries the next replica. All refused: ErrNotReadable.
 //   - NotFound: the server has no such tenant, table or replica: refresh and retry; from
@@ -55,8 +56,9 @@
 //
 // Reads are idempotent, so any replica error is retried on the next candidate, up to
 // WithMaxAttempts attempts and a few location refreshes. A leader read that finds no leader (an
-// election, servers just started) waits for one as a write does: 10 ms doubling to 50 ms between
-// looks, up to about 5 s or its deadline. A write's outcome is UNKNOWN — the
+// election, servers just started), and a strong read refused "not leader" with no leader named,
+// wait for one as a write does: 10 ms doubling to 50 ms between looks, up to about 5 s or its
+// deadline, the refusals not counted as attempts. A write's outcome is UNKNOWN — the
 // error wraps ErrOutcomeUnknown and the write may or may not be applied — when:
 //
 //   - the server answers Unknown or DeadlineExceeded ("write outcome unknown": proposed, not

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,7 +78,9 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 	tried, notReadable := 0, 0
 	var errs []string
 	var waits leaderWait
-	for round := 0; round < maxReadRounds && tried < c.cfg.maxAttempts; round++ {
+	leaderless := false // the last attempt was refused for want of a serving leader, none named
+	waited := 0         // attempts so refused, which the attempt bound does not count
+	for round := 0; round < maxReadRounds && tried-waited < c.cfg.maxAttempts; round++ {
 		if round > 0 {
 			fresh, err := c.location(ctx, loc.tenant, loc.table, true)
 			if err != nil {
@@ -115,11 +116,11 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 		}
 		refresh, replan := false, false
 		for _, r := range cands {
-			if tried >= c.cfg.maxAttempts {
+			if tried-waited >= c.cfg.maxAttempts {
 				break
 			}
 			if err := ctx.Err(); err != nil {
-				return Meta{}, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, strings.Join(errs, "; "), err)
+				return Meta{}, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, lastErrs(errs), err)
 			}
 			kv, err := c.kv(r.addr)
 			if err != nil {
@@ -154,6 +155,11 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 				// The cache is wrong (a leader or a replica moved): re-plan on a fresh location
 				// at once, so the preference picks from the new layout.
 				refresh, replan = true, true
+				if classify(err) == classNotLeader {
+					// A strong read no serving leader confirmed: go to the leader named, or wait
+					// for the election (the root service may not know of it yet either).
+					leaderless = !c.learnHint(loc, p, leaderHint(err))
+				}
 			case classUndelivered, classDown:
 				c.failed(r.addr)
 				refresh = true
@@ -163,21 +169,31 @@ func (c *Client) readPartition(ctx context.Context, rc readConfig, loc *tableLoc
 				break
 			}
 		}
+		if leaderless && waits.n < maxLeaderWaits {
+			// As a write does: the wait, not the attempt bound, limits how long a read waits
+			// for an election, and the rounds start over.
+			waited++
+			if err := waits.pause(ctx); err != nil {
+				return Meta{}, fmt.Errorf("%s: no serving leader, after waiting %d times for an election (%s): %w: %w", what, waits.n, lastErrs(errs), ErrNoReplica, err)
+			}
+			leaderless, round = false, 0
+			continue
+		}
 		if !refresh {
 			break
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return Meta{}, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, strings.Join(errs, "; "), err)
+		return Meta{}, fmt.Errorf("%s: after %d attempts (%s): %w", what, tried, lastErrs(errs), err)
 	}
 	rule := fmt.Sprintf("%s read, read preference %s", rc.consistency, rc.pref)
 	if rc.maxStaleness > 0 && rc.consistency == WeakConsistency {
 		rule += fmt.Sprintf(", max_staleness %v", rc.maxStaleness)
 	}
 	if notReadable > 0 && notReadable == tried {
-		return Meta{}, fmt.Errorf("%s: %s: every replica tried (%d) refused as not readable (%s): %w: %w", what, rule, tried, strings.Join(errs, "; "), ErrNoReplica, ErrNotReadable)
+		return Meta{}, fmt.Errorf("%s: %s: every replica tried (%d) refused as not readable (%s): %w: %w", what, rule, tried, lastErrs(errs), ErrNoReplica, ErrNotReadable)
 	}
-	return Meta{}, fmt.Errorf("%s: %s: no replica served after %d attempts (%s): %w", what, rule, tried, strings.Join(errs, "; "), ErrNoReplica)
+	return Meta{}, fmt.Errorf("%s: %s: no replica served after %d attempts (%s): %w", what, rule, tried, lastErrs(errs), ErrNoReplica)
 }
 
 func role(r candidate) string {
@@ -477,6 +493,17 @@ type roleHint struct {
 
 // learnRole records the role a replica answered with. A replica that answers as leader makes
 // the partition's other replicas followers.
+// learnHint records the leader a "not leader: leader is SERVER" answer named, when SERVER holds
+// a FULL replica of partition p, so that the next plan sends the read there. It reports whether
+// it did.
+func (c *Client) learnHint(loc *tableLoc, p int, hint string) bool {
+	if hint == "" || !slices.ContainsFunc(loc.parts[p], func(r replica) bool { return r.server == hint && r.typ == typeFull }) {
+		return false
+	}
+	c.learnRole(loc.tenant, loc.table, p, hint, "LEADER")
+	return true
+}
+
 func (c *Client) learnRole(tenantName, table string, p int, server, role string) {
 	if role == "" {
 		return

@@ -987,7 +987,7 @@ func (r *Replica) finishReady(rd paxos.Ready, fromNode bool, compact uint64) {
 	for _, rs := range rd.ReadStates {
 		if rw := r.reads[rs.RequestID]; rw != nil {
 			if rs.Rejected {
-				rw.done <- fmt.Errorf("%w: the leader is not serving", ErrNotLeader)
+				rw.done <- fmt.Errorf("%w: the leader refused the read index: not serving", ErrNotLeader)
 				delete(r.reads, rs.RequestID)
 			} else {
 				rw.index = max(rs.Index, 1)

@@ -131,7 +131,11 @@ func (k kvService) readAt(ctx context.Context, r *replica.Replica, o *api.ReadOp
 		}
 		if err := r.ReadIndex(ctx); err != nil {
 			if errors.Is(err, replica.ErrNotLeader) {
-				return 0, nil, notReadable("no serving leader confirmed a read index for server %s (%v)", k.s.self.Name, err)
+				// No serving leader now (an election, a handover, a lapsed lease, servers just
+				// started): "not leader", as a write is told, so that the client waits for the
+				// election or goes to the leader named, rather than fail the read.
+				return 0, nil, status.Errorf(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server %s (%v)%s",
+					k.s.self.Name, err, k.leaderHint(r))
 			}
 			return 0, nil, status.Errorf(codes.Unavailable, "read index: %v", err)
 		}

@@ -324,7 +324,8 @@ func (s *Server) readAtLocked(part *partition, r *Replica, o *api.ReadOptions) (
 		}
 		hasLeader := slices.ContainsFunc(part.replicas, func(x Replica) bool { return x.Leader })
 		if !hasLeader {
-			return 0, nil, status.Error(codes.Unavailable, "no leader for a strong read")
+			// As server/kv.go answers a strong read that no serving leader confirmed.
+			return 0, nil, status.Errorf(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server %s (knows no leader)", s.Name)
 		}
 		meta.ReadVersion = s.c.headLocked()
 		return meta.ReadVersion, meta, nil
