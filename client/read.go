@@ -491,8 +491,6 @@ type roleHint struct {
 	at     time.Time
 }
 
-// learnRole records the role a replica answered with. A replica that answers as leader makes
-// the partition's other replicas followers.
 // learnHint records the leader a "not leader: leader is SERVER" answer named, when SERVER holds
 // a FULL replica of partition p, so that the next plan sends the read there. It reports whether
 // it did.
@@ -504,6 +502,8 @@ func (c *Client) learnHint(loc *tableLoc, p int, hint string) bool {
 	return true
 }
 
+// learnRole records the role a replica answered with. A replica that answers as leader makes
+// the partition's other replicas followers.
 func (c *Client) learnRole(tenantName, table string, p int, server, role string) {
 	if role == "" {
 		return
