@@ -193,9 +193,9 @@ func FillBatch[M proto.Message](batch []M, queue <-chan M, max int) []M {
 // serveCall serves one call of a stream with its unary method.
 func serveCall(ctx context.Context, kv KVServer, c *StreamCall) *StreamAnswer {
 	if c.TimeoutUs > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(c.TimeoutUs, uint64(maxCallTimeout/time.Microsecond)))*time.Microsecond)
-		defer cancel()
+		l := withLazyDeadline(ctx, time.Duration(min(c.TimeoutUs, uint64(maxCallTimeout/time.Microsecond)))*time.Microsecond)
+		defer l.release()
+		ctx = l
 	}
 	a := &StreamAnswer{Id: c.Id}
 	var err error
