@@ -3,6 +3,7 @@ package bench
 import (
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
@@ -68,7 +69,11 @@ func (r *recorder) fail(k OpKind, kind string, err error) {
 	if _, ok := r.first[k][kind]; !ok {
 		msg := err.Error()
 		if len(msg) > maxExampleBytes {
-			msg = msg[:maxExampleBytes] + "..."
+			n := maxExampleBytes
+			for n > 0 && !utf8.RuneStart(msg[n]) {
+				n-- // not inside a character
+			}
+			msg = msg[:n] + "..."
 		}
 		r.first[k][kind] = msg
 	}
