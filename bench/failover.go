@@ -110,8 +110,11 @@ type Kill struct {
 	// Recovered is how long after the kill every partition had acknowledged a write again
 	// (0 when it did not happen within the window).
 	Recovered time.Duration `json:"-"`
-	// Errors is the writes refused or of unknown outcome in the window.
-	Errors int64 `json:"errors"`
+	// Errors is the writes refused or of unknown outcome in the window; ErrorKinds counts them
+	// by kind, ErrorExamples has one message of each kind.
+	Errors        int64             `json:"errors"`
+	ErrorKinds    map[string]int64  `json:"error_kinds,omitempty"`
+	ErrorExamples map[string]string `json:"error_examples,omitempty"`
 }
 
 // Quantile returns the q-quantile (0..1) of ds by the nearest-rank method: the smallest value
@@ -158,6 +161,17 @@ func WriteFailoverTable(w io.Writer, kills []Kill) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, k := range kills {
+		if len(k.ErrorKinds) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "errors of kill %d: %s\n", k.N, formatKinds(k.ErrorKinds))
+		for _, kind := range sortedKeys(k.ErrorKinds) {
+			if msg, ok := k.ErrorExamples[kind]; ok {
+				fmt.Fprintf(w, "  e.g. %s: %s\n", kind, msg)
+			}
+		}
 	}
 	s := Summarize(kills)
 	_, err := fmt.Fprintf(w, "over %d kills: longest gap of any write median %s p99 %s; of one partition median %s p99 %s max %s\n",

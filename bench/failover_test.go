@@ -64,7 +64,9 @@ func TestQuantileNearestRank(t *testing.T) {
 func TestWriteFailoverTable(t *testing.T) {
 	ms := time.Millisecond
 	kills := []Kill{
-		{N: 1, Server: "s1", Leading: 4, Window: Window{Acks: 900, MaxGap: 20 * ms, MaxPartGap: 1200 * ms, MaxPart: 2}, Recovered: 1300 * ms, Errors: 5},
+		{N: 1, Server: "s1", Leading: 4, Window: Window{Acks: 900, MaxGap: 20 * ms, MaxPartGap: 1200 * ms, MaxPart: 2}, Recovered: 1300 * ms, Errors: 5,
+			ErrorKinds:    map[string]int64{"outcome_unknown": 4, "timeout": 1},
+			ErrorExamples: map[string]string{"outcome_unknown": "write to s1: transport is closing", "timeout": "write: context deadline exceeded"}},
 		{N: 2, Server: "s2", Leading: 3, Window: Window{Acks: 800, MaxGap: 30 * ms, MaxPartGap: 900 * ms, MaxPart: 0}, Errors: 0},
 	}
 	var b strings.Builder
@@ -74,6 +76,9 @@ func TestWriteFailoverTable(t *testing.T) {
 	want := `KILL  SERVER  LED  MAX GAP (ANY WRITE)  MAX GAP (ONE PARTITION)  PARTITION  ALL PARTITIONS WRITING AFTER  ACKS  ERRORS
 1     s1      4    20.000ms             1200.000ms               2          1300.000ms                    900   5
 2     s2      3    30.000ms             900.000ms                0          -                             800   0
+errors of kill 1: outcome_unknown 4, timeout 1
+  e.g. outcome_unknown: write to s1: transport is closing
+  e.g. timeout: write: context deadline exceeded
 over 2 kills: longest gap of any write median 20.000ms p99 30.000ms; of one partition median 900.000ms p99 1200.000ms max 1200.000ms
 `
 	if b.String() != want {

@@ -67,17 +67,23 @@ func (r *recorder) fail(k OpKind, kind string, err error) {
 	r.mu.Lock()
 	r.errs[k][kind]++
 	if _, ok := r.first[k][kind]; !ok {
-		msg := err.Error()
-		if len(msg) > maxExampleBytes {
-			n := maxExampleBytes
-			for n > 0 && !utf8.RuneStart(msg[n]) {
-				n-- // not inside a character
-			}
-			msg = msg[:n] + "..."
-		}
-		r.first[k][kind] = msg
+		r.first[k][kind] = ErrorExample(err)
 	}
 	r.mu.Unlock()
+}
+
+// ErrorExample is err's message as a report shows it: cut at maxExampleBytes (at a character
+// boundary), "..." marking the cut.
+func ErrorExample(err error) string {
+	msg := err.Error()
+	if len(msg) <= maxExampleBytes {
+		return msg
+	}
+	n := maxExampleBytes
+	for n > 0 && !utf8.RuneStart(msg[n]) {
+		n-- // not inside a character
+	}
+	return msg[:n] + "..."
 }
 
 // tally is the merge of recorders.

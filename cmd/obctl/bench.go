@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -416,8 +415,10 @@ settle for --interval before the next kill.
 
 For each kill it reports the longest time without any acknowledged write, the longest time one
 partition went without one (the failover as a client of that partition sees it), and how long
-until every partition was written again; then the median and p99 over kills. A gap spanning the
-kill counts from the last write before it. It needs -c: it starts and kills the servers of the
+until every partition was written again, and the writes that failed from the kill until then (by
+kind, with one message of each: in-flight writes to the killed leader end "outcome unknown");
+then the median and p99 over kills. A gap spanning the kill counts from the last write before
+it. It needs -c: it starts and kills the servers of the
 cluster file on this machine. A tenant whose locality leaves no majority without one server
 (fewer than three F replicas) cannot fail over.`,
 		Example: `  obctl bench failover --kills 5 --interval 5s -c examples/cluster.yaml
@@ -486,7 +487,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		total += parts[t]
 	}
 	tracker := bench.NewGapTracker(time.Now())
-	var errCount atomic.Int64
+	var errs killErrors
 	wctx, wcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for w := 0; w < p.concurrency; w++ {
@@ -509,7 +510,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 				if wctx.Err() != nil {
 					return
 				}
-				errCount.Add(1)
+				errs.add(err)
 				select { // back off while the partition has no leader
 				case <-wctx.Done():
 				case <-time.After(10 * time.Millisecond):
@@ -534,7 +535,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 			return err
 		}
 		victim, led := mostLeaders(counts)
-		errsBefore := errCount.Load()
+		errs.take() // those of the restart and the steady state before this kill are not its own
 		tracker.Open()
 		killAt := time.Now()
 		kctx, kcancel := context.WithTimeout(ctx, g.timeout)
@@ -552,8 +553,8 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		k := bench.Kill{N: n, Server: victim, Leading: led, Window: tracker.Close(time.Now()), Recovered: recovered,
-			Errors: errCount.Load() - errsBefore}
+		k := bench.Kill{N: n, Server: victim, Leading: led, Window: tracker.Close(time.Now()), Recovered: recovered}
+		k.Errors, k.ErrorKinds, k.ErrorExamples = errs.take()
 		results = append(results, k)
 		fmt.Fprintf(os.Stderr, "kill %d: %s (led %d): longest gap %s, one partition %s (partition %d), all partitions writing after %s\n",
 			n, victim, led, bench.FormatLatency(k.MaxGap), bench.FormatLatency(k.MaxPartGap), k.MaxPart, bench.FormatLatency(recovered))
@@ -572,7 +573,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		for i, k := range results {
 			rows[i] = map[string]any{"kill": k.N, "server": k.Server, "partitions_led": k.Leading, "max_gap_ms": ms(k.MaxGap),
 				"max_partition_gap_ms": ms(k.MaxPartGap), "max_partition": k.MaxPart, "all_partitions_writing_after_ms": ms(k.Recovered),
-				"acks": k.Acks, "errors": k.Errors}
+				"acks": k.Acks, "errors": k.Errors, "error_kinds": k.ErrorKinds, "error_examples": k.ErrorExamples}
 		}
 		return printJSON(map[string]any{"kills": rows, "median_gap_ms": ms(s.MedianGap), "p99_gap_ms": ms(s.P99Gap),
 			"median_partition_gap_ms": ms(s.MedianPartGap), "p99_partition_gap_ms": ms(s.P99PartGap)})
@@ -581,6 +582,39 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// killErrors gathers the failover writers' errors by kind, with one message of each kind, from
+// one take to the next.
+type killErrors struct {
+	mu       sync.Mutex
+	kinds    map[string]int64
+	examples map[string]string
+}
+
+func (e *killErrors) add(err error) {
+	kind := classifyError(err)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.kinds == nil {
+		e.kinds, e.examples = map[string]int64{}, map[string]string{}
+	}
+	e.kinds[kind]++
+	if _, ok := e.examples[kind]; !ok {
+		e.examples[kind] = bench.ErrorExample(err)
+	}
+}
+
+// take returns what was gathered since the last take (nil maps for none) and starts over.
+func (e *killErrors) take() (n int64, kinds map[string]int64, examples map[string]string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	kinds, examples = e.kinds, e.examples
+	e.kinds, e.examples = nil, nil
+	for _, c := range kinds {
+		n += c
+	}
+	return n, kinds, examples
+}
 
 // mostLeaders picks the server leading the most partitions (ties: the first by name).
 func mostLeaders(counts map[string]int) (string, int) {
