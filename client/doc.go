@@ -39,7 +39,8 @@
 //
 //   - FailedPrecondition "not leader[: ...][ (leader is SERVER)]": nothing was proposed, or (a
 //     strong read) no serving leader confirmed the read index. Reads and writes refresh the
-//     location and retry, going to SERVER first; without a SERVER they wait for the election.
+//     location and retry, going to SERVER first; without a SERVER, or when SERVER was found
+//     down (a follower names a dead leader until its lease runs out), they wait for the election.
 //   - FailedPrecondition "replica not readable": a weak read's replica is too stale or below
 //     the snapshot version; the read tries the next replica. All refused: ErrNotReadable.
 //   - NotFound: the server has no such tenant, table or replica: refresh and retry; from

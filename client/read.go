@@ -492,10 +492,10 @@ type roleHint struct {
 }
 
 // learnHint records the leader a "not leader: leader is SERVER" answer named, when SERVER holds
-// a FULL replica of partition p, so that the next plan sends the read there. It reports whether
-// it did.
+// a FULL replica of partition p and did not fail within the cooldown, so that the next plan
+// sends the read there. It reports whether it did.
 func (c *Client) learnHint(loc *tableLoc, p int, hint string) bool {
-	if hint == "" || !slices.ContainsFunc(loc.parts[p], func(r replica) bool { return r.server == hint && r.typ == typeFull }) {
+	if hint == "" || c.unreachable(loc, p, hint, nil) || !slices.ContainsFunc(loc.parts[p], func(r replica) bool { return r.server == hint && r.typ == typeFull }) {
 		return false
 	}
 	c.learnRole(loc.tenant, loc.table, p, hint, "LEADER")

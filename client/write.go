@@ -142,6 +142,12 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		switch classify(err) {
 		case classNotLeader:
 			hint = leaderHint(err)
+			if c.unreachable(loc, p, hint, avoid) {
+				// The replica still follows a leader found down (its lease from it has not run
+				// out): as good as no hint. Following it burnt the attempts in a few
+				// milliseconds, hundreds of failed writes per failover (obctl bench failover).
+				hint = ""
+			}
 			refresh = true
 			if hint == "" {
 				avoid[target.server] = true
@@ -209,6 +215,25 @@ func (c *Client) leaderOf(loc *tableLoc, p int, hint string, avoid map[string]bo
 		}
 	}
 	return replica{}, false
+}
+
+// unreachable reports whether server, named by a "not leader" answer, is one this call could
+// not reach or whose server failed within the cooldown.
+func (c *Client) unreachable(loc *tableLoc, p int, server string, avoid map[string]bool) bool {
+	if server == "" {
+		return false
+	}
+	if avoid[server] {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range loc.parts[p] {
+		if r.server == server {
+			return c.recentlyFailedLocked(r.addr)
+		}
+	}
+	return false
 }
 
 // maxLeaderPause caps the wait between attempts while no leader is known: an election takes
