@@ -410,7 +410,7 @@ func benchFailoverCmd(schema *benchSchema) *cobra.Command {
 		Short: "Measure the write gap when the server leading the most partitions is killed (SIGKILL), N times",
 		Long: `Under a steady write load (--concurrency clients writing uniformly random keys of the bench
 tables), repeatedly SIGKILL the server that leads the most partitions, wait until every partition
-acknowledges writes again, restart the server (waiting until it answers) and let the cluster
+acknowledges a write sent after the server died, restart the server (waiting until it answers) and let the cluster
 settle for --interval before the next kill.
 
 For each kill it reports the longest time without any acknowledged write, the longest time one
@@ -501,10 +501,11 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 				ti := r.IntN(len(tables))
 				key = bench.AppendKey(key[:0], r.Uint64N(1<<40), p.keySize)
 				cctx, ccancel := context.WithTimeout(wctx, 2*time.Second)
+				sent := time.Now()
 				_, err := cli.Put(cctx, schema.tenant, tables[ti], key, value)
 				ccancel()
 				if err == nil {
-					tracker.Ack(base[ti]+tenant.PartitionOf(key, parts[tables[ti]]), time.Now())
+					tracker.Ack(base[ti]+tenant.PartitionOf(key, parts[tables[ti]]), sent, time.Now())
 					continue
 				}
 				if wctx.Err() != nil {
@@ -544,10 +545,11 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		if err != nil {
 			return fmt.Errorf("kill %d: %w", n, err)
 		}
+		dead := time.Now() // Stop returns once the process is gone
 		recovered := time.Duration(0)
 		deadline := killAt.Add(p.recoverTimeout)
 		for time.Now().Before(deadline) {
-			if tracker.AllAckedSince(killAt, total) {
+			if tracker.AllSentSince(dead, total) {
 				recovered = time.Since(killAt)
 				break
 			}
