@@ -91,6 +91,9 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 	// as soon as it is elected, without waiting for the root service to learn of it (which can
 	// be on the server that just died).
 	avoid := map[string]bool{}
+	// down holds the servers of this call whose dial failed: a "leader is X" naming one of them
+	// is a follower still holding its lease from a dead leader.
+	down := map[string]bool{}
 	for tried := 0; tried < c.cfg.maxAttempts; {
 		if refresh {
 			// A failed refresh (the root service may be failing over with the server that
@@ -142,7 +145,7 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 		switch classify(err) {
 		case classNotLeader:
 			hint = leaderHint(err)
-			if c.unreachable(loc, p, hint, avoid) {
+			if c.unreachable(loc, p, hint, down) {
 				// The replica still follows a leader found down (its lease from it has not run
 				// out): as good as no hint. Following it burnt the attempts in a few
 				// milliseconds, hundreds of failed writes per failover (obctl bench failover).
@@ -162,7 +165,7 @@ func (c *Client) write(ctx context.Context, loc *tableLoc, p int, ops []*api.KVO
 			refresh = true
 		case classUndelivered:
 			c.failed(target.addr)
-			avoid[target.server] = true
+			avoid[target.server], down[target.server] = true, true
 			refresh = true
 		case classInvalid:
 			return 0, fmt.Errorf("%s: %s rejected it: %s: %w", what, on, statusText(err), ErrInvalid)
@@ -218,12 +221,12 @@ func (c *Client) leaderOf(loc *tableLoc, p int, hint string, avoid map[string]bo
 }
 
 // unreachable reports whether server, named by a "not leader" answer, is one this call could
-// not reach or whose server failed within the cooldown.
-func (c *Client) unreachable(loc *tableLoc, p int, server string, avoid map[string]bool) bool {
+// not reach (down) or whose server failed within the cooldown.
+func (c *Client) unreachable(loc *tableLoc, p int, server string, down map[string]bool) bool {
 	if server == "" {
 		return false
 	}
-	if avoid[server] {
+	if down[server] {
 		return true
 	}
 	c.mu.Lock()
