@@ -175,12 +175,7 @@ func WriteFailoverTable(w io.Writer, kills []Kill) error {
 		if len(k.ErrorKinds) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "errors of kill %d: %s\n", k.N, formatKinds(k.ErrorKinds))
-		for _, kind := range sortedKeys(k.ErrorKinds) {
-			if msg, ok := k.ErrorExamples[kind]; ok {
-				fmt.Fprintf(w, "  e.g. %s: %s\n", kind, msg)
-			}
-		}
+		writeErrors(w, fmt.Sprintf("kill %d", k.N), k.ErrorKinds, k.ErrorExamples)
 	}
 	s := Summarize(kills)
 	_, err := fmt.Fprintf(w, "over %d kills: longest gap of any write median %s p99 %s; of one partition median %s p99 %s max %s\n",

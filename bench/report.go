@@ -153,14 +153,19 @@ func (r Report) WriteTable(w io.Writer) error {
 		if o.Op == "total" || len(o.ErrorKinds) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "errors of %s: %s\n", o.Op, formatKinds(o.ErrorKinds))
-		for _, k := range sortedKeys(o.ErrorKinds) {
-			if msg, ok := o.ErrorExamples[k]; ok {
-				fmt.Fprintf(w, "  e.g. %s: %s\n", k, msg)
-			}
-		}
+		writeErrors(w, o.Op, o.ErrorKinds, o.ErrorExamples)
 	}
 	return nil
+}
+
+// writeErrors prints the errors of what (an operation, a kill) by kind, then one example of each.
+func writeErrors(w io.Writer, what string, kinds map[string]int64, examples map[string]string) {
+	fmt.Fprintf(w, "errors of %s: %s\n", what, formatKinds(kinds))
+	for _, k := range sortedKeys(kinds) {
+		if msg, ok := examples[k]; ok {
+			fmt.Fprintf(w, "  e.g. %s: %s\n", k, msg)
+		}
+	}
 }
 
 func sortedKeys(m map[string]int64) []string {
