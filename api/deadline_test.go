@@ -8,17 +8,23 @@ import (
 	"time"
 )
 
+// waitDone fails the test unless ctx is done within 10 s.
+func waitDone(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not done after 10 s", what)
+	}
+}
+
 func TestLazyDeadlineEndsAtItsDeadline(t *testing.T) {
 	l := withLazyDeadline(context.Background(), 20*time.Millisecond)
 	defer l.release()
 	if err := l.Err(); err != nil {
 		t.Fatalf("Err before the deadline: %v", err)
 	}
-	select {
-	case <-l.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Done not closed 10 s after a 20 ms deadline")
-	}
+	waitDone(t, l, "a 20 ms deadline passed")
 	if !errors.Is(l.Err(), context.DeadlineExceeded) {
 		t.Errorf("Err after the deadline: %v; want DeadlineExceeded", l.Err())
 	}
@@ -35,11 +41,7 @@ func TestLazyDeadlineFollowsItsParent(t *testing.T) {
 	child, childCancel := context.WithCancel(l) // as a callee deriving its own context would
 	defer childCancel()
 	cancel()
-	select {
-	case <-child.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("parent canceled, the child of the lazy context not done after 10 s")
-	}
+	waitDone(t, child, "the parent canceled, the child of the lazy context")
 	if !errors.Is(l.Err(), context.Canceled) {
 		t.Errorf("Err after the parent's cancel: %v; want Canceled", l.Err())
 	}

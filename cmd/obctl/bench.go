@@ -410,17 +410,16 @@ func benchFailoverCmd(schema *benchSchema) *cobra.Command {
 		Short: "Measure the write gap when the server leading the most partitions is killed (SIGKILL), N times",
 		Long: `Under a steady write load (--concurrency clients writing uniformly random keys of the bench
 tables), repeatedly SIGKILL the server that leads the most partitions, wait until every partition
-acknowledges a write sent after the server died, restart the server (waiting until it answers) and let the cluster
-settle for --interval before the next kill.
+acknowledges a write sent after the server died, restart the server (waiting until it answers)
+and let the cluster settle for --interval before the next kill.
 
 For each kill it reports the longest time without any acknowledged write, the longest time one
-partition went without one (the failover as a client of that partition sees it), and how long
-until every partition was written again, and the writes that failed from the kill until then (by
-kind, with one message of each: in-flight writes to the killed leader end "outcome unknown");
-then the median and p99 over kills. A gap spanning the kill counts from the last write before
-it. It needs -c: it starts and kills the servers of the
-cluster file on this machine. A tenant whose locality leaves no majority without one server
-(fewer than three F replicas) cannot fail over.`,
+partition went without one (the failover as a client of that partition sees it), how long until
+every partition was written again, and the writes that failed from the kill until then (by kind,
+with one message of each: in-flight writes to the killed leader end "outcome unknown"); then the
+median and p99 over kills. A gap spanning the kill counts from the last write before it. It
+needs -c: it starts and kills the servers of the cluster file on this machine. A tenant whose
+locality leaves no majority without one server (fewer than three F replicas) cannot fail over.`,
 		Example: `  obctl bench failover --kills 5 --interval 5s -c examples/cluster.yaml
   obctl bench failover --kills 10 --concurrency 16 --partitions 4 -o json -c examples/cluster.yaml`,
 		Args: cobra.NoArgs,
