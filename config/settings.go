@@ -253,7 +253,7 @@ var settingSpecs = []settingSpec{
 		"size each clog segment file is preallocated to (the format's limit is 2GiB)",
 		func(s *Settings) any { return &s.ClogSegmentBytes }},
 	{"sstable_memory", kindSize, int64(128 * MiB), int64(TiB),
-		"memory budget of the server's badger database: memtables, block cache and index cache",
+		"memory budget of the server's sstable: badger's memtables, block cache and index cache, and the row cache",
 		func(s *Settings) any { return &s.SSTableMemoryBytes }},
 	{"checkpoint_interval", kindDuration, 1 * sec, 24 * 3600 * sec,
 		"how often memstores are dumped and the clog prefix before the checkpoint is truncated",

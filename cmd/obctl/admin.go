@@ -39,7 +39,7 @@ func createUnitCmd() *cobra.Command {
 	var maxCPU, minCPU float64
 	var mem, logDisk string
 	c := &cobra.Command{
-		Use:   "resource-unit NAME --max-cpu N --memory-size SIZE [--log-disk-size SIZE]",
+		Use:   "resource-unit NAME --max-cpu N --memory-size SIZE [--min-cpu N] [--log-disk-size SIZE]",
 		Short: "Create a resource unit: the size of each unit of a pool",
 		Long: `Create a resource unit configuration (OceanBase's CREATE RESOURCE UNIT). Sizes accept
 units: 512MiB, 4GiB. log_disk_size defaults to 3 x memory_size, min_cpu to max_cpu.`,
@@ -199,10 +199,13 @@ func alterCmd() *cobra.Command {
 		Use:   "tenant NAME [--primary-zone PZ] [--locality L]",
 		Short: "Change a tenant's primary zone (leaders move) or locality",
 		Long: `Change a tenant's primary_zone: leaders move to the new top level as their replicas catch up
-(watch with obctl show replicas). A locality change is validated, but running it online is not
-supported yet.`,
-		Example: `  obctl alter tenant t1 --primary-zone 'z2;z1,z3' -c examples/cluster.yaml`,
-		Args:    cobra.ExactArgs(1),
+(watch with obctl show replicas). Change its locality online: the root service runs the change as a
+job (obctl show jobs), one replica step at a time through every partition's Paxos log, while the
+tenant keeps serving. One ALTER changes at most one FULL or LOGONLY replica (READONLY changes may go
+along); the error says which ALTERs to run instead (docs/tenants.md).`,
+		Example: `  obctl alter tenant t1 --primary-zone 'z2;z1,z3' -c examples/cluster.yaml
+  obctl alter tenant t1 --locality 'F@z1,F@z2,F@z3,R@z4' -c examples/cluster.yaml`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if pz == "" && locality == "" {
 				return fmt.Errorf("alter tenant %s: give --primary-zone or --locality", args[0])
