@@ -746,11 +746,11 @@ func (r *Replica) failAll(err error) {
 // periodic runs timed duties: closed versions on the leader, checkpoints.
 func (r *Replica) periodic() {
 	now := time.Now()
-	st := r.node.Status()
 	// Close once per ClosedInterval slot of wall time: the leaders of every partition on every
 	// server close in the same tick (ticks are aligned, see run), so the floors they persist
-	// share fsyncs by group commit instead of costing one each.
-	if slot := now.UnixNano() / int64(r.cfg.ClosedInterval); st.Serving && slot != r.lastClosed {
+	// share fsyncs by group commit instead of costing one each. (Serving, not Status: this runs
+	// on every tick of every replica, and Status copies the membership.)
+	if slot := now.UnixNano() / int64(r.cfg.ClosedInterval); slot != r.lastClosed && r.node.Serving() {
 		r.lastClosed = slot
 		// Close the current time: later proposals get versions above it by construction.
 		v := max(uint64(r.cfg.Now().UnixMicro()), r.hlc)
