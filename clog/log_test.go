@@ -762,7 +762,7 @@ func TestSaveAllocations(t *testing.T) {
 	}
 }
 
-// TestCloseStopsFlusher: Close waits for queued saves and leaves no
+// TestCloseStopsFlusher: Close of a log that has written leaves no flusher
 // goroutine behind. It counts flusher goroutines by their stacks, not all
 // goroutines: another test's goroutine still exiting made a count of all of
 // them fail (3 goroutines after Open where 4 ran before).
@@ -775,7 +775,9 @@ func TestCloseStopsFlusher(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range uint64(8) {
 		wg.Go(func() {
-			l.Save(context.Background(), Update{Partition: w, Entries: entries(w, 1, 2, 1, 10)})
+			if err := l.Save(context.Background(), Update{Partition: w, Entries: entries(w, 1, 2, 1, 10)}); err != nil {
+				t.Errorf("save of partition %d: %v", w, err)
+			}
 		})
 	}
 	wg.Wait()

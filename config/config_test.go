@@ -198,9 +198,9 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:21: servers[2].gossip_addr "127.0.0.1:1002": address is already used by servers[1].rpc_addr: every rpc_addr and gossip_addr must be distinct`},
 		{"gossip equals own rpc", "127.0.0.1:2001", "127.0.0.1:1001",
 			`cluster.yaml:11: servers[0].gossip_addr "127.0.0.1:1001": address is already used by servers[0].rpc_addr: every rpc_addr and gossip_addr must be distinct`},
-		{"duplicate after normalizing", "rpc_addr: 127.0.0.1:1002", "rpc_addr: '[::1]:1002'\n    # x",
+		{"ipv6 loopback and ipv4 loopback on one port are distinct", "rpc_addr: 127.0.0.1:1002", "rpc_addr: '[::1]:1002'\n    # x",
 			``},
-		{"duplicate ipv6 spelled differently", "127.0.0.1:1001", "'[::1]:1001'",
+		{"an ipv6 rpc_addr on another server's ipv4 port is distinct", "127.0.0.1:1001", "'[::1]:1001'",
 			``},
 
 		// Data directories.

@@ -95,13 +95,9 @@ func TestAlterPrimaryZoneAndSwitchLeader(t *testing.T) {
 	}
 }
 
-// checkJobDone waits, at most jobBound, for the alter-primary-zone job of tenant to be done.
-//
-// Known bug, found by this test: rootservice/reconcile.go (runJobs, alter-primary-zone) passes
-// s.aliveMap(), keyed by server name, to tenant.LeaderZones, which wants alive keyed by zone;
-// every zone then counts as dead, progress stays "0/N partitions led from []" and the job never
-// finishes. The check skips on exactly that signature, so it turns itself on once fixed; any
-// other way of not finishing fails.
+// checkJobDone waits, at most jobBound, for tenant's latest job of kind to be done, and fails
+// if it failed or is not done in time. (It found a bug: the alter-primary-zone job once passed
+// a map of live servers keyed by server name where zones were wanted, so it never finished.)
 func checkJobDone(ctx context.Context, t *testing.T, c *testCluster, tenant, kind string, jobBound time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, jobBound)
 	defer cancel()
