@@ -409,8 +409,22 @@ func TestStalledWriteKeepsLeaseWithinTolerance(t *testing.T) {
 			defer release()
 			done := make(chan error, 1)
 			go func() { done <- put(ctx, leader, "big", string(make([]byte, largeWrite+1))) }()
-			// Hold the leader's disk for 1.5 leases.
-			time.Sleep(lease * 3 / 2)
+			if tc.moves {
+				// Past the tolerance the leader goes quiet: hold its disk until a follower
+				// takes a new ballot (a loaded machine may take more than a lease to elect).
+				waitFor(t, "a follower to take a new ballot while the leader's disk is held", func() bool {
+					for id := paxos.ID(2); id <= 3; id++ {
+						if c.replica(id, 1).Status().Ballot != before {
+							return true
+						}
+					}
+					return false
+				})
+			} else {
+				// Within the tolerance: hold the leader's disk for 1.5 leases, the fault
+				// itself; the leader must keep its lease throughout.
+				time.Sleep(lease * 3 / 2)
+			}
 			select {
 			case err := <-done:
 				t.Fatalf("the write returned (%v) while the leader's disk held its fdatasync", err)
