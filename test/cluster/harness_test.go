@@ -47,19 +47,6 @@ type tableRow struct {
 func (c *testCluster) waitReady(ctx context.Context) time.Duration {
 	c.t.Helper()
 	return c.WaitFor(ctx, "the cluster to be ready", func(ctx context.Context) (bool, string) {
-		var servers []realcluster.ServerRow
-		if err := c.Ctl(ctx, &servers, "show", "servers"); err != nil {
-			return false, err.Error()
-		}
-		active := 0
-		for _, s := range servers {
-			if s.Status == "ACTIVE" {
-				active++
-			}
-		}
-		if active != len(c.Servers) || len(servers) != len(c.Servers) {
-			return false, fmt.Sprintf("servers: %+v", servers)
-		}
 		var tenants []tenantRow
 		if err := c.Ctl(ctx, &tenants, "show", "tenants"); err != nil {
 			return false, err.Error()
@@ -67,14 +54,7 @@ func (c *testCluster) waitReady(ctx context.Context) time.Duration {
 		if !hasTenant(tenants, "sys") {
 			return false, fmt.Sprintf("no sys tenant yet: %+v", tenants)
 		}
-		rows, err := c.Replicas(ctx, "sys")
-		if err != nil {
-			return false, err.Error()
-		}
-		if _, msg := realcluster.Leaders(rows, "__all_meta", 1); msg != "" {
-			return false, msg
-		}
-		return true, ""
+		return realcluster.Ready(ctx, c.File, len(c.Servers))
 	})
 }
 

@@ -582,25 +582,7 @@ func (c *testCluster) waitReady(ctx context.Context) time.Duration {
 // readyCheck reports whether every server is ACTIVE and the meta partition has one leader, and
 // if not, what it saw.
 func (c *testCluster) readyCheck(ctx context.Context) (bool, string) {
-	var servers []serverRow
-	if err := c.ctl(ctx, &servers, "show", "servers"); err != nil {
-		return false, err.Error()
-	}
-	active := 0
-	for _, s := range servers {
-		if s.Status == "ACTIVE" {
-			active++
-		}
-	}
-	if active != len(c.servers) {
-		return false, fmt.Sprintf("servers: %+v", servers)
-	}
-	rows, err := c.replicas(ctx, "sys")
-	if err != nil {
-		return false, err.Error()
-	}
-	_, msg := leaders(rows, "__all_meta", 1)
-	return msg == "", msg
+	return realcluster.Ready(ctx, c.file, len(c.servers))
 }
 
 var (

@@ -132,12 +132,8 @@ func composeMismatches(spec []byte, cl *config.Cluster) ([]string, error) {
 // TestComposeFileRunsTheClusterFile checks, without Docker, that docker-compose.yml runs every
 // server of its cluster file where the file puts it.
 func TestComposeFileRunsTheClusterFile(t *testing.T) {
-	root := realcluster.Bins().Root
-	spec, err := os.ReadFile(filepath.Join(root, composeFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := config.Load(filepath.Join(root, composeCluster))
+	spec, clusterText := composeFiles(t)
+	cl, err := config.Parse(clusterText, composeCluster, "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +172,21 @@ func TestComposeFileRunsTheClusterFile(t *testing.T) {
 	}
 }
 
+// composeFiles reads the repository's compose file and its cluster file.
+func composeFiles(t *testing.T) (spec, cluster []byte) {
+	t.Helper()
+	root := realcluster.Bins().Root
+	spec, err := os.ReadFile(filepath.Join(root, composeFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, err = os.ReadFile(filepath.Join(root, composeCluster))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, cluster
+}
+
 // composeCommand returns how to run Docker Compose here (the docker compose plugin or the
 // docker-compose command), or nil and why neither works.
 func composeCommand() ([]string, string) {
@@ -204,15 +215,7 @@ func TestComposeCluster(t *testing.T) {
 	if compose == nil {
 		t.Skipf("Docker Compose is not usable here (%s): the README's container cluster is checked where it is", why)
 	}
-	root := realcluster.Bins().Root
-	spec, err := os.ReadFile(filepath.Join(root, composeFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	clusterText, err := os.ReadFile(filepath.Join(root, composeCluster))
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, clusterText := composeFiles(t)
 	dir := t.TempDir()
 	project := fmt.Sprintf("obkv-compose-%d-%06d", os.Getpid(), rand.IntN(1e6))
 	const fileNet = "172.31.88."

@@ -36,6 +36,31 @@ func (c *Cluster) Replicas(ctx context.Context, tenant string) ([]ReplicaRow, er
 	return rows, err
 }
 
+// Ready reports whether the root service of the cluster of file lists exactly servers servers,
+// every one ACTIVE, and the meta partition has one leader; if not, it says what it saw. Suites
+// wait on it (WaitFor) after starting a cluster.
+func Ready(ctx context.Context, file string, servers int) (bool, string) {
+	var rows []ServerRow
+	if err := Ctl(ctx, file, &rows, "show", "servers"); err != nil {
+		return false, err.Error()
+	}
+	active := 0
+	for _, s := range rows {
+		if s.Status == "ACTIVE" {
+			active++
+		}
+	}
+	if active != servers || len(rows) != servers {
+		return false, fmt.Sprintf("servers: %+v", rows)
+	}
+	var replicas []ReplicaRow
+	if err := Ctl(ctx, file, &replicas, "show", "replicas", "--tenant", "sys"); err != nil {
+		return false, err.Error()
+	}
+	_, msg := Leaders(replicas, "__all_meta", 1)
+	return msg == "", msg
+}
+
 // Leaders returns the leader row of each of the parts partitions of table, or, when some
 // partition has no leader or more than one, a description of the replicas.
 func Leaders(rows []ReplicaRow, table string, parts int) (map[int]ReplicaRow, string) {
