@@ -48,5 +48,10 @@ func (c *Client) failed(addr string) {
 // recentlyFailedLocked: the server failed within the cooldown. Caller holds c.mu.
 func (c *Client) recentlyFailedLocked(addr string) bool {
 	h := c.health[addr]
-	return h != nil && !h.lastFailure.IsZero() && c.cfg.clock().Sub(h.lastFailure) < c.cfg.failureCooldown
+	return h != nil && c.failedWithin(h, c.cfg.clock())
+}
+
+// failedWithin: h's server failed within the cooldown before now. Caller holds c.mu.
+func (c *Client) failedWithin(h *serverHealth, now time.Time) bool {
+	return !h.lastFailure.IsZero() && now.Sub(h.lastFailure) < c.cfg.failureCooldown
 }

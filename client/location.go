@@ -274,7 +274,7 @@ func (c *Client) refused(tenantName, table string, p int, server string) {
 
 // freshLocked reports whether a replica is not known to be too stale for a read. Caller holds
 // c.mu.
-func (c *Client) freshLocked(k replicaKey, rc readConfig) bool {
+func (c *Client) freshLocked(k replicaKey, rc readConfig, now time.Time) bool {
 	if rc.consistency == StrongConsistency {
 		return true
 	}
@@ -282,8 +282,8 @@ func (c *Client) freshLocked(k replicaKey, rc readConfig) bool {
 	if !ok {
 		return true // unknown: try it in preference order
 	}
-	refused := v.refused(c.cfg.clock())
-	if rc.snapshot > 0 && v.rv < rc.snapshot && (refused || c.cfg.clock().Add(-v.lag).UnixMicro() < int64(rc.snapshot)) {
+	refused := v.refused(now)
+	if rc.snapshot > 0 && v.rv < rc.snapshot && (refused || now.Add(-v.lag).UnixMicro() < int64(rc.snapshot)) {
 		return false
 	}
 	if rc.maxStaleness > 0 && (refused || v.lag > rc.maxStaleness) {

@@ -116,86 +116,106 @@ type planInput struct {
 	slowFactor   float64
 }
 
-// plan orders the replicas a read may try, first to last, or says why none may.
+// plan orders the replicas a read may try, first to last, or says why none may. Every read
+// pays for it, so it fills one slice in place (one allocation) instead of building the groups
+// below as slices of their own.
 func plan(in planInput) ([]candidate, error) {
-	var leader []candidate
-	var full, readonly, all []candidate
-	for _, r := range in.replicas {
-		switch {
-		case r.typ == typeLogonly:
-			continue
-		case r.typ == typeReadonly && in.consistency == StrongConsistency:
-			continue
-		case r.typ != typeFull && r.typ != typeReadonly:
-			continue // a type this client does not know: never guess that it can serve
+	// The groups: usable (all that can serve this read), the leader (the first usable FULL
+	// replica flagged leader: a stale location can flag two; trust neither more than the
+	// other, so a second one joins no group but usable), full (the other FULL replicas) and
+	// readonly.
+	usable := func(r candidate) bool {
+		switch r.typ {
+		case typeFull:
+			return true
+		case typeReadonly:
+			return in.consistency != StrongConsistency
 		}
-		all = append(all, r)
-		switch {
-		case r.leader && r.typ == typeFull:
-			leader = append(leader, r)
-		case r.typ == typeFull:
-			full = append(full, r)
-		default:
-			readonly = append(readonly, r)
+		return false // LOGONLY holds no data; a type this client does not know: never guess
+	}
+	leader := -1
+	for i, r := range in.replicas {
+		if r.leader && r.typ == typeFull {
+			leader = i
+			break
 		}
 	}
-	if len(leader) > 1 { // a stale location can flag two; trust neither more than the other
-		leader = leader[:1]
-	}
-	local := func(rs []candidate) []candidate { return localityOrder(rs, in.zone, in.region) }
-	followers := local(append(slices.Clone(full), readonly...))
+	isFull := func(r candidate) bool { return r.typ == typeFull && !r.leader }
+	isReadonly := func(r candidate) bool { return r.typ == typeReadonly && usable(r) }
+	isFollower := func(r candidate) bool { return isFull(r) || isReadonly(r) }
 
-	var out []candidate
+	out := make([]candidate, 0, len(in.replicas))
+	// add appends the replicas pred selects, in locality order when local is set.
+	add := func(pred func(candidate) bool, local bool) int {
+		from := len(out)
+		for _, r := range in.replicas {
+			if pred(r) {
+				out = append(out, r)
+			}
+		}
+		if local {
+			localityOrder(out[from:], in.zone, in.region)
+		}
+		return len(out) - from
+	}
+	addLeader := func() {
+		if leader >= 0 {
+			out = append(out, in.replicas[leader])
+		}
+	}
 	switch in.pref {
 	case Leader:
-		if len(leader) == 0 {
+		if leader < 0 {
 			return nil, fmt.Errorf("read preference leader: no leader is known: %w", ErrNoReplica)
 		}
-		out = leader
+		addLeader()
 	case Follower:
-		if len(followers) == 0 {
+		if add(isFollower, true) == 0 {
 			return nil, fmt.Errorf("read preference follower: no follower can serve a %s read: %w", in.consistency, ErrNoReplica)
 		}
-		out = followers
 	case FollowerPreferred:
-		out = append(followers, leader...)
+		add(isFollower, true)
+		addLeader()
 	case LeaderAndFollower:
-		ring := append(slices.Clone(leader), byServer(full)...)
-		if n := len(ring); n > 0 {
+		addLeader()
+		from := len(out) // the FULL followers by server name
+		add(isFull, false)
+		slices.SortFunc(out[from:], func(a, b candidate) int { return strings.Compare(a.server, b.server) })
+		if n := len(out); n > 0 { // the ring of leader and FULL followers starts at the counter
 			k := int(in.rr % uint64(n))
-			ring = append(ring[k:], ring[:k]...)
+			slices.Reverse(out[:k])
+			slices.Reverse(out[k:])
+			slices.Reverse(out)
 		}
-		out = append(ring, local(readonly)...)
+		add(isReadonly, true)
 	case PreferLeader:
-		if len(leader) == 1 && !slowOrFailed(leader[0], full, in.slowFactor) {
-			out = append(leader, followers...)
+		if leader >= 0 && !slowOrFailed(in.replicas[leader], in.replicas, in.slowFactor) {
+			addLeader()
+			add(isFollower, true)
 		} else {
-			out = append(followers, leader...)
+			add(isFollower, true)
+			addLeader()
 		}
 	case Closest:
-		out = local(all)
+		add(usable, true)
 	case ClosestAdaptive:
-		if in.sizeBytes >= in.threshold {
-			out = local(all)
+		if in.sizeBytes >= in.threshold || leader < 0 {
+			add(usable, true)
 		} else {
-			rest := all[:0:0]
-			for _, r := range all {
-				if !(len(leader) == 1 && r.server == leader[0].server) {
-					rest = append(rest, r)
-				}
-			}
-			out = append(leader, local(rest)...)
+			addLeader()
+			add(func(r candidate) bool { return usable(r) && r.server != in.replicas[leader].server }, true)
 		}
 	case ReadonlyFirst:
-		out = append(append(local(readonly), local(full)...), leader...)
+		add(isReadonly, true)
+		add(isFull, true)
+		addLeader()
 	case ReadonlyOnly:
 		if in.consistency == StrongConsistency {
 			return nil, fmt.Errorf("read preference readonly-only: a strong read cannot be served by a READONLY replica (READONLY replicas serve weak reads only): %w", ErrInvalid)
 		}
-		if len(readonly) == 0 {
+		if add(isReadonly, true) == 0 {
 			return nil, fmt.Errorf("read preference readonly-only: the partition has no READONLY replica: %w", ErrNoReplica)
 		}
-		out = local(readonly)
 	default:
 		return nil, fmt.Errorf("read preference %d: not a known preference: %w", int(in.pref), ErrInvalid)
 	}
@@ -218,8 +238,9 @@ func demotion(c candidate) int {
 }
 
 // slowOrFailed: prefer-leader skips a leader whose server failed recently, or whose latency EWMA
-// is above factor times the fastest FULL follower's (both with enough samples to mean it).
-func slowOrFailed(leader candidate, full []candidate, factor float64) bool {
+// is above factor times the fastest FULL follower's among rs (both with enough samples to
+// mean it).
+func slowOrFailed(leader candidate, rs []candidate, factor float64) bool {
 	if !leader.healthy {
 		return true
 	}
@@ -227,8 +248,8 @@ func slowOrFailed(leader candidate, full []candidate, factor float64) bool {
 		return false
 	}
 	best := -1.0
-	for _, f := range full {
-		if f.healthy && f.samples >= minLatencySamples && (best < 0 || f.latency < best) {
+	for _, f := range rs {
+		if f.typ == typeFull && !f.leader && f.healthy && f.samples >= minLatencySamples && (best < 0 || f.latency < best) {
 			best = f.latency
 		}
 	}
@@ -255,10 +276,10 @@ func typeRank(r candidate) int {
 	return 2
 }
 
-// localityOrder sorts a copy by locality rank, then leader, FULL, READONLY, then server name.
-func localityOrder(rs []candidate, zone, region string) []candidate {
-	out := slices.Clone(rs)
-	slices.SortStableFunc(out, func(a, b candidate) int {
+// localityOrder sorts rs in place by locality rank, then leader, FULL, READONLY, then server
+// name.
+func localityOrder(rs []candidate, zone, region string) {
+	slices.SortStableFunc(rs, func(a, b candidate) int {
 		if c := cmp.Compare(localityRank(a, zone, region), localityRank(b, zone, region)); c != 0 {
 			return c
 		}
@@ -267,11 +288,4 @@ func localityOrder(rs []candidate, zone, region string) []candidate {
 		}
 		return strings.Compare(a.server, b.server)
 	})
-	return out
-}
-
-func byServer(rs []candidate) []candidate {
-	out := slices.Clone(rs)
-	slices.SortFunc(out, func(a, b candidate) int { return strings.Compare(a.server, b.server) })
-	return out
 }

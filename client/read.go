@@ -205,20 +205,23 @@ func role(r candidate) string {
 
 // candidates orders partition p's replicas for one read.
 func (c *Client) candidates(loc *tableLoc, p int, rc readConfig, sizeBytes int) ([]candidate, error) {
-	c.mu.Lock()
 	in := planInput{
 		pref: rc.pref, consistency: rc.consistency, zone: rc.zone, region: rc.region,
 		sizeBytes: sizeBytes, threshold: c.cfg.adaptiveThreshold, slowFactor: c.cfg.slowLeaderFactor,
+		replicas: make([]candidate, 0, len(loc.parts[p])),
 	}
+	now := c.cfg.clock()
+	c.mu.Lock()
 	for _, r := range loc.parts[p] {
+		k := replicaKey{loc.tenant, loc.table, p, r.server}
 		// A role a server itself answered with recently overrides the (possibly older) role
 		// the root service's Locate reported.
-		if h, ok := c.roles[replicaKey{loc.tenant, loc.table, p, r.server}]; ok && c.cfg.clock().Sub(h.at) < roleMemory {
+		if h, ok := c.roles[k]; ok && now.Sub(h.at) < roleMemory {
 			r.leader = h.leader
 		}
-		cd := candidate{replica: r, healthy: r.alive && !c.recentlyFailedLocked(r.addr)}
-		cd.fresh = c.freshLocked(replicaKey{loc.tenant, loc.table, p, r.server}, rc)
+		cd := candidate{replica: r, healthy: r.alive, fresh: c.freshLocked(k, rc, now)}
 		if h := c.health[r.addr]; h != nil {
+			cd.healthy = cd.healthy && !c.failedWithin(h, now)
 			cd.latency, cd.samples = h.ewma, h.samples
 		}
 		in.replicas = append(in.replicas, cd)

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // BenchmarkGet measures one caller's Get against an in-process fake server, over the
@@ -21,6 +22,33 @@ func BenchmarkGet(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				if _, err := e.cl.Get(ctx, tn, tb, []byte("k")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCandidates measures the client's choice of replicas for one read (the routing
+// cache's lookups and the preference's ordering), which every read pays before it is sent:
+// go test -bench Candidates -run XXX ./client/.
+func BenchmarkCandidates(b *testing.B) {
+	for _, pref := range []ReadPreference{Leader, LeaderAndFollower, Closest} {
+		b.Run(pref.String(), func(b *testing.B) {
+			e := newEnv(b, 1)
+			e.put("k", "v")
+			e.get("k", Weak()) // learn a readable version
+			loc, err := e.cl.location(context.Background(), tn, tb, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rc, err := e.cl.readConfig([]ReadOption{MaxStaleness(time.Second), Prefer(pref)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.cl.candidates(loc, 0, rc, 100); err != nil {
 					b.Fatal(err)
 				}
 			}
