@@ -12,11 +12,15 @@ import (
 
 // Limits of a Config, so a typo cannot ask for a billion goroutines or a gigabyte value.
 const (
-	MaxConcurrency = 10_000
+	MaxConcurrency = 4096
 	MaxKeySize     = 1 << 10
 	MaxValueSize   = 1 << 20
 	MaxScanLength  = 10_000
 	MaxRecords     = 100_000_000
+	// MaxWorkerMemory bounds what the workers of one run hold together: each has a value
+	// buffer and a histogram per operation kind in use plus one of them all (about 140 KB
+	// each), so the two limits above cannot multiply into more memory than the machine has.
+	MaxWorkerMemory = 2 << 30
 )
 
 // Config is one benchmark run.
@@ -77,8 +81,30 @@ func (c *Config) Validate() error {
 	if err := c.Workload.Validate(); err != nil {
 		return err
 	}
+	if need := c.workerMemory(); need > MaxWorkerMemory {
+		return fmt.Errorf("concurrency %d with value size %d: the workers would hold about %d MiB (a value buffer and %d latency histograms each); want at most %d MiB: lower either",
+			c.Concurrency, c.ValueSize, need>>20, c.histsPerWorker(), MaxWorkerMemory>>20)
+	}
 	_, err := NewChooser(c.Distribution, 1)
 	return err
+}
+
+// histsPerWorker is how many histograms each worker of Run keeps: one per kind of the mix and
+// one of them all.
+func (c *Config) histsPerWorker() int {
+	n := 1
+	for _, f := range c.Workload.Mix {
+		if f > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// workerMemory estimates what the workers of Run hold together, in bytes.
+func (c *Config) workerMemory() int64 {
+	per := int64(c.ValueSize) + int64(c.histsPerWorker()*newHist().ByteSize())
+	return int64(c.Concurrency) * per
 }
 
 func (c *Config) now() time.Time {

@@ -175,11 +175,14 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{func(c *Config) { c.Tables = nil }, "tables: need at least one"},
 		{func(c *Config) { c.Records = 0 }, "records 0: want 1..100000000"},
-		{func(c *Config) { c.Concurrency = 0 }, "concurrency 0: want 1..10000"},
+		{func(c *Config) { c.Concurrency = 0 }, "concurrency 0: want 1..4096"},
 		{func(c *Config) { c.ValueSize = -1 }, "value size -1: want 0..1048576"},
 		{func(c *Config) { c.Duration = 0 }, "duration 0s: must be positive"},
 		{func(c *Config) { c.Distribution = "x" }, `key distribution "x": want zipfian or uniform`},
 		{func(c *Config) { c.Workload, _ = ParseWorkload("S"); c.ScanLength = 0 }, "scan length 0: want 1..10000"},
+		// Each limit alone is fine; together they would hold 4 GiB of values alone.
+		{func(c *Config) { c.Concurrency, c.ValueSize = MaxConcurrency, MaxValueSize },
+			"concurrency 4096 with value size 1048576: the workers would hold about 5728 MiB (a value buffer and 3 latency histograms each); want at most 2048 MiB: lower either"},
 	} {
 		cfg := testConfig("A")
 		tc.edit(&cfg)

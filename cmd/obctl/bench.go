@@ -20,32 +20,77 @@ import (
 	"obkv/client"
 	"obkv/config"
 	"obkv/launch"
+	"obkv/paxos"
 	"obkv/tenant"
 )
+
+// minBenchDuration is the shortest run phase: the progress line and the workers' ramp-up are
+// on the scale of 100 ms, so a shorter run reports noise.
+const minBenchDuration = 100 * time.Millisecond
 
 // benchSchema is what the bench creates when it is missing: unit, pool, tenant and tables.
 type benchSchema struct {
 	tenant, locality, primaryZone string
 	tables, partitions            int
+	partitionsSet                 bool // --partitions was given: an existing table must have as many
 }
 
 func (s *benchSchema) add(c *cobra.Command) {
 	c.PersistentFlags().StringVar(&s.tenant, "tenant", "bench", "tenant to run in (created with unit <tenant>_unit and pool <tenant>_pool if missing)")
 	c.PersistentFlags().IntVar(&s.tables, "tables", 1, "tables usertable, or usertable0..N-1 (created if missing); records are spread over them")
-	c.PersistentFlags().IntVar(&s.partitions, "partitions", 8, "hash partitions of each table created (an existing table keeps its own)")
+	c.PersistentFlags().IntVar(&s.partitions, "partitions", 8, "hash partitions of each table created (an existing table must have as many when this flag is given)")
 	c.PersistentFlags().StringVar(&s.locality, "locality", "", "locality of the tenant if created (default: F in the first three zones, R in the others)")
 	c.PersistentFlags().StringVar(&s.primaryZone, "primary-zone", "RANDOM", "primary_zone of the tenant if created (RANDOM spreads leaders over every F zone)")
 }
 
-func (s *benchSchema) validate() error {
-	if s.tenant == "" {
-		return errors.New("--tenant: must not be empty")
+// validate checks the schema flags before anything is created, and the zones they name against
+// the cluster file when there is one (-c).
+func (s *benchSchema) validate(cmd *cobra.Command) error {
+	// The bench names its unit <tenant>_unit and its pool <tenant>_pool: leave room for those.
+	if suffix := len("_unit"); !tenant.ValidName(s.tenant) || len(s.tenant)+suffix > tenant.MaxNameLen {
+		return fmt.Errorf("--tenant %q: want a letter or '_', then letters, digits and '_', at most %d bytes (the bench adds _unit and _pool for its unit and pool)", s.tenant, tenant.MaxNameLen-suffix)
 	}
 	if s.tables < 1 || s.tables > 64 {
 		return fmt.Errorf("--tables %d: want 1..64", s.tables)
 	}
 	if s.partitions < 1 || s.partitions > 1024 {
 		return fmt.Errorf("--partitions %d: want 1..1024", s.partitions)
+	}
+	s.partitionsSet = cmd.Flags().Changed("partitions")
+	var zones []string
+	if s.locality != "" {
+		loc, err := tenant.ParseLocality(s.locality)
+		if err != nil {
+			return fmt.Errorf("--locality: %v", err)
+		}
+		zones = loc.Zones()
+	}
+	pz, err := tenant.ParsePrimaryZone(s.primaryZone)
+	if err != nil {
+		return fmt.Errorf("--primary-zone: %v", err)
+	}
+	if g.file == "" {
+		return nil // the cluster checks the zones
+	}
+	cl, err := config.Load(g.file)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, r := range cl.Regions {
+		for _, z := range r.Zones {
+			known[z] = true
+		}
+	}
+	for _, z := range zones {
+		if !known[z] {
+			return fmt.Errorf("--locality %q: zone %q is not a zone of %s", s.locality, z, g.file)
+		}
+	}
+	for _, z := range pz.Zones() {
+		if !known[z] {
+			return fmt.Errorf("--primary-zone %q: zone %q is not a zone of %s", s.primaryZone, z, g.file)
+		}
 	}
 	return nil
 }
@@ -79,23 +124,9 @@ func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
 		}
 		locality = strings.Join(parts, ",")
 	}
-	var zoneList []string
-	for _, p := range strings.Split(locality, ",") {
-		if _, z, ok := strings.Cut(strings.TrimSpace(p), "@"); ok {
-			zoneList = append(zoneList, z)
-		}
-	}
-	find := func(what string, match func(map[string]any) bool) (map[string]any, error) {
-		rows, err := show(what, s.tenant, "")
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			if match(r) {
-				return r, nil
-			}
-		}
-		return nil, nil
+	loc, err := tenant.ParseLocality(locality)
+	if err != nil {
+		return nil, fmt.Errorf("--locality: %v", err)
 	}
 	named := func(name string) func(map[string]any) bool {
 		return func(r map[string]any) bool { return r["name"] == name }
@@ -107,18 +138,23 @@ func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
 		op    string
 		args  map[string]any
 	}
-	steps := []ddl{
-		{"resource-units", named(unit), "create-unit", map[string]any{"name": unit, "max_cpu": 1, "memory_size": 1 << 30}},
-		{"resource-pools", named(pool), "create-pool", map[string]any{"name": pool, "unit": unit, "unit_num": 1, "zone_list": zoneList}},
-		{"tenants", named(s.tenant), "create-tenant", map[string]any{"name": s.tenant, "resource_pool_list": []string{pool},
-			"locality": locality, "primary_zone": s.primaryZone}},
+	var steps []ddl
+	if t, err := s.find("tenants", named(s.tenant)); err != nil {
+		return nil, err
+	} else if t == nil { // a tenant the bench did not create has a pool of its own
+		steps = []ddl{
+			{"resource-units", named(unit), "create-unit", map[string]any{"name": unit, "max_cpu": 1, "memory_size": 1 << 30}},
+			{"resource-pools", named(pool), "create-pool", map[string]any{"name": pool, "unit": unit, "unit_num": 1, "zone_list": loc.Zones()}},
+			{"tenants", named(s.tenant), "create-tenant", map[string]any{"name": s.tenant, "resource_pool_list": []string{pool},
+				"locality": locality, "primary_zone": s.primaryZone}},
+		}
 	}
 	for _, t := range s.tableNames() {
 		steps = append(steps, ddl{"tables", func(r map[string]any) bool { return r["tenant"] == s.tenant && r["name"] == t },
 			"create-table", map[string]any{"tenant": s.tenant, "name": t, "partitions": s.partitions}})
 	}
 	for _, d := range steps {
-		r, err := find(d.what, d.match)
+		r, err := s.find(d.what, d.match)
 		if err != nil {
 			return nil, err
 		}
@@ -132,14 +168,62 @@ func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
 	}
 	parts := map[string]int{}
 	for _, t := range s.tableNames() {
-		r, err := find("tables", func(r map[string]any) bool { return r["tenant"] == s.tenant && r["name"] == t })
+		r, err := s.find("tables", func(r map[string]any) bool { return r["tenant"] == s.tenant && r["name"] == t })
 		if err != nil {
 			return nil, err
 		}
 		n, _ := r["partitions"].(float64)
 		parts[t] = max(int(n), 1)
+		if s.partitionsSet && parts[t] != s.partitions {
+			return nil, fmt.Errorf("--partitions %d: table %s.%s already has %d partitions (use another --tenant, or leave --partitions out to use the table as it is)", s.partitions, s.tenant, t, parts[t])
+		}
 	}
 	return parts, s.waitLeaders(ctx)
+}
+
+// find returns the first row of show WHAT (of the bench tenant) that match accepts, or nil.
+func (s *benchSchema) find(what string, match func(map[string]any) bool) (map[string]any, error) {
+	rows, err := show(what, s.tenant, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if match(r) {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// canFailOver checks the tenant's locality with survivesOneLoss.
+func (s *benchSchema) canFailOver() error {
+	r, err := s.find("tenants", func(r map[string]any) bool { return r["name"] == s.tenant })
+	if err != nil {
+		return err
+	}
+	if r == nil {
+		return fmt.Errorf("tenant %s: not found", s.tenant)
+	}
+	text, _ := r["locality"].(string)
+	loc, err := tenant.ParseLocality(text)
+	if err != nil {
+		return fmt.Errorf("tenant %s: %v", s.tenant, err)
+	}
+	if err := survivesOneLoss(loc); err != nil {
+		return fmt.Errorf("tenant %s: %w (use another --tenant or --locality)", s.tenant, err)
+	}
+	return nil
+}
+
+// survivesOneLoss: a partition of loc keeps a majority and a replica that can lead when any one
+// server dies: at least three voting replicas (F and L), two of them FULL.
+func survivesOneLoss(loc tenant.Locality) error {
+	full := len(loc.ZonesOf(paxos.Full))
+	voters := full + len(loc.ZonesOf(paxos.LogOnly))
+	if voters < 3 || full < 2 {
+		return fmt.Errorf("locality %s has %d voting replicas (%d FULL); failover needs at least 3 voting replicas, 2 of them FULL, so that a majority and a new leader remain when one server dies", loc, voters, full)
+	}
+	return nil
 }
 
 // leaders returns, per server, how many partitions of the bench tables it leads, and whether
@@ -301,19 +385,24 @@ run are not counted.`,
   obctl bench failover --kills 5 -c examples/cluster.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := schema.validate(); err != nil {
+			if err := schema.validate(cmd); err != nil {
 				return err
 			}
 			wl, err := bench.ParseWorkload(workload)
 			if err != nil {
 				return fmt.Errorf("--workload: %w", err)
 			}
-			if rf.version != 0 {
-				return errors.New("--version: not supported by bench (reads choose their own versions)")
-			}
-			ropts, err := rf.options()
+			ropts, err := rf.options(cmd)
 			if err != nil {
 				return err
+			}
+			switch {
+			case scanLength < 1 || scanLength > bench.MaxScanLength:
+				return fmt.Errorf("--scan-length %d: want 1..%d", scanLength, bench.MaxScanLength)
+			case cmd.Flags().Changed("scan-length") && wl.Mix[bench.OpScan] == 0:
+				return fmt.Errorf("--scan-length %d: only workload S scans (--workload %s)", scanLength, workload)
+			case duration > 0 && duration < minBenchDuration:
+				return fmt.Errorf("--duration %v: want at least %v (a shorter run measures nothing)", duration, minBenchDuration)
 			}
 			cfg := bench.Config{Workload: wl, Tables: schema.tableNames(), Records: keys, KeySize: keySize, ValueSize: valueSize,
 				Concurrency: concurrency, Duration: duration, Distribution: distribution, ScanLength: scanLength, Seed: seed,
@@ -336,10 +425,10 @@ run are not counted.`,
 		},
 	}
 	schema.add(c)
-	rf.add(c)
+	rf.add(c, false)
 	c.Flags().StringVar(&workload, "workload", "A", "A (50/50 read/update), B (95/5), C (read only), W (write only), S (95% scans / 5% inserts)")
 	c.Flags().Uint64Var(&keys, "keys", 10000, "record count: the load phase inserts them; reads and updates choose among them")
-	c.Flags().IntVar(&keySize, "key-size", 16, "key length in bytes (\"user\" and the record number, zero-padded)")
+	c.Flags().IntVar(&keySize, "key-size", 16, "minimum key length in bytes: keys are \"user\" and the record number, zero-padded to it (longer when the number needs more digits)")
 	c.Flags().IntVar(&valueSize, "value-size", 256, "value length in bytes")
 	c.Flags().IntVar(&concurrency, "concurrency", 64, "clients, each with one operation in flight")
 	c.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long the run phase lasts")
@@ -358,7 +447,7 @@ func flagError(err error) string {
 	for field, flag := range map[string]string{"records ": "--keys ", "key size ": "--key-size ", "value size ": "--value-size ",
 		"concurrency ": "--concurrency ", "duration ": "--duration ", "scan length ": "--scan-length ", "key distribution ": "--distribution "} {
 		if strings.HasPrefix(m, field) {
-			return flag + strings.TrimPrefix(m, field)
+			return strings.Replace(flag+strings.TrimPrefix(m, field), " with value size ", " with --value-size ", 1)
 		}
 	}
 	return m
@@ -418,28 +507,38 @@ partition went without one (the failover as a client of that partition sees it),
 every partition was written again, and the writes that failed from the kill until then (by kind,
 with one message of each: in-flight writes to the killed leader end "outcome unknown"); then the
 median and p99 over kills. A gap spanning the kill counts from the last write before it. It
-needs -c: it starts and kills the servers of the cluster file on this machine. A tenant whose
-locality leaves no majority without one server (fewer than three F replicas) cannot fail over.`,
+needs -c: it starts and kills the servers of the cluster file on this machine. The tenant must
+survive the loss of one server: at least three voting replicas (F and L), two of them F; the
+bench refuses any other before the first kill.`,
 		Example: `  obctl bench failover --kills 5 --interval 5s -c examples/cluster.yaml
   obctl bench failover --kills 10 --concurrency 16 --partitions 4 -o json -c examples/cluster.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := schema.validate(); err != nil {
+			if err := schema.validate(cmd); err != nil {
 				return err
+			}
+			if schema.locality != "" {
+				loc, _ := tenant.ParseLocality(schema.locality) // validate parsed it
+				if err := survivesOneLoss(loc); err != nil {
+					return fmt.Errorf("--locality: %w", err)
+				}
 			}
 			switch {
 			case kills < 1 || kills > 1000:
 				return fmt.Errorf("--kills %d: want 1..1000", kills)
 			case interval <= 0:
 				return fmt.Errorf("--interval %v: must be positive", interval)
-			case recoverTimeout <= 0:
-				return fmt.Errorf("--recover-timeout %v: must be positive", recoverTimeout)
+			case recoverTimeout < time.Second:
+				return fmt.Errorf("--recover-timeout %v: want at least 1s (a failover waits out the dead leader's lease, 500ms by default, then elects)", recoverTimeout)
 			case concurrency < 1 || concurrency > bench.MaxConcurrency:
 				return fmt.Errorf("--concurrency %d: want 1..%d", concurrency, bench.MaxConcurrency)
 			case keySize < 0 || keySize > bench.MaxKeySize:
 				return fmt.Errorf("--key-size %d: want 0..%d", keySize, bench.MaxKeySize)
 			case valueSize < 0 || valueSize > bench.MaxValueSize:
 				return fmt.Errorf("--value-size %d: want 0..%d", valueSize, bench.MaxValueSize)
+			case int64(concurrency)*int64(valueSize) > bench.MaxWorkerMemory:
+				return fmt.Errorf("--concurrency %d with --value-size %d: the writers would hold %d MiB of values; want at most %d MiB: lower either",
+					concurrency, valueSize, int64(concurrency)*int64(valueSize)>>20, bench.MaxWorkerMemory>>20)
 			}
 			cl, err := loadCluster()
 			if err != nil {
@@ -469,6 +568,9 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 	parts, err := schema.ensure(sctx)
 	scancel()
 	if err != nil {
+		return err
+	}
+	if err := schema.canFailOver(); err != nil {
 		return err
 	}
 	cli, err := dataClient(ctx, "")

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 
 	"obkv/client"
@@ -28,5 +30,46 @@ func TestKillErrorsTake(t *testing.T) {
 	}
 	if n, kinds, _ := e.take(); n != 0 || kinds != nil {
 		t.Errorf("take with nothing new: %d errors, kinds %v", n, kinds)
+	}
+}
+
+// Bad bench flags are refused, naming the flag, the value and the rule, before the cluster is
+// contacted: the cluster file's servers do not run here, so any error but the expected one (a
+// refused connection, a timeout) fails the case.
+func TestBenchRefusesBadFlags(t *testing.T) {
+	old := g
+	t.Cleanup(func() { g = old })
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "--tenant", "bad name!"}, `--tenant "bad name!": want a letter or '_', then letters, digits and '_', at most 59 bytes`},
+		{[]string{"bench", "--tenant", strings.Repeat("t", 60)}, `at most 59 bytes (the bench adds _unit and _pool`},
+		{[]string{"bench", "--locality", "garbage"}, `--locality: `},
+		{[]string{"bench", "--locality", "F@z1,F@nosuch"}, `--locality "F@z1,F@nosuch": zone "nosuch" is not a zone of `},
+		{[]string{"bench", "--primary-zone", "z1;nosuch"}, `--primary-zone "z1;nosuch": zone "nosuch" is not a zone of `},
+		{[]string{"bench", "--primary-zone", ""}, `--primary-zone: `},
+		{[]string{"bench", "--workload", "C", "--read-preference", "readonly-only"}, `--read-preference readonly-only: needs --consistency weak`},
+		{[]string{"bench", "--max-staleness", "5s", "--consistency", "strong"}, `--max-staleness 5s: conflicts with --consistency strong`},
+		{[]string{"bench", "--read-preference", "bogus"}, `--read-preference: read preference "bogus": not one of`},
+		{[]string{"bench", "--scan-length", "-1"}, `--scan-length -1: want 1..10000`},
+		{[]string{"bench", "--scan-length", "5", "--workload", "W"}, `--scan-length 5: only workload S scans (--workload W)`},
+		{[]string{"bench", "--duration", "1ns"}, `--duration 1ns: want at least 100ms`},
+		{[]string{"bench", "--concurrency", "4096", "--value-size", "1048576"}, `--concurrency 4096 with --value-size 1048576: the workers would hold about 5728 MiB`},
+		{[]string{"bench", "--explain"}, `unknown flag: --explain`},
+		{[]string{"bench", "--version", "5"}, `unknown flag: --version`},
+		{[]string{"bench", "failover", "--recover-timeout", "1ns"}, `--recover-timeout 1ns: want at least 1s`},
+		{[]string{"bench", "failover", "--concurrency", "4096", "--value-size", "1048576"}, `--concurrency 4096 with --value-size 1048576: the writers would hold 4096 MiB of values`},
+		{[]string{"bench", "failover", "--locality", "F@z1,X@z2"}, `--locality: `},
+		{[]string{"bench", "failover", "--locality", "F@z1,F@z2,R@z3"}, `--locality: locality F@z1,F@z2,R@z3 has 2 voting replicas (2 FULL); failover needs at least 3`},
+		{[]string{"bench", "failover", "--locality", "F@z1,L@z2,L@z3"}, `has 3 voting replicas (1 FULL); failover needs`},
+	} {
+		root := newRoot()
+		root.SetArgs(append(tc.args, "-c", "../../examples/cluster.yaml", "--timeout", "100ms"))
+		root.SetOut(io.Discard)
+		err := root.Execute()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("obctl %s: %v; want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,21 +22,37 @@ type readFlags struct {
 	explain                       bool
 }
 
-func (f *readFlags) add(c *cobra.Command) {
+// add registers the read flags on c; snapshot adds --version and --explain (get and scan).
+func (f *readFlags) add(c *cobra.Command, snapshot bool) {
 	c.Flags().StringVar(&f.consistency, "consistency", "strong", "strong (linearizable) or weak (bounded staleness, any FULL or READONLY replica)")
 	c.Flags().DurationVar(&f.maxStaleness, "max-staleness", 0, "weak reads: refuse replicas staler than this (e.g. 5s); implies --consistency weak")
 	c.Flags().StringVar(&f.preference, "read-preference", "leader", "leader, follower, follower-preferred, leader-and-follower, prefer-leader, closest, closest-adaptive, readonly-first, readonly-only")
 	c.Flags().StringVar(&f.zone, "zone", "", "the client's zone (for closest and closest-adaptive)")
+	if !snapshot {
+		return
+	}
 	c.Flags().Uint64Var(&f.version, "version", 0, "weak reads: read at exactly this version (a snapshot); implies --consistency weak")
 	c.Flags().BoolVar(&f.explain, "explain", false, "print which replica served the read, at which version, and how stale")
 }
 
-func (f *readFlags) options() ([]client.ReadOption, error) {
+// options turns the flags into the client's read options, refusing combinations no read can
+// serve before anything is sent.
+func (f *readFlags) options(cmd *cobra.Command) ([]client.ReadOption, error) {
 	p, err := client.ParseReadPreference(f.preference)
 	if err != nil {
-		return nil, fmt.Errorf("--read-preference %q: %v", f.preference, err)
+		return nil, fmt.Errorf("--read-preference: %v", err)
 	}
 	opts := []client.ReadOption{client.Prefer(p)}
+	f.consistency = strings.ToLower(strings.TrimSpace(f.consistency))
+	weak := f.consistency == "weak" || f.maxStaleness > 0 || f.version > 0
+	switch {
+	case f.consistency == "strong" && cmd.Flags().Changed("consistency") && f.maxStaleness > 0:
+		return nil, fmt.Errorf("--max-staleness %v: conflicts with --consistency strong (a bounded-staleness read is weak)", f.maxStaleness)
+	case f.consistency == "strong" && cmd.Flags().Changed("consistency") && f.version > 0:
+		return nil, fmt.Errorf("--version %d: conflicts with --consistency strong (a read at a version is weak)", f.version)
+	case p == client.ReadonlyOnly && !weak && f.consistency == "strong":
+		return nil, errors.New("--read-preference readonly-only: needs --consistency weak (READONLY replicas serve weak reads only)")
+	}
 	switch f.consistency {
 	case "strong":
 		if f.maxStaleness == 0 && f.version == 0 {
@@ -184,7 +201,7 @@ func getCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts, err := f.options()
+			opts, err := f.options(cmd)
 			if err != nil {
 				return err
 			}
@@ -219,7 +236,7 @@ func getCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f.add(c)
+	f.add(c, true)
 	return c
 }
 
@@ -244,7 +261,7 @@ linearizable per partition, not one snapshot across partitions.`,
 			if limit < 0 {
 				return fmt.Errorf("--limit %d: must not be negative", limit)
 			}
-			opts, err := f.options()
+			opts, err := f.options(cmd)
 			if err != nil {
 				return err
 			}
@@ -292,7 +309,7 @@ linearizable per partition, not one snapshot across partitions.`,
 			return nil
 		},
 	}
-	f.add(c)
+	f.add(c, true)
 	c.Flags().StringVar(&start, "start", "", "first key (inclusive)")
 	c.Flags().StringVar(&end, "end", "", "end key (exclusive; default: to the end)")
 	c.Flags().IntVar(&limit, "limit", 100, "at most this many rows (0: no limit)")
