@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -562,7 +564,8 @@ type failoverParams struct {
 }
 
 func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error {
-	ctx, cancel := context.WithCancel(context.Background())
+	// An interrupt (Ctrl-C) or SIGTERM ends the run, but never with a server left killed.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	sctx, scancel := context.WithTimeout(ctx, g.timeout)
 	parts, err := schema.ensure(sctx)
@@ -624,8 +627,15 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 
 	fmt.Fprintf(os.Stderr, "%d writers on %d partitions of tenant %s; %d kills, %v apart\n", p.concurrency, total, schema.tenant, p.kills, p.interval)
 	var results []bench.Kill
+	interrupted := func(n int) error {
+		return fmt.Errorf("interrupted at kill %d of %d; every server is running", n, p.kills)
+	}
 	for n := 1; n <= p.kills; n++ {
-		time.Sleep(p.interval) // steady state: no condition to wait on, the interval is the point
+		select { // steady state: no condition to wait on, the interval is the point
+		case <-ctx.Done():
+			return interrupted(n)
+		case <-time.After(p.interval):
+		}
 		sctx, scancel := context.WithTimeout(ctx, g.timeout)
 		err := schema.waitLeaders(sctx)
 		scancel()
@@ -640,7 +650,8 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		errs.take() // those of the restart and the steady state before this kill are not its own
 		tracker.Open()
 		killAt := time.Now()
-		kctx, kcancel := context.WithTimeout(ctx, g.timeout)
+		// The kill and the restart run to the end even when interrupted (a context of their own).
+		kctx, kcancel := context.WithTimeout(context.Background(), g.timeout)
 		err = launch.Stop(kctx, cl, victim, true, launchOptions())
 		kcancel()
 		if err != nil {
@@ -649,7 +660,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		dead := time.Now() // Stop returns once the process is gone
 		recovered := time.Duration(0)
 		deadline := killAt.Add(p.recoverTimeout)
-		for time.Now().Before(deadline) {
+		for time.Now().Before(deadline) && ctx.Err() == nil {
 			if tracker.AllSentSince(dead, total) {
 				recovered = time.Since(killAt)
 				break
@@ -661,11 +672,14 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		results = append(results, k)
 		fmt.Fprintf(os.Stderr, "kill %d: %s (led %d): longest gap %s, one partition %s (partition %d), all partitions writing after %s\n",
 			n, victim, led, bench.FormatLatency(k.MaxGap), bench.FormatLatency(k.MaxPartGap), k.MaxPart, bench.FormatLatency(recovered))
-		rctx, rcancel := context.WithTimeout(ctx, g.timeout+20*time.Second)
+		rctx, rcancel := context.WithTimeout(context.Background(), g.timeout+20*time.Second)
 		err = launch.Start(rctx, cl, victim, launchOptions())
 		rcancel()
 		if err != nil {
-			return fmt.Errorf("restart %s after kill %d: %w", victim, n, err)
+			return fmt.Errorf("restart %s after kill %d: %w (start it again: obctl cluster up -c %s)", victim, n, err, g.file)
+		}
+		if ctx.Err() != nil {
+			return interrupted(n)
 		}
 	}
 	wcancel()
