@@ -71,18 +71,9 @@ func (s *benchSchema) validate(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("--primary-zone: %v", err)
 	}
-	if g.file == "" {
-		return nil // the cluster checks the zones
-	}
-	cl, err := config.Load(g.file)
-	if err != nil {
+	known, err := fileZones()
+	if err != nil || known == nil {
 		return err
-	}
-	known := map[string]bool{}
-	for _, r := range cl.Regions {
-		for _, z := range r.Zones {
-			known[z] = true
-		}
 	}
 	for _, z := range zones {
 		if !known[z] {
@@ -432,7 +423,7 @@ run are not counted.`,
 	c.Flags().Uint64Var(&keys, "keys", 10000, "record count: the load phase inserts them; reads and updates choose among them")
 	c.Flags().IntVar(&keySize, "key-size", 16, "minimum key length in bytes: keys are \"user\" and the record number, zero-padded to it (longer when the number needs more digits)")
 	c.Flags().IntVar(&valueSize, "value-size", 256, "value length in bytes")
-	c.Flags().IntVar(&concurrency, "concurrency", 64, "clients, each with one operation in flight")
+	c.Flags().IntVar(&concurrency, "concurrency", 64, "clients, each with one operation in flight (the load phase uses at least 16)")
 	c.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long the run phase lasts")
 	c.Flags().StringVar(&distribution, "distribution", "zipfian", "key distribution: zipfian (theta 0.99, scrambled) or uniform")
 	c.Flags().IntVar(&scanLength, "scan-length", 10, "workload S: each scan reads 1..N rows")

@@ -56,6 +56,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"bench", "--scan-length", "5", "--workload", "W"}, `--scan-length 5: only workload S scans (--workload W)`},
 		{[]string{"bench", "--duration", "1ns"}, `--duration 1ns: want at least 100ms`},
 		{[]string{"bench", "--concurrency", "4096", "--value-size", "1048576"}, `--concurrency 4096 with --value-size 1048576: the workers would hold about 5728 MiB`},
+		{[]string{"bench", "--zone", "nosuch", "--read-preference", "closest"}, `--zone "nosuch": not a zone of ../../examples/cluster.yaml`},
 		{[]string{"bench", "--explain"}, `unknown flag: --explain`},
 		{[]string{"bench", "--version", "5"}, `unknown flag: --version`},
 		{[]string{"bench", "failover", "--recover-timeout", "1ns"}, `--recover-timeout 1ns: want at least 1s`},

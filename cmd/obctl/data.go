@@ -73,6 +73,11 @@ func (f *readFlags) options(cmd *cobra.Command) ([]client.ReadOption, error) {
 		opts = append(opts, client.AtVersion(f.version))
 	}
 	if f.zone != "" {
+		if zones, err := fileZones(); err != nil {
+			return nil, err
+		} else if zones != nil && !zones[f.zone] {
+			return nil, fmt.Errorf("--zone %q: not a zone of %s", f.zone, g.file)
+		}
 		opts = append(opts, client.Zone(f.zone))
 	}
 	return opts, nil

@@ -82,6 +82,23 @@ func loadCluster() (*config.Cluster, error) {
 	return config.Load(g.file)
 }
 
+// fileZones returns the zones of the -c cluster file, or nil without one (the cluster then
+// checks the zones a command names).
+func fileZones() (map[string]bool, error) {
+	if g.file == "" {
+		return nil, nil
+	}
+	cl, err := config.Load(g.file)
+	if err != nil {
+		return nil, err
+	}
+	zones := map[string]bool{}
+	for _, z := range cl.Zones() {
+		zones[z] = true
+	}
+	return zones, nil
+}
+
 // adminAddrs returns the servers to ask, from --addr or the -c file.
 func adminAddrs() ([]string, error) {
 	switch {
