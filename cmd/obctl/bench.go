@@ -99,8 +99,10 @@ func (s *benchSchema) tableNames() []string {
 	return names
 }
 
-// ensure creates what is missing and returns each table's partition count.
-func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
+// ensure creates what is missing and returns each table's partition count. With loaded set
+// (--skip-load) the tenant and its tables must exist: an empty table made now would only
+// answer "not found" to every read.
+func (s *benchSchema) ensure(ctx context.Context, loaded bool) (map[string]int, error) {
 	locality := s.locality
 	if locality == "" {
 		zones, err := show("zones", "", "")
@@ -134,6 +136,8 @@ func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
 	var steps []ddl
 	if t, err := s.find("tenants", named(s.tenant)); err != nil {
 		return nil, err
+	} else if t == nil && loaded {
+		return nil, fmt.Errorf("--skip-load: tenant %s does not exist, so no records were loaded into it (run without --skip-load, or with the --tenant of the run that loaded them)", s.tenant)
 	} else if t == nil { // a tenant the bench did not create has a pool of its own
 		steps = []ddl{
 			{"resource-units", named(unit), "create-unit", map[string]any{"name": unit, "max_cpu": 1, "memory_size": 1 << 30}},
@@ -153,6 +157,9 @@ func (s *benchSchema) ensure(ctx context.Context) (map[string]int, error) {
 		}
 		if r != nil {
 			continue
+		}
+		if loaded {
+			return nil, fmt.Errorf("--skip-load: table %s.%v does not exist, so no records were loaded into it (run without --skip-load, or with the --tables of the run that loaded them)", s.tenant, d.args["name"])
 		}
 		if _, err := execute(d.op, d.args); err != nil {
 			return nil, fmt.Errorf("%s %v: %w", d.op, d.args["name"], err)
@@ -428,7 +435,7 @@ run are not counted.`,
 	c.Flags().StringVar(&distribution, "distribution", "zipfian", "key distribution: zipfian (theta 0.99, scrambled) or uniform")
 	c.Flags().IntVar(&scanLength, "scan-length", 10, "workload S: each scan reads 1..N rows")
 	c.Flags().Uint64Var(&seed, "seed", 1, "seed of every random choice (worker w uses seed+w)")
-	c.Flags().BoolVar(&skipLoad, "skip-load", false, "do not insert the records first (they were loaded by an earlier run)")
+	c.Flags().BoolVar(&skipLoad, "skip-load", false, "do not insert the records first (they were loaded by an earlier run: the tenant and its tables must exist)")
 	c.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this client (load and run) to this file, for go tool pprof")
 	c.AddCommand(benchFailoverCmd(&schema))
 	return c
@@ -449,7 +456,7 @@ func flagError(err error) string {
 func runBench(schema benchSchema, cfg bench.Config, ropts []client.ReadOption, zone string, skipLoad bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
-	if _, err := schema.ensure(ctx); err != nil {
+	if _, err := schema.ensure(ctx, skipLoad); err != nil {
 		return err
 	}
 	cli, err := dataClient(ctx, zone)
@@ -559,7 +566,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	sctx, scancel := context.WithTimeout(ctx, g.timeout)
-	parts, err := schema.ensure(sctx)
+	parts, err := schema.ensure(sctx, false)
 	scancel()
 	if err != nil {
 		return err
