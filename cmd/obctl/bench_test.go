@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"obkv/client"
 )
@@ -71,6 +72,33 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		err := root.Execute()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("obctl %s: %v; want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+}
+
+// With --skip-load the bench creates nothing: a missing tenant or table is an error naming it
+// (an empty table made now would answer "not found" to every read), and no DDL is sent.
+func TestBenchSkipLoadNeedsTheLoadedTables(t *testing.T) {
+	for _, tc := range []struct {
+		rows map[string]string
+		want string
+	}{
+		{map[string]string{}, "--skip-load: tenant b does not exist"},
+		{map[string]string{"tenants": `[{"name": "b", "locality": "F@z1,F@z2,F@z3"}]`,
+			"tables": `[{"tenant": "b", "name": "usertable0", "partitions": 2}]`},
+			"--skip-load: table b.usertable1 does not exist"},
+	} {
+		f := &fakeAdmin{rows: tc.rows}
+		serveFake(t, f)
+		s := benchSchema{tenant: "b", tables: 2, partitions: 2, primaryZone: "RANDOM", locality: "F@z1,F@z2,F@z3"}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a regression creates, then waits for leaders
+		_, err := s.ensure(ctx, true)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ensure with %v: %v; want an error containing %q", tc.rows, err, tc.want)
+		}
+		if f.calls != 0 {
+			t.Errorf("ensure with %v sent %d DDL statements; want none", tc.rows, f.calls)
 		}
 	}
 }

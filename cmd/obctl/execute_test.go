@@ -15,12 +15,22 @@ import (
 	"obkv/api"
 )
 
-// fakeAdmin answers Health, and Execute with the next of its scripted errors (then success).
+// fakeAdmin answers Health, Execute with the next of its scripted errors (then success), and
+// Show with the JSON rows of rows[what] (none when missing).
 type fakeAdmin struct {
 	api.UnimplementedAdminServer
 	mu      sync.Mutex
 	answers []error
 	calls   int
+	rows    map[string]string
+}
+
+func (f *fakeAdmin) Show(_ context.Context, r *api.ShowRequest) (*api.ShowResponse, error) {
+	rows, ok := f.rows[r.What]
+	if !ok {
+		rows = "[]"
+	}
+	return &api.ShowResponse{RowsJson: []byte(rows)}, nil
 }
 
 func (f *fakeAdmin) Health(context.Context, *api.HealthRequest) (*api.HealthResponse, error) {
