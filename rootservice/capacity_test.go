@@ -124,3 +124,40 @@ func TestUnitMovesOffADeadServerOnlyWhereItFits(t *testing.T) {
 		})
 	}
 }
+
+// TestSystemTenantIsProtected: what bootstrap made cannot be dropped or altered, and the system
+// tenant takes no tables (a dropped system tenant left a cluster that never bootstrapped again,
+// so its schedulers never ran); the catalog is unchanged and bootstrap still finds it done.
+func TestSystemTenantIsProtected(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}
+	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := string(s.meta.encode())
+	for _, tc := range []struct {
+		op   string
+		args string
+		want string
+	}{
+		{"drop-tenant", `{"name": "sys"}`, `tenant "sys" is the system tenant: it cannot be dropped or altered`},
+		{"alter-tenant", `{"name": "sys", "primary_zone": "z3"}`, `tenant "sys" is the system tenant: it cannot be dropped or altered`},
+		{"drop-pool", `{"name": "sys_pool"}`, `resource pool "sys_pool" belongs to the system tenant`},
+		{"drop-unit", `{"name": "sys_unit_config"}`, `resource unit "sys_unit_config" is the system tenant's`},
+		{"create-table", `{"tenant": "sys", "name": "__all_meta", "partitions": 1}`, `it holds only the meta partition (__all_meta), no tables of users`},
+		{"drop-table", `{"tenant": "sys", "name": "__all_meta"}`, `it holds only the meta partition`},
+		{"switch-leader", `{"tenant": "sys", "table": "__all_meta", "partition": 0, "to": "s2"}`, `it holds only the meta partition`},
+	} {
+		_, err := s.Execute(ctx, tc.op, []byte(tc.args))
+		if err == nil || !errors.Is(err, tenant.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: %v; want an ErrInvalid containing %q", tc.op, tc.args, err, tc.want)
+		}
+	}
+	if after := string(s.meta.encode()); after != before {
+		t.Errorf("refused operations changed the meta:\nbefore %s\nafter  %s", before, after)
+	}
+	if err := s.Bootstrap(ctx); err != nil {
+		t.Errorf("bootstrap after the refusals: %v", err)
+	}
+}

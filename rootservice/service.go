@@ -91,8 +91,9 @@ func New(store MetaStore, cluster Cluster, log *slog.Logger) *Service {
 	return &Service{store: store, cluster: cluster, log: log, reports: map[string]serverReport{}}
 }
 
-// errNotLeading: the meta replica under this root service no longer leads.
-var errNotLeading = errors.New("the root service is not available here: this server's meta replica no longer leads")
+// ErrNotLeading: the meta replica under this root service no longer leads (the operation was
+// not carried out; another server will run the root service).
+var ErrNotLeading = errors.New("the root service is not available here: this server's meta replica no longer leads")
 
 // current makes s.meta the meta document of the current leadership: it fails while the meta
 // replica does not lead, and reloads when it leads under another ballot than the one the
@@ -102,7 +103,7 @@ var errNotLeading = errors.New("the root service is not available here: this ser
 func (s *Service) current(ctx context.Context) error {
 	b, ok := s.store.Leading()
 	if !ok {
-		return errNotLeading
+		return ErrNotLeading
 	}
 	if s.loaded && b == s.ballot {
 		return nil
@@ -114,7 +115,7 @@ func (s *Service) current(ctx context.Context) error {
 func (s *Service) load(ctx context.Context) error {
 	ballot, ok := s.store.Leading()
 	if !ok {
-		return errNotLeading
+		return ErrNotLeading
 	}
 	if err := s.store.ReadIndex(ctx); err != nil {
 		return err
@@ -160,19 +161,47 @@ func (s *Service) Bootstrap(ctx context.Context) error {
 	if _, err := m.Catalog.CreateUnit(sysUnit); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	pool, err := m.Catalog.CreatePool(tenant.Pool{Name: "sys_pool", Unit: "sys_unit_config", UnitNum: 1, ZoneList: zones}, topo)
+	pool, err := m.Catalog.CreatePool(tenant.Pool{Name: sysPool, Unit: sysUnit.Name, UnitNum: 1, ZoneList: zones}, topo)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if err := s.placeUnits(&m, pool); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
-	if _, err := m.Catalog.CreateTenant(tenant.Tenant{Name: SysTenant, PoolList: []string{"sys_pool"}, Locality: s.cluster.MetaLocality()}, topo); err != nil {
+	if _, err := m.Catalog.CreateTenant(tenant.Tenant{Name: SysTenant, PoolList: []string{sysPool}, Locality: s.cluster.MetaLocality()}, topo); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	s.log.Info("bootstrapped the cluster: system tenant created", "zones", zones)
 	return s.save(ctx, m)
 }
+
+// protectSystem refuses DDL on what bootstrap made: the system tenant, its pool and unit. The
+// meta partition's replicas and leader follow the cluster file (its zones and their order),
+// not the catalog, and bootstrap only looks for the tenant: a dropped system tenant left a
+// cluster that never bootstrapped again (its unit still existed), so its schedulers never ran.
+func protectSystem(op string, args []byte) error {
+	var a struct {
+		Name   string `json:"name"`
+		Tenant string `json:"tenant"`
+	}
+	if json.Unmarshal(args, &a) != nil {
+		return nil // the operation's own decoding reports it
+	}
+	switch {
+	case (op == "drop-tenant" || op == "alter-tenant") && a.Name == SysTenant:
+		return ruleErrorf(tenant.ErrInvalid, "tenant %q is the system tenant: it cannot be dropped or altered (the meta partition's zones and leader priority come from the cluster file: its zones and their order)", SysTenant)
+	case op == "drop-pool" && a.Name == sysPool:
+		return ruleErrorf(tenant.ErrInvalid, "resource pool %q belongs to the system tenant: it cannot be dropped", sysPool)
+	case op == "drop-unit" && a.Name == sysUnit.Name:
+		return ruleErrorf(tenant.ErrInvalid, "resource unit %q is the system tenant's: it cannot be dropped", sysUnit.Name)
+	case (op == "create-table" || op == "drop-table" || op == "switch-leader") && a.Tenant == SysTenant:
+		return ruleErrorf(tenant.ErrInvalid, "tenant %q is the system tenant: it holds only the meta partition (%s), no tables of users; create a tenant of your own (obctl create tenant)", SysTenant, MetaTable)
+	}
+	return nil
+}
+
+// sysPool is the system tenant's resource pool.
+const sysPool = "sys_pool"
 
 // MetaTable is how the meta partition is named as a table of the system tenant (obctl show
 // replicas, obctl unsafe-recover): it has one partition, MetaPartition.
@@ -226,6 +255,9 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 			return fmt.Errorf("%w: %s: %v", ErrBadArgs, op, err)
 		}
 		return nil
+	}
+	if err := protectSystem(op, args); err != nil {
+		return nil, err
 	}
 	var result any
 	switch op {

@@ -56,8 +56,8 @@ func TestCachedMetaIsOfThisLeadership(t *testing.T) {
 		t.Fatalf("same leadership: %v after %d reads; want the cached document (1 read)", err, f.reads)
 	}
 	f.serving = false
-	if err := s.current(ctx); !errors.Is(err, errNotLeading) {
-		t.Fatalf("not leading: %v; want errNotLeading", err)
+	if err := s.current(ctx); !errors.Is(err, ErrNotLeading) {
+		t.Fatalf("not leading: %v; want ErrNotLeading", err)
 	}
 	// Another root service placed a partition; this replica leads again under a new ballot.
 	f.doc, f.ballot, f.serving = doc(2), paxos.Ballot{Round: 3, Node: 1}, true

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"obkv/api"
 	"obkv/clog"
@@ -874,7 +876,7 @@ func (s *Server) findRootService(ctx context.Context) (string, error) {
 			return h.RootService, nil
 		}
 	}
-	return "", errors.New("the root service is not available yet (no meta partition leader)")
+	return "", status.Error(codes.Unavailable, "the root service is not available yet (no meta partition leader)")
 }
 
 // clusterView adapts the server to rootservice.Cluster.
@@ -972,9 +974,40 @@ func (a adminService) Execute(ctx context.Context, req *api.AdminRequest) (*api.
 	}
 	out, err := run(ctx, req.Op, req.ArgsJson)
 	if err != nil {
-		return nil, err
+		return nil, adminStatus(err)
 	}
 	return &api.AdminResponse{ResultJson: out}, nil
+}
+
+// adminStatus gives an admin operation's error the gRPC code that tells a client what it may
+// do: a request that breaks a rule is not retried (its message may repeat whatever the user
+// typed, so a client must not look for words in it), one the root service did not carry out
+// because it is moving is retried elsewhere (Unavailable), and a meta write whose outcome is
+// unknown stays Unknown. An error that is a status already (forwarded from the root service's
+// server) keeps its code.
+func adminStatus(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	code := codes.Unknown
+	switch {
+	case errors.Is(err, tenant.ErrInvalid), errors.Is(err, rootservice.ErrBadArgs), errors.Is(err, rootservice.ErrUnknownOp):
+		code = codes.InvalidArgument
+	case errors.Is(err, tenant.ErrNotFound):
+		code = codes.NotFound
+	case errors.Is(err, tenant.ErrExists):
+		code = codes.AlreadyExists
+	case errors.Is(err, tenant.ErrInUse):
+		code = codes.FailedPrecondition
+	case errors.Is(err, rootservice.ErrNotLeading), errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrNotChosen),
+		errors.Is(err, replica.ErrThrottled), errors.Is(err, replica.ErrClosed):
+		code = codes.Unavailable
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	}
+	return status.Error(code, err.Error())
 }
 
 func (a adminService) Show(ctx context.Context, req *api.ShowRequest) (*api.ShowResponse, error) {
@@ -982,7 +1015,7 @@ func (a adminService) Show(ctx context.Context, req *api.ShowRequest) (*api.Show
 	if rs := s.rootService(); rs != nil {
 		rows, err := rs.Show(ctx, req.What, req.Tenant, req.Table)
 		if err != nil {
-			return nil, err
+			return nil, adminStatus(err)
 		}
 		b, err := json.Marshal(rows)
 		return &api.ShowResponse{RowsJson: b}, err

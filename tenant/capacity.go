@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -28,7 +29,16 @@ func (u Unit) Demand() Capacity {
 }
 
 func (c Capacity) add(d Capacity) Capacity {
-	return Capacity{CPU: c.CPU + d.CPU, Memory: c.Memory + d.Memory, LogDisk: c.LogDisk + d.LogDisk}
+	return Capacity{CPU: c.CPU + d.CPU, Memory: addBytes(c.Memory, d.Memory), LogDisk: addBytes(c.LogDisk, d.LogDisk)}
+}
+
+// addBytes adds two non-negative byte counts, saturating at math.MaxInt64 instead of wrapping
+// (units are bounded, but a sum over a server must never turn negative and pass a check).
+func addBytes(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // UnitSizes is the unit sizing each pool's units, by pool name (Catalog.UnitSizes). Placement
@@ -67,10 +77,10 @@ func Lacks(capacity, assigned, need Capacity) string {
 	if capacity.CPU > 0 && assigned.CPU+need.CPU > capacity.CPU+1e-9 {
 		short = append(short, fmt.Sprintf("cpu %s of %s free", cpus(capacity.CPU-assigned.CPU), cpus(capacity.CPU)))
 	}
-	if capacity.Memory > 0 && assigned.Memory+need.Memory > capacity.Memory {
+	if capacity.Memory > 0 && addBytes(assigned.Memory, need.Memory) > capacity.Memory {
 		short = append(short, fmt.Sprintf("memory %s of %s free", freeBytes(capacity.Memory-assigned.Memory), byteSize(capacity.Memory)))
 	}
-	if capacity.LogDisk > 0 && assigned.LogDisk+need.LogDisk > capacity.LogDisk {
+	if capacity.LogDisk > 0 && addBytes(assigned.LogDisk, need.LogDisk) > capacity.LogDisk {
 		short = append(short, fmt.Sprintf("log_disk %s of %s free", freeBytes(capacity.LogDisk-assigned.LogDisk), byteSize(capacity.LogDisk)))
 	}
 	return strings.Join(short, ", ")

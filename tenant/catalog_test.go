@@ -73,7 +73,9 @@ func TestUnits(t *testing.T) {
 		{Unit{Name: "u", MaxCPU: 2, MinCPU: 4, MemorySize: GiB}, ErrInvalid, `unit "u": min_cpu 4 exceeds max_cpu 2`},
 		{Unit{Name: "u", MaxCPU: 2, MemorySize: MiB}, ErrInvalid, `unit "u": memory_size 1048576 is below the minimum of 268435456 (256MiB)`},
 		{Unit{Name: "u", MaxCPU: 2, MemorySize: GiB, LogDiskSize: 100 * MiB}, ErrInvalid, `unit "u": log_disk_size 104857600 is below the minimum of 536870912 (512MiB)`},
-		{Unit{Name: "u", MaxCPU: 2, MemorySize: math.MaxInt64}, ErrInvalid, `unit "u": log_disk_size 0 is below the minimum of 536870912 (512MiB)`},
+		{Unit{Name: "u", MaxCPU: 2, MemorySize: math.MaxInt64}, ErrInvalid, `unit "u": memory_size 9223372036854775807 is above the maximum of 70368744177664 (64TiB)`},
+		{Unit{Name: "u", MaxCPU: 2, MemorySize: 64<<40 + 1}, ErrInvalid, `unit "u": memory_size 70368744177665 is above the maximum of 70368744177664 (64TiB)`},
+		{Unit{Name: "u", MaxCPU: 2, MemorySize: GiB, LogDiskSize: 1<<50 + 1}, ErrInvalid, `unit "u": log_disk_size 1125899906842625 is above the maximum of 1125899906842624 (1024TiB)`},
 	} {
 		expectFail(t, &c, tc.kind, tc.msg, func() error { _, err := c.CreateUnit(tc.u); return err })
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"obkv/paxos"
@@ -610,5 +611,20 @@ func TestOverCapacityCatchesOverflow(t *testing.T) {
 	}
 	if err := overCapacity(topo, sizes, []UnitAssignment{{Pool: "a", Server: "s1"}, {Pool: "b", Server: "s1"}}); err == nil {
 		t.Fatal("overCapacity accepted 3 CPUs of units on a 2-CPU server")
+	}
+}
+
+// Sums of reservations saturate instead of wrapping: a server's assigned bytes near int64's top
+// plus a unit still lack room (a wrapped, negative sum passed the check once; units are bounded
+// now, so only corrupt or very many units could come close).
+func TestLacksDoesNotWrap(t *testing.T) {
+	capacity := Capacity{CPU: 4, Memory: 8 * GiB, LogDisk: 8 * GiB}
+	assigned := Capacity{Memory: math.MaxInt64 - GiB, LogDisk: math.MaxInt64 - GiB}
+	need := Capacity{CPU: 1, Memory: 2 * GiB, LogDisk: 2 * GiB}
+	if why := Lacks(capacity, assigned, need); !strings.Contains(why, "memory") || !strings.Contains(why, "log_disk") {
+		t.Errorf("Lacks near int64's top = %q; want memory and log_disk lacking", why)
+	}
+	if got := assigned.add(need); got.Memory != math.MaxInt64 || got.LogDisk != math.MaxInt64 {
+		t.Errorf("add near int64's top = %+v; want both saturated at MaxInt64", got)
 	}
 }

@@ -32,6 +32,11 @@ const (
 	MinUnitMemorySize = 256 * MiB
 	// MinUnitLogDiskSize is the smallest log_disk_size: 512 MiB (OceanBase: 2 GiB).
 	MinUnitLogDiskSize = 512 * MiB
+	// MaxUnitMemorySize and MaxUnitLogDiskSize bound a unit, as MaxUnitCPU does, so a typo
+	// cannot reserve what no machine has, and sums of units over a server stay far from
+	// int64's range: 64 TiB of memory (beyond the largest servers sold) and 1 PiB of log disk.
+	MaxUnitMemorySize  = 64 << 40
+	MaxUnitLogDiskSize = 1 << 50
 	// LogDiskPerMemory is the default log_disk_size as a multiple of memory_size (as OceanBase's).
 	LogDiskPerMemory = 3
 )
@@ -76,13 +81,20 @@ func (u Unit) Validate() error {
 		return errorf(ErrInvalid, "unit %q: min_cpu %v exceeds max_cpu %v", u.Name, u.MinCPU, u.MaxCPU)
 	case u.MemorySize < MinUnitMemorySize:
 		return errorf(ErrInvalid, "unit %q: memory_size %d is below the minimum of %d (%s)", u.Name, u.MemorySize, MinUnitMemorySize, byteSize(MinUnitMemorySize))
+	case u.MemorySize > MaxUnitMemorySize:
+		return errorf(ErrInvalid, "unit %q: memory_size %d is above the maximum of %d (%s)", u.Name, u.MemorySize, int64(MaxUnitMemorySize), byteSize(MaxUnitMemorySize))
 	case u.LogDiskSize < MinUnitLogDiskSize:
 		return errorf(ErrInvalid, "unit %q: log_disk_size %d is below the minimum of %d (%s)", u.Name, u.LogDiskSize, MinUnitLogDiskSize, byteSize(MinUnitLogDiskSize))
+	case u.LogDiskSize > MaxUnitLogDiskSize:
+		return errorf(ErrInvalid, "unit %q: log_disk_size %d is above the maximum of %d (%s)", u.Name, u.LogDiskSize, int64(MaxUnitLogDiskSize), byteSize(MaxUnitLogDiskSize))
 	}
 	return nil
 }
 
 func byteSize(n int64) string {
+	if n >= 1<<40 && n%(1<<40) == 0 {
+		return fmt.Sprintf("%dTiB", n>>40)
+	}
 	if n%GiB == 0 {
 		return fmt.Sprintf("%dGiB", n/GiB)
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"obkv/config"
+	"obkv/tenant"
 )
 
 func parseSizeFlag(name, v string) (int64, error) {
@@ -46,6 +48,14 @@ units: 512MiB, 4GiB. log_disk_size defaults to 3 x memory_size, min_cpu to max_c
 		Example: `  obctl create resource-unit u1 --max-cpu 2 --memory-size 4GiB -c examples/cluster.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, f := range []struct {
+				name string
+				v    float64
+			}{{"max-cpu", maxCPU}, {"min-cpu", minCPU}} {
+				if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+					return fmt.Errorf("--%s %v: want a number of CPUs, %v..%v", f.name, f.v, tenant.MinUnitCPU, tenant.MaxUnitCPU)
+				}
+			}
 			m, err := parseSizeFlag("memory-size", mem)
 			if err != nil {
 				return err
@@ -53,6 +63,13 @@ units: 512MiB, 4GiB. log_disk_size defaults to 3 x memory_size, min_cpu to max_c
 			l, err := parseSizeFlag("log-disk-size", logDisk)
 			if err != nil {
 				return err
+			}
+			// 0 means "the default" to the root service: an explicit 0 is a mistake, not that.
+			switch {
+			case cmd.Flags().Changed("min-cpu") && minCPU == 0:
+				return fmt.Errorf("--min-cpu 0: want at least %v (leave it out for min_cpu = max_cpu)", tenant.MinUnitCPU)
+			case cmd.Flags().Changed("log-disk-size") && l == 0:
+				return fmt.Errorf("--log-disk-size %s: want at least %dMiB (leave it out for 3 x memory_size)", logDisk, tenant.MinUnitLogDiskSize>>20)
 			}
 			res, err := execute("create-unit", map[string]any{"name": args[0], "max_cpu": maxCPU, "min_cpu": minCPU, "memory_size": m, "log_disk_size": l})
 			if err != nil {

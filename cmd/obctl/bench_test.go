@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,12 +39,7 @@ func TestKillErrorsTake(t *testing.T) {
 // contacted: the cluster file's servers do not run here, so any error but the expected one (a
 // refused connection, a timeout) fails the case.
 func TestBenchRefusesBadFlags(t *testing.T) {
-	old := g
-	t.Cleanup(func() { g = old })
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
+	refusedBeforeContact(t, []refusal{
 		{[]string{"bench", "--tenant", "bad name!"}, `--tenant "bad name!": want a letter or '_', then letters, digits and '_', at most 59 bytes`},
 		{[]string{"bench", "--tenant", strings.Repeat("t", 60)}, `at most 59 bytes (the bench adds _unit and _pool`},
 		{[]string{"bench", "--locality", "garbage"}, `--locality: `},
@@ -65,9 +61,37 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"bench", "failover", "--locality", "F@z1,X@z2"}, `--locality: `},
 		{[]string{"bench", "failover", "--locality", "F@z1,F@z2,R@z3"}, `--locality: locality F@z1,F@z2,R@z3 has 2 voting replicas (2 FULL); failover needs at least 3`},
 		{[]string{"bench", "failover", "--locality", "F@z1,L@z2,L@z3"}, `has 3 voting replicas (1 FULL); failover needs`},
-	} {
+	})
+}
+
+// The resource unit flags the root service would misread (NaN does not even encode; 0 means
+// "the default" there) are refused by obctl.
+func TestCreateUnitRefusesBadFlags(t *testing.T) {
+	unit := []string{"create", "resource-unit", "u", "--memory-size", "1GiB"}
+	refusedBeforeContact(t, []refusal{
+		{append(unit, "--max-cpu", "NaN"), `--max-cpu NaN: want a number of CPUs, 1..4096`},
+		{append(unit, "--max-cpu", "2", "--min-cpu", "+Inf"), `--min-cpu +Inf: want a number of CPUs`},
+		{append(unit, "--max-cpu", "2", "--min-cpu", "0"), `--min-cpu 0: want at least 1 (leave it out for min_cpu = max_cpu)`},
+		{append(unit, "--max-cpu", "2", "--log-disk-size", "0GiB"), `--log-disk-size 0GiB: want at least 512MiB (leave it out for 3 x memory_size)`},
+	})
+}
+
+// refusal is a command line and the error it must get.
+type refusal struct {
+	args []string
+	want string
+}
+
+// refusedBeforeContact runs each command line against examples/cluster.yaml, whose servers do
+// not run here: the expected error must come before any contact (else the error would be a
+// refused connection or a timeout).
+func refusedBeforeContact(t *testing.T, cases []refusal) {
+	t.Helper()
+	old := g
+	t.Cleanup(func() { g = old })
+	for _, tc := range cases {
 		root := newRoot()
-		root.SetArgs(append(tc.args, "-c", "../../examples/cluster.yaml", "--timeout", "100ms"))
+		root.SetArgs(append(slices.Clone(tc.args), "-c", "../../examples/cluster.yaml", "--timeout", "100ms"))
 		root.SetOut(io.Discard)
 		err := root.Execute()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

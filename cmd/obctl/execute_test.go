@@ -85,3 +85,21 @@ func TestExecuteRetryAfterUnknownOutcome(t *testing.T) {
 		t.Fatalf("create after a refused attempt: %v, want a plain 'already exists'", err)
 	}
 }
+
+// A request's own error is answered at once, whatever words its message repeats from the
+// request: only the code decides a retry (a tenant named "Unavailable" made obctl retry its
+// "does not exist" until --timeout).
+func TestExecuteDoesNotRetryARequestsOwnError(t *testing.T) {
+	for _, err := range []error{
+		status.Error(codes.NotFound, `tenant "Unavailable" does not exist`),
+		status.Error(codes.InvalidArgument, `locality "not leader": replica "not leader" is not TYPE@ZONE`),
+	} {
+		f := &fakeAdmin{answers: []error{err}}
+		serveFake(t, f)
+		start := time.Now()
+		_, got := execute("drop-tenant", map[string]any{"name": "Unavailable"})
+		if got == nil || oneLine(got) != status.Convert(err).Message() || f.calls != 1 {
+			t.Errorf("execute answered %v: %v after %d calls in %v; want that error after 1 call", err, got, f.calls, time.Since(start))
+		}
+	}
+}

@@ -241,10 +241,17 @@ func redone(op string, err error) bool {
 }
 
 // retryable reports errors that mean "the root service is moving" or "this server cannot
-// serve it now", not "your request is bad".
+// serve it now", not "your request is bad". Servers give a request's own errors a code of their
+// own (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition), never retried: their
+// messages repeat what the user typed, so only an Unknown error (a meta write whose outcome is
+// unknown) is looked into for words.
 func retryable(err error) bool {
-	if c := status.Code(err); c == codes.Unavailable || c == codes.DeadlineExceeded {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
+	case codes.Unknown:
+	default:
+		return false
 	}
 	m := oneLine(err)
 	for _, s := range []string{"root service is not available", "not leader", "outcome unknown", "Unavailable", "connection refused"} {
