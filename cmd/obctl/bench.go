@@ -650,7 +650,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		killAt := time.Now()
 		// The kill and the restart run to the end even when interrupted (a context of their own).
 		kctx, kcancel := context.WithTimeout(context.Background(), g.timeout)
-		err = launch.Stop(kctx, cl, victim, true, launchOptions())
+		err = launch.Stop(kctx, cl, victim, true, launchOptions(cl))
 		kcancel()
 		if err != nil {
 			return fmt.Errorf("kill %d: %w", n, err)
@@ -671,7 +671,7 @@ func runFailover(cl *config.Cluster, schema benchSchema, p failoverParams) error
 		fmt.Fprintf(os.Stderr, "kill %d: %s (led %d): longest gap %s, one partition %s (partition %d), all partitions writing after %s\n",
 			n, victim, led, bench.FormatLatency(k.MaxGap), bench.FormatLatency(k.MaxPartGap), k.MaxPart, bench.FormatLatency(recovered))
 		rctx, rcancel := context.WithTimeout(context.Background(), g.timeout+20*time.Second)
-		err = launch.Start(rctx, cl, victim, launchOptions())
+		err = launch.Start(rctx, cl, victim, launchOptions(cl))
 		rcancel()
 		if err != nil {
 			return fmt.Errorf("restart %s after kill %d: %w (start it again: obctl cluster up -c %s)", victim, n, err, g.file)

@@ -31,21 +31,32 @@ server runs in the background with its log in <data_dir>/observer.log and its pi
 	return c
 }
 
-// healthProbe asks a server's Admin service whether it answers.
-func healthProbe(ctx context.Context, srv config.Server) error {
-	conn, err := grpc.NewClient(srv.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
+// healthProbe returns a probe that asks a server's Admin service whether it answers as that
+// server of cluster: a server of another cluster listening on the address (a copied cluster
+// file whose ports were not changed) is not this one answering.
+func healthProbe(cluster string) func(ctx context.Context, srv config.Server) error {
+	return func(ctx context.Context, srv config.Server) error {
+		conn, err := grpc.NewClient(srv.RPCAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		h, err := api.NewAdminClient(conn).Health(ctx, &api.HealthRequest{})
+		if err != nil {
+			return err
+		}
+		if h.Cluster != cluster || h.Server != srv.Name {
+			return fmt.Errorf("%s answers as server %s of cluster %s, not as %s of %s: another cluster's server uses the address (change the ports in one of the cluster files)",
+				srv.RPCAddr, h.Server, h.Cluster, srv.Name, cluster)
+		}
+		return nil
 	}
-	defer conn.Close()
-	_, err = api.NewAdminClient(conn).Health(ctx, &api.HealthRequest{})
-	return err
 }
 
-func launchOptions() launch.Options {
+func launchOptions(cl *config.Cluster) launch.Options {
 	return launch.Options{
 		ObserverPath: observerPath,
-		Probe:        healthProbe,
+		Probe:        healthProbe(cl.Name),
 		Progress: func(e launch.Event) {
 			if g.output == "table" {
 				fmt.Fprintln(os.Stderr, "  "+e.String())
@@ -66,7 +77,7 @@ func waitBootstrapped(ctx context.Context, cl *config.Cluster) error {
 			h, err := api.NewAdminClient(conn).Health(hctx, &api.HealthRequest{})
 			cancel()
 			_ = conn.Close()
-			if err == nil && h.RootService == srv.Name && h.Bootstrapped {
+			if err == nil && h.Cluster == cl.Name && h.RootService == srv.Name && h.Bootstrapped {
 				if g.output == "table" {
 					fmt.Fprintf(os.Stderr, "  root service on %s; cluster %s is ready\n", srv.Name, cl.Name)
 				}
@@ -98,7 +109,7 @@ func clusterUpCmd() *cobra.Command {
 			if g.output == "table" {
 				fmt.Fprintf(os.Stderr, "starting cluster %s (%d servers)\n", cl.Name, len(cl.Servers))
 			}
-			if err := launch.Up(ctx, cl, launchOptions()); err != nil {
+			if err := launch.Up(ctx, cl, launchOptions(cl)); err != nil {
 				return err
 			}
 			if err := waitBootstrapped(ctx, cl); err != nil {
@@ -122,7 +133,7 @@ func clusterDownCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), g.timeout+20*time.Second)
 			defer cancel()
-			return launch.Down(ctx, cl, launchOptions())
+			return launch.Down(ctx, cl, launchOptions(cl))
 		},
 	}
 }
@@ -152,7 +163,7 @@ func printStatus(ctx context.Context, cl *config.Cluster) error {
 		state := st.State
 		if st.State == "running" {
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			if healthProbe(pctx, srv) == nil {
+			if healthProbe(cl.Name)(pctx, srv) == nil {
 				state = "answering"
 			}
 			cancel()
@@ -177,7 +188,7 @@ func clusterStopCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), g.timeout+10*time.Second)
 			defer cancel()
-			return launch.Stop(ctx, cl, name, kill, launchOptions())
+			return launch.Stop(ctx, cl, name, kill, launchOptions(cl))
 		},
 	}
 	c.Flags().StringVar(&name, "server", "", "server to stop (required)")
@@ -200,7 +211,7 @@ func clusterStartCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), g.timeout+10*time.Second)
 			defer cancel()
-			return launch.Start(ctx, cl, name, launchOptions())
+			return launch.Start(ctx, cl, name, launchOptions(cl))
 		},
 	}
 	c.Flags().StringVar(&name, "server", "", "server to start (required)")

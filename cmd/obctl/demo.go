@@ -57,7 +57,7 @@ func runDemo(rows int) error {
 	defer cancel()
 
 	step("start cluster %s: %d servers in zones %s", cl.Name, len(cl.Servers), strings.Join(cl.Zones(), ", "))
-	if err := launch.Up(ctx, cl, launchOptions()); err != nil {
+	if err := launch.Up(ctx, cl, launchOptions(cl)); err != nil {
 		return err
 	}
 	if err := waitBootstrapped(ctx, cl); err != nil {
@@ -127,7 +127,7 @@ func runDemo(rows int) error {
 	step("kill -9 %s (zone %s) while 8 writers keep writing", victim, cl.Zones()[0])
 	w := startWriters(ctx, cli, 8)
 	time.Sleep(500 * time.Millisecond) // let the writers settle before the kill, to measure a clean gap
-	if err := launch.Stop(ctx, cl, victim, true, launchOptions()); err != nil {
+	if err := launch.Stop(ctx, cl, victim, true, launchOptions(cl)); err != nil {
 		w.stop()
 		return err
 	}
@@ -147,7 +147,7 @@ func runDemo(rows int) error {
 	}
 
 	step("restart %s: it recovers from its clog and sstable, catches up, and leaders return to z1", victim)
-	if err := launch.Start(ctx, cl, victim, launchOptions()); err != nil {
+	if err := launch.Start(ctx, cl, victim, launchOptions(cl)); err != nil {
 		return err
 	}
 	back := time.Now()

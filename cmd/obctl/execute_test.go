@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"obkv/api"
+	"obkv/config"
 )
 
 // fakeAdmin answers Health, Execute with the next of its scripted errors (then success), and
@@ -23,6 +24,8 @@ type fakeAdmin struct {
 	answers []error
 	calls   int
 	rows    map[string]string
+	// cluster and server are what Health answers.
+	cluster, server string
 }
 
 func (f *fakeAdmin) Show(_ context.Context, r *api.ShowRequest) (*api.ShowResponse, error) {
@@ -34,7 +37,7 @@ func (f *fakeAdmin) Show(_ context.Context, r *api.ShowRequest) (*api.ShowRespon
 }
 
 func (f *fakeAdmin) Health(context.Context, *api.HealthRequest) (*api.HealthResponse, error) {
-	return &api.HealthResponse{}, nil
+	return &api.HealthResponse{Cluster: f.cluster, Server: f.server}, nil
 }
 
 func (f *fakeAdmin) Execute(context.Context, *api.AdminRequest) (*api.AdminResponse, error) {
@@ -101,5 +104,21 @@ func TestExecuteDoesNotRetryARequestsOwnError(t *testing.T) {
 		if got == nil || oneLine(got) != status.Convert(err).Message() || f.calls != 1 {
 			t.Errorf("execute answered %v: %v after %d calls in %v; want that error after 1 call", err, got, f.calls, time.Since(start))
 		}
+	}
+}
+
+// cluster up, status and the failover bench count a server as answering only when it answers as
+// that server of that cluster: another cluster's server on the address is not it.
+func TestHealthProbeChecksWhoAnswers(t *testing.T) {
+	serveFake(t, &fakeAdmin{cluster: "other", server: "s1"})
+	srv := config.Server{Name: "s1", RPCAddr: g.addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := healthProbe("demo")(ctx, srv)
+	if want := "answers as server s1 of cluster other, not as s1 of demo"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("probe of another cluster's server: %v; want an error containing %q", err, want)
+	}
+	if err := healthProbe("other")(ctx, srv); err != nil {
+		t.Errorf("probe of the cluster's own server: %v", err)
 	}
 }
