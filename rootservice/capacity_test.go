@@ -161,3 +161,32 @@ func TestSystemTenantIsProtected(t *testing.T) {
 		t.Errorf("bootstrap after the refusals: %v", err)
 	}
 }
+
+// TestShowFiltersNameWhatExists: a show filter naming a tenant or table that does not exist is
+// an error, not an empty list that reads as "none".
+func TestShowFiltersNameWhatExists(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}
+	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Bootstrap(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		what, tenant, table string
+		kind                error
+		want                string
+	}{
+		{"tables", "nosuch", "", tenant.ErrNotFound, `tenant "nosuch" does not exist`},
+		{"replicas", "nosuch", "", tenant.ErrNotFound, `tenant "nosuch" does not exist`},
+		{"replicas", "sys", "kv", tenant.ErrNotFound, `table "kv" does not exist in tenant sys`},
+		{"replicas", "", "kv", tenant.ErrInvalid, `table "kv": name its tenant too`},
+	} {
+		_, err := s.Show(ctx, tc.what, tc.tenant, tc.table)
+		if err == nil || !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("show %s --tenant %q --table %q: %v; want %v containing %q", tc.what, tc.tenant, tc.table, err, tc.kind, tc.want)
+		}
+	}
+	if _, err := s.Show(ctx, "replicas", SysTenant, MetaTable); err != nil {
+		t.Errorf("show replicas of the meta partition (sys.%s): %v", MetaTable, err)
+	}
+}

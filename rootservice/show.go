@@ -81,6 +81,9 @@ func (s *Service) Show(ctx context.Context, what, tenantName, table string) ([]R
 				"locality": t.Locality, "primary_zone": t.PrimaryZone})
 		}
 	case "tables":
+		if err := checkFilter(&m, tenantName, ""); err != nil {
+			return nil, err
+		}
 		for _, key := range sortedKeys(m.Catalog.Tables) {
 			tb := m.Catalog.Tables[key]
 			if tenantName != "" && tb.Tenant != tenantName {
@@ -93,11 +96,35 @@ func (s *Service) Show(ctx context.Context, what, tenantName, table string) ([]R
 			rows = append(rows, Row{"id": j.ID, "kind": j.Kind, "tenant": j.Tenant, "detail": j.Detail, "state": j.State, "progress": j.Progress})
 		}
 	case "replicas":
+		if err := checkFilter(&m, tenantName, table); err != nil {
+			return nil, err
+		}
 		rows = s.replicaRows(tenantName, table)
 	default:
 		return nil, fmt.Errorf("%w: show %q (known: servers, zones, resource-units, resource-pools, tenants, tables, jobs, replicas)", ErrUnknownOp, what)
 	}
 	return rows, nil
+}
+
+// checkFilter: a show filter names a tenant and table that exist (an empty list for a typo
+// would read as "none"). The meta partition counts as table MetaTable of the system tenant.
+func checkFilter(m *Meta, tenantName, table string) error {
+	if tenantName == "" {
+		if table != "" {
+			return ruleErrorf(tenant.ErrInvalid, "table %q: name its tenant too", table)
+		}
+		return nil
+	}
+	if _, ok := m.Catalog.Tenants[tenantName]; !ok {
+		return ruleErrorf(tenant.ErrNotFound, "tenant %q does not exist", tenantName)
+	}
+	if table == "" || (tenantName == SysTenant && table == MetaTable) {
+		return nil
+	}
+	if _, ok := m.Catalog.Tables[tenant.TableKey(tenantName, table)]; !ok {
+		return ruleErrorf(tenant.ErrNotFound, "table %q does not exist in tenant %s", table, tenantName)
+	}
+	return nil
 }
 
 // replicaRows joins placement with what servers last reported. The meta partition is listed

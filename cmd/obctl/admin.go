@@ -266,6 +266,12 @@ func showCmd() *cobra.Command {
 			if !ok {
 				return fmt.Errorf("show %q: want one of servers, zones, resource-units, resource-pools, tenants, tables, jobs, replicas", args[0])
 			}
+			switch {
+			case tenant != "" && args[0] != "tables" && args[0] != "replicas":
+				return fmt.Errorf("--tenant %s: show %s lists them all; --tenant applies to tables and replicas", tenant, args[0])
+			case table != "" && args[0] != "replicas":
+				return fmt.Errorf("--table %s: applies to show replicas only", table)
+			}
 			rows, err := show(args[0], tenant, table)
 			if err != nil {
 				return err
@@ -273,8 +279,8 @@ func showCmd() *cobra.Command {
 			return printRows(stdout, rows, cols)
 		},
 	}
-	c.Flags().StringVar(&tenant, "tenant", "", "only this tenant (tables, replicas)")
-	c.Flags().StringVar(&table, "table", "", "only this table (replicas)")
+	c.Flags().StringVar(&tenant, "tenant", "", "only this tenant (tables, replicas; it must exist)")
+	c.Flags().StringVar(&table, "table", "", "only this table of --tenant (replicas; it must exist)")
 	return c
 }
 

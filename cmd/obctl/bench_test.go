@@ -126,3 +126,11 @@ func TestBenchSkipLoadNeedsTheLoadedTables(t *testing.T) {
 		}
 	}
 }
+
+// show's filters apply to the kinds they filter; elsewhere they are refused, not ignored.
+func TestShowRefusesMisplacedFilters(t *testing.T) {
+	refusedBeforeContact(t, []refusal{
+		{[]string{"show", "servers", "--tenant", "t1"}, `--tenant t1: show servers lists them all; --tenant applies to tables and replicas`},
+		{[]string{"show", "tables", "--tenant", "t1", "--table", "kv"}, `--table kv: applies to show replicas only`},
+	})
+}
