@@ -298,6 +298,9 @@ func switchLeaderCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if strings.TrimSpace(to) == "" {
+				return fmt.Errorf("--to %q: name the server to lead (obctl show servers lists them)", to)
+			}
 			res, err := execute("switch-leader", map[string]any{"tenant": t, "table": tb, "partition": part, "to": to})
 			if err != nil {
 				return err

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,42 +62,6 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	})
 }
 
-// The resource unit flags the root service would misread (NaN does not even encode; 0 means
-// "the default" there) are refused by obctl.
-func TestCreateUnitRefusesBadFlags(t *testing.T) {
-	unit := []string{"create", "resource-unit", "u", "--memory-size", "1GiB"}
-	refusedBeforeContact(t, []refusal{
-		{append(unit, "--max-cpu", "NaN"), `--max-cpu NaN: want a number of CPUs, 1..4096`},
-		{append(unit, "--max-cpu", "2", "--min-cpu", "+Inf"), `--min-cpu +Inf: want a number of CPUs`},
-		{append(unit, "--max-cpu", "2", "--min-cpu", "0"), `--min-cpu 0: want at least 1 (leave it out for min_cpu = max_cpu)`},
-		{append(unit, "--max-cpu", "2", "--log-disk-size", "0GiB"), `--log-disk-size 0GiB: want at least 512MiB (leave it out for 3 x memory_size)`},
-	})
-}
-
-// refusal is a command line and the error it must get.
-type refusal struct {
-	args []string
-	want string
-}
-
-// refusedBeforeContact runs each command line against examples/cluster.yaml, whose servers do
-// not run here: the expected error must come before any contact (else the error would be a
-// refused connection or a timeout).
-func refusedBeforeContact(t *testing.T, cases []refusal) {
-	t.Helper()
-	old := g
-	t.Cleanup(func() { g = old })
-	for _, tc := range cases {
-		root := newRoot()
-		root.SetArgs(append(slices.Clone(tc.args), "-c", "../../examples/cluster.yaml", "--timeout", "100ms"))
-		root.SetOut(io.Discard)
-		err := root.Execute()
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("obctl %s: %v; want an error containing %q", strings.Join(tc.args, " "), err, tc.want)
-		}
-	}
-}
-
 // With --skip-load the bench creates nothing: a missing tenant or table is an error naming it
 // (an empty table made now would answer "not found" to every read), and no DDL is sent.
 func TestBenchSkipLoadNeedsTheLoadedTables(t *testing.T) {
@@ -125,12 +87,4 @@ func TestBenchSkipLoadNeedsTheLoadedTables(t *testing.T) {
 			t.Errorf("ensure with %v sent %d DDL statements; want none", tc.rows, f.calls)
 		}
 	}
-}
-
-// show's filters apply to the kinds they filter; elsewhere they are refused, not ignored.
-func TestShowRefusesMisplacedFilters(t *testing.T) {
-	refusedBeforeContact(t, []refusal{
-		{[]string{"show", "servers", "--tenant", "t1"}, `--tenant t1: show servers lists them all; --tenant applies to tables and replicas`},
-		{[]string{"show", "tables", "--tenant", "t1", "--table", "kv"}, `--table kv: applies to show replicas only`},
-	})
 }
