@@ -24,6 +24,16 @@ func TestCapacityFloorsHoldTheSystemUnit(t *testing.T) {
 	}
 }
 
+// bootstrapped returns a root service over a fresh meta partition of cluster, bootstrapped.
+func bootstrapped(t *testing.T, cluster Cluster) *Service {
+	t.Helper()
+	s := New(&fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}, cluster, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.Bootstrap(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // capCluster is fakeCluster with declared capacities: s1 4 CPUs and 2GiB of memory, s2 nothing
 // declared, s3 2GiB of log disk.
 type capCluster struct{ fakeCluster }
@@ -39,11 +49,7 @@ func (capCluster) Topology() tenant.Topology {
 // lacks, and shows each server's capacity and what its units reserve.
 func TestCreatePoolChecksCapacity(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}
-	s := New(f, capCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := bootstrapped(t, capCluster{})
 	exec := func(op string, args any) error {
 		t.Helper()
 		b, _ := json.Marshal(args)
@@ -130,11 +136,7 @@ func TestUnitMovesOffADeadServerOnlyWhereItFits(t *testing.T) {
 // so its schedulers never ran); the catalog is unchanged and bootstrap still finds it done.
 func TestSystemTenantIsProtected(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}
-	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := bootstrapped(t, fakeCluster{})
 	before := string(s.meta.encode())
 	for _, tc := range []struct {
 		op   string
@@ -166,11 +168,7 @@ func TestSystemTenantIsProtected(t *testing.T) {
 // an error, not an empty list that reads as "none".
 func TestShowFiltersNameWhatExists(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeMeta{ballot: paxos.Ballot{Round: 1, Node: 1}, serving: true}
-	s := New(f, fakeCluster{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.Bootstrap(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := bootstrapped(t, fakeCluster{})
 	for _, tc := range []struct {
 		what, tenant, table string
 		kind                error
