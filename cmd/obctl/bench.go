@@ -405,7 +405,7 @@ run are not counted.`,
 				return fmt.Errorf("--duration %v: want at least %v (a shorter run measures nothing)", duration, minBenchDuration)
 			}
 			cfg := bench.Config{Workload: wl, Tables: schema.tableNames(), Records: keys, KeySize: keySize, ValueSize: valueSize,
-				Concurrency: concurrency, Duration: duration, Distribution: distribution, ScanLength: scanLength, Seed: seed,
+				Concurrency: concurrency, Duration: duration, Distribution: strings.ToLower(strings.TrimSpace(distribution)), ScanLength: scanLength, Seed: seed,
 				ErrorBackoff: 10 * time.Millisecond, Classify: classifyError}
 			if err := cfg.Validate(); err != nil {
 				return errors.New(flagError(err))

@@ -50,6 +50,9 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"bench", "--scan-length", "-1"}, `--scan-length -1: want 1..10000`},
 		{[]string{"bench", "--scan-length", "5", "--workload", "W"}, `--scan-length 5: only workload S scans (--workload W)`},
 		{[]string{"bench", "--duration", "1ns"}, `--duration 1ns: want at least 100ms`},
+		{[]string{"bench", "--distribution", "latest"}, `--distribution "latest": want zipfian or uniform`},
+		// Accepted (enum flags ignore case): the run gets as far as contacting the cluster.
+		{[]string{"bench", "--distribution", "Uniform", "--consistency", "Weak"}, `no server of the cluster completed it`},
 		{[]string{"bench", "--concurrency", "4096", "--value-size", "1048576"}, `--concurrency 4096 with --value-size 1048576: the workers would hold about 5728 MiB`},
 		{[]string{"bench", "--zone", "nosuch", "--read-preference", "closest"}, `--zone "nosuch": not a zone of ../../examples/cluster.yaml`},
 		{[]string{"bench", "--explain"}, `unknown flag: --explain`},
