@@ -188,3 +188,41 @@ func TestShowFiltersNameWhatExists(t *testing.T) {
 		t.Errorf("show replicas of the meta partition (sys.%s): %v", MetaTable, err)
 	}
 }
+
+// downCluster is fakeCluster with the servers in down not alive.
+type downCluster struct {
+	fakeCluster
+	down map[string]bool
+}
+
+func (c downCluster) Alive(s string) bool { return !c.down[s] }
+
+// TestSwitchLeaderToADeadServerSaysSo: a pin to a server that is down is kept, and the answer
+// says what happens meanwhile instead of a plain "ok".
+func TestSwitchLeaderToADeadServerSaysSo(t *testing.T) {
+	c := downCluster{down: map[string]bool{}}
+	s := bootstrapped(t, c)
+	for _, d := range []struct {
+		op   string
+		args any
+	}{
+		{"create-unit", tenant.Unit{Name: "u", MaxCPU: 1, MemorySize: tenant.GiB}},
+		{"create-pool", tenant.Pool{Name: "p", Unit: "u", UnitNum: 1, ZoneList: []string{"z1", "z2", "z3"}}},
+		{"create-tenant", tenant.Tenant{Name: "t1", PoolList: []string{"p"}, Locality: "F@z1,F@z2,F@z3"}},
+		{"create-table", tenant.Table{Tenant: "t1", Name: "kv", Partitions: 1}},
+	} {
+		b, _ := json.Marshal(d.args)
+		if _, err := s.Execute(context.Background(), d.op, b); err != nil {
+			t.Fatalf("%s: %v", d.op, err)
+		}
+	}
+	pin := []byte(`{"tenant": "t1", "table": "kv", "partition": 0, "to": "s3"}`)
+	if out, err := s.Execute(context.Background(), "switch-leader", pin); err != nil || string(out) != `{"status":"ok"}` {
+		t.Errorf("pin to a live server: %s, %v; want a plain ok", out, err)
+	}
+	c.down["s3"] = true
+	out, err := s.Execute(context.Background(), "switch-leader", pin)
+	if want := `s3 is not alive: primary_zone picks the leader until it is back`; err != nil || !strings.Contains(string(out), want) {
+		t.Errorf("pin to a dead server: %s, %v; want a note containing %q", out, err, want)
+	}
+}

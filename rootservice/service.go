@@ -403,6 +403,9 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 			return nil, ruleErrorf(tenant.ErrInvalid, "switch leader to %s: partition %d of %s.%s has no replica there", a.To, a.Partition, a.Tenant, a.Table)
 		}
 		p.Pinned = a.To
+		if !s.cluster.Alive(a.To) {
+			result = map[string]string{"status": "ok", "note": fmt.Sprintf("%s is not alive: primary_zone picks the leader until it is back, then the pin moves leadership there (if its replica moves away after permanent_offline_time, the pin is dropped)", a.To)}
+		}
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnknownOp, op)
 	}

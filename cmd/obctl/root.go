@@ -337,7 +337,11 @@ func printResult(w io.Writer, raw json.RawMessage) error {
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m["status"] == "ok" {
-		_, err := fmt.Fprintln(w, "ok")
+		line := "ok"
+		if note, ok := m["note"].(string); ok {
+			line += "; " + note
+		}
+		_, err := fmt.Fprintln(w, line)
 		return err
 	}
 	keys := make([]string, 0, len(m))
