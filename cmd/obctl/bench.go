@@ -30,6 +30,10 @@ import (
 // on the scale of 100 ms, so a shorter run reports noise.
 const minBenchDuration = 100 * time.Millisecond
 
+// maxBenchPartitions bounds the Paxos groups one bench makes: an idle partition costs each
+// server about 0.1% of a core (docs/operations.md), and the bench's unit is 1 CPU, 1 GiB.
+const maxBenchPartitions = 4096
+
 // benchSchema is what the bench creates when it is missing: unit, pool, tenant and tables.
 type benchSchema struct {
 	tenant, locality, primaryZone string
@@ -57,6 +61,9 @@ func (s *benchSchema) validate(cmd *cobra.Command) error {
 	}
 	if s.partitions < 1 || s.partitions > 1024 {
 		return fmt.Errorf("--partitions %d: want 1..1024", s.partitions)
+	}
+	if n := s.tables * s.partitions; n > maxBenchPartitions {
+		return fmt.Errorf("--tables %d with --partitions %d: %d partitions (each a Paxos group on every server it has a replica on); want at most %d", s.tables, s.partitions, n, maxBenchPartitions)
 	}
 	s.partitionsSet = cmd.Flags().Changed("partitions")
 	var zones []string
@@ -410,18 +417,7 @@ run are not counted.`,
 			if err := cfg.Validate(); err != nil {
 				return errors.New(flagError(err))
 			}
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("--cpuprofile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
-			return runBench(schema, cfg, ropts, rf.zone, skipLoad)
+			return runBench(schema, cfg, ropts, rf.zone, skipLoad, cpuProfile)
 		},
 	}
 	schema.add(c)
@@ -453,7 +449,7 @@ func flagError(err error) string {
 	return m
 }
 
-func runBench(schema benchSchema, cfg bench.Config, ropts []client.ReadOption, zone string, skipLoad bool) error {
+func runBench(schema benchSchema, cfg bench.Config, ropts []client.ReadOption, zone string, skipLoad bool, cpuProfile string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
 	defer cancel()
 	if _, err := schema.ensure(ctx, skipLoad); err != nil {
@@ -464,6 +460,21 @@ func runBench(schema benchSchema, cfg bench.Config, ropts []client.ReadOption, z
 		return err
 	}
 	defer cli.Close()
+	if cpuProfile != "" { // once the cluster answered: a failed run leaves no profile behind
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if cfg.Distribution == "zipfian" && cfg.Records >= 10_000_000 && g.output == "table" {
+		// The zipfian constants take a pass over every record (about 0.6 s per 10 M here).
+		fmt.Fprintf(os.Stderr, "the run first prepares the zipfian distribution over %d records\n", cfg.Records)
+	}
 	store := &clientStore{c: cli, tenant: schema.tenant, read: ropts}
 	var reports []bench.Report
 	if !skipLoad {

@@ -50,6 +50,7 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 		{[]string{"bench", "--scan-length", "-1"}, `--scan-length -1: want 1..10000`},
 		{[]string{"bench", "--scan-length", "5", "--workload", "W"}, `--scan-length 5: only workload S scans (--workload W)`},
 		{[]string{"bench", "--duration", "1ns"}, `--duration 1ns: want at least 100ms`},
+		{[]string{"bench", "--tables", "64", "--partitions", "1024"}, `--tables 64 with --partitions 1024: 65536 partitions`},
 		{[]string{"bench", "--distribution", "latest"}, `--distribution "latest": want zipfian or uniform`},
 		// Accepted (enum flags ignore case): the run gets as far as contacting the cluster.
 		{[]string{"bench", "--distribution", "Uniform", "--consistency", "Weak"}, `no server of the cluster completed it`},
