@@ -38,7 +38,8 @@ const maxBenchPartitions = 4096
 type benchSchema struct {
 	tenant, locality, primaryZone string
 	tables, partitions            int
-	partitionsSet                 bool // --partitions was given: an existing table must have as many
+	partitionsSet                 bool            // --partitions was given: an existing table must have as many
+	loc                           tenant.Locality // --locality, parsed by validate (nil: not given)
 }
 
 func (s *benchSchema) add(c *cobra.Command) {
@@ -66,13 +67,12 @@ func (s *benchSchema) validate(cmd *cobra.Command) error {
 		return fmt.Errorf("--tables %d with --partitions %d: %d partitions (each a Paxos group on every server it has a replica on); want at most %d", s.tables, s.partitions, n, maxBenchPartitions)
 	}
 	s.partitionsSet = cmd.Flags().Changed("partitions")
-	var zones []string
 	if s.locality != "" {
 		loc, err := tenant.ParseLocality(s.locality)
 		if err != nil {
 			return fmt.Errorf("--locality: %v", err)
 		}
-		zones = loc.Zones()
+		s.loc = loc
 	}
 	pz, err := tenant.ParsePrimaryZone(s.primaryZone)
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *benchSchema) validate(cmd *cobra.Command) error {
 	if err != nil || known == nil {
 		return err
 	}
-	for _, z := range zones {
+	for _, z := range s.loc.Zones() {
 		if !known[z] {
 			return fmt.Errorf("--locality %q: zone %q is not a zone of %s", s.locality, z, g.file)
 		}
@@ -110,26 +110,6 @@ func (s *benchSchema) tableNames() []string {
 // (--skip-load) the tenant and its tables must exist: an empty table made now would only
 // answer "not found" to every read.
 func (s *benchSchema) ensure(ctx context.Context, loaded bool) (map[string]int, error) {
-	locality := s.locality
-	if locality == "" {
-		zones, err := show("zones", "", "")
-		if err != nil {
-			return nil, err
-		}
-		var parts []string
-		for i, z := range zones {
-			kind := "F"
-			if i >= 3 {
-				kind = "R"
-			}
-			parts = append(parts, fmt.Sprintf("%s@%v", kind, z["zone"]))
-		}
-		locality = strings.Join(parts, ",")
-	}
-	loc, err := tenant.ParseLocality(locality)
-	if err != nil {
-		return nil, fmt.Errorf("--locality: %v", err)
-	}
 	named := func(name string) func(map[string]any) bool {
 		return func(r map[string]any) bool { return r["name"] == name }
 	}
@@ -146,11 +126,15 @@ func (s *benchSchema) ensure(ctx context.Context, loaded bool) (map[string]int, 
 	} else if t == nil && loaded {
 		return nil, fmt.Errorf("--skip-load: tenant %s does not exist, so no records were loaded into it (run without --skip-load, or with the --tenant of the run that loaded them)", s.tenant)
 	} else if t == nil { // a tenant the bench did not create has a pool of its own
+		loc, err := s.creationLocality()
+		if err != nil {
+			return nil, err
+		}
 		steps = []ddl{
 			{"resource-units", named(unit), "create-unit", map[string]any{"name": unit, "max_cpu": 1, "memory_size": 1 << 30}},
 			{"resource-pools", named(pool), "create-pool", map[string]any{"name": pool, "unit": unit, "unit_num": 1, "zone_list": loc.Zones()}},
 			{"tenants", named(s.tenant), "create-tenant", map[string]any{"name": s.tenant, "resource_pool_list": []string{pool},
-				"locality": locality, "primary_zone": s.primaryZone}},
+				"locality": loc.String(), "primary_zone": s.primaryZone}},
 		}
 	}
 	for _, t := range s.tableNames() {
@@ -186,6 +170,27 @@ func (s *benchSchema) ensure(ctx context.Context, loaded bool) (map[string]int, 
 		}
 	}
 	return parts, s.waitLeaders(ctx)
+}
+
+// creationLocality is the locality of a tenant the bench creates: --locality, else F in the
+// cluster's first three zones and R in the others.
+func (s *benchSchema) creationLocality() (tenant.Locality, error) {
+	if s.loc != nil {
+		return s.loc, nil
+	}
+	zones, err := show("zones", "", "")
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for i, z := range zones {
+		kind := "F"
+		if i >= 3 {
+			kind = "R"
+		}
+		parts = append(parts, fmt.Sprintf("%s@%v", kind, z["zone"]))
+	}
+	return tenant.ParseLocality(strings.Join(parts, ","))
 }
 
 // find returns the first row of show WHAT (of the bench tenant) that match accepts, or nil.
@@ -437,14 +442,16 @@ run are not counted.`,
 	return c
 }
 
-// flagError turns a bench.Config error into the flag's name.
+// flagError names the flags in a bench.Config error instead of its fields.
 func flagError(err error) string {
 	m := err.Error()
 	for field, flag := range map[string]string{"records ": "--keys ", "key size ": "--key-size ", "value size ": "--value-size ",
 		"concurrency ": "--concurrency ", "duration ": "--duration ", "scan length ": "--scan-length ", "key distribution ": "--distribution "} {
+		// A field opens the message, or follows "with" when a rule joins two of them.
 		if strings.HasPrefix(m, field) {
-			return strings.Replace(flag+strings.TrimPrefix(m, field), " with value size ", " with --value-size ", 1)
+			m = flag + strings.TrimPrefix(m, field)
 		}
+		m = strings.ReplaceAll(m, " with "+field, " with "+flag)
 	}
 	return m
 }
@@ -528,9 +535,8 @@ bench refuses any other before the first kill.`,
 			if err := schema.validate(cmd); err != nil {
 				return err
 			}
-			if schema.locality != "" {
-				loc, _ := tenant.ParseLocality(schema.locality) // validate parsed it
-				if err := survivesOneLoss(loc); err != nil {
+			if schema.loc != nil {
+				if err := survivesOneLoss(schema.loc); err != nil {
 					return fmt.Errorf("--locality: %w", err)
 				}
 			}
