@@ -42,6 +42,9 @@ func TestNewTriesAddressesInOrder(t *testing.T) {
 	if _, err := New(ctx, []string{dead}, WithMaxAttempts(-1)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "max attempts") {
 		t.Errorf("New(max attempts -1) error = %v; want ErrInvalid naming the option", err)
 	}
+	if _, err := New(ctx, []string{dead}, WithConsistency(Consistency(7))); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "consistency 7") {
+		t.Errorf("New(consistency 7) error = %v; want ErrInvalid naming the option", err)
+	}
 }
 
 func TestPutGetDeleteBatch(t *testing.T) {

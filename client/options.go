@@ -75,6 +75,8 @@ func (c *config) Validate() error {
 	switch {
 	case !c.pref.valid():
 		return fmt.Errorf("read preference %d: not a known preference: %w", int(c.pref), ErrInvalid)
+	case c.consistency != StrongConsistency && c.consistency != WeakConsistency:
+		return fmt.Errorf("consistency %d: not StrongConsistency (0) or WeakConsistency (1): %w", int(c.consistency), ErrInvalid)
 	case c.maxStaleness < 0:
 		return fmt.Errorf("max_staleness %v: must not be negative: %w", c.maxStaleness, ErrInvalid)
 	case c.timeout < 0:
@@ -202,7 +204,8 @@ func Zone(zone string) ReadOption { return func(r *readConfig) { r.zone = zone }
 // Region overrides the client's region for one read.
 func Region(region string) ReadOption { return func(r *readConfig) { r.region = region } }
 
-// Timeout overrides the default per-call timeout for one read.
+// Timeout overrides the default per-call timeout for one read; 0 leaves only the context's
+// deadline.
 func Timeout(d time.Duration) ReadOption { return func(r *readConfig) { r.timeout = d } }
 
 func (c *Client) readConfig(opts []ReadOption) (readConfig, error) {
