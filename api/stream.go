@@ -77,8 +77,8 @@ func DialOptions() []grpc.DialOption {
 // ServeStream serves KV.Stream with kv's unary Write and Get: each call runs through run (which
 // must start it on some goroutine: a pool, or a fresh one), with the call's timeout_us as its
 // deadline; its answer carries the unary method's status and goes back batched with whatever
-// other answers are ready, in any order. It returns when the client ends the stream (nil) or
-// the stream fails.
+// other answers are ready, in any order. It returns when the client ends the stream (nil,
+// once every call it sent is answered) or the stream fails.
 func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv KVServer, run func(func())) error {
 	ctx, cancel := context.WithCancel(st.Context())
 	defer cancel()
@@ -88,17 +88,36 @@ func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv 
 		defer close(sent)
 		as.run(ctx)
 	}()
+	// A call holds its slot until its answer is sent or queued: a client that sends faster
+	// than it reads answers holds up its own stream (at most MaxStreamCalls calls and their
+	// answers), not the server's memory.
+	slots := make(chan struct{}, MaxStreamCalls)
+	finished := false // the client ended the stream: answer every call before returning
 	defer func() { // no Send after the handler returns
+		if finished {
+			// Wait for every call to answer (all slots back), unless the stream dies first.
+			for range MaxStreamCalls {
+				select {
+				case slots <- struct{}{}:
+				case <-st.Context().Done():
+				}
+			}
+		}
 		cancel()
 		<-sent
 		as.mu.Lock()
+		if finished {
+			for len(as.out) > 0 && !as.closed {
+				as.sendLocked(<-as.out)
+			}
+		}
 		as.closed = true
 		as.mu.Unlock()
 	}()
-	slots := make(chan struct{}, MaxStreamCalls)
 	for {
 		req, err := st.Recv()
 		if errors.Is(err, io.EOF) {
+			finished = true
 			return nil
 		}
 		if err != nil {
@@ -111,9 +130,8 @@ func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv 
 				return ctx.Err()
 			}
 			run(func() {
-				a := serveCall(ctx, kv, c)
+				as.answer(ctx, serveCall(ctx, kv, c))
 				<-slots
-				as.answer(ctx, a)
 			})
 		}
 	}
