@@ -92,8 +92,10 @@ func ServeStream(st grpc.BidiStreamingServer[StreamRequest, StreamResponse], kv 
 	// than it reads answers holds up its own stream (at most MaxStreamCalls calls and their
 	// answers), not the server's memory.
 	slots := make(chan struct{}, MaxStreamCalls)
-	finished := false // the client ended the stream: answer every call before returning
-	defer func() { // no Send after the handler returns
+	// finished: the client ended the stream; every call is answered before the handler
+	// returns, and nothing is sent after it returns.
+	finished := false
+	defer func() {
 		if finished {
 			// Wait for every call to answer (all slots back), unless the stream dies first.
 			for range MaxStreamCalls {
