@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 
 	"google.golang.org/grpc/codes"
@@ -38,11 +39,21 @@ func notReadable(format string, args ...any) error {
 // the partition index.
 func (k kvService) route(tenantName, table string, partition uint32) (*replica.Replica, rootservice.TableRef, error) {
 	s := k.s
+	switch {
+	case tenantName == "":
+		return nil, rootservice.TableRef{}, status.Error(codes.InvalidArgument, "tenant: empty: a request names its tenant")
+	case table == "":
+		return nil, rootservice.TableRef{}, status.Error(codes.InvalidArgument, "table: empty: a request names its table")
+	case len(tenantName) > tenant.MaxNameLen:
+		return nil, rootservice.TableRef{}, status.Errorf(codes.InvalidArgument, "tenant %s: a name of %d bytes, over the limit of %d", quoteKey([]byte(tenantName)), len(tenantName), tenant.MaxNameLen)
+	case len(table) > tenant.MaxNameLen:
+		return nil, rootservice.TableRef{}, status.Errorf(codes.InvalidArgument, "table %s: a name of %d bytes, over the limit of %d", quoteKey([]byte(table)), len(table), tenant.MaxNameLen)
+	}
 	s.mu.RLock()
 	ref, ok := s.tables[tenant.TableKey(tenantName, table)]
 	s.mu.RUnlock()
 	if !ok {
-		return nil, ref, status.Errorf(codes.NotFound, "table %s.%s is unknown to server %s (it does not exist, or is not created yet)", tenantName, table, s.self.Name)
+		return nil, ref, status.Errorf(codes.NotFound, "table %s.%s is unknown to server %s (it does not exist, or is not created yet)", quoteName(tenantName), quoteName(table), s.self.Name)
 	}
 	if int(partition) >= ref.Partitions {
 		return nil, ref, status.Errorf(codes.InvalidArgument, "partition %d of %s.%s: the table has partitions 0..%d", partition, tenantName, table, ref.Partitions-1)
@@ -78,11 +89,21 @@ func (k kvService) Write(ctx context.Context, req *api.WriteRequest) (*api.Write
 	if err != nil {
 		return nil, err
 	}
+	// Count, kinds and key sizes first: they bound what the partition check hashes and quotes.
+	if n := len(req.Ops); n == 0 || n > replica.MaxOpsPerBatch {
+		return nil, status.Errorf(codes.InvalidArgument, "ops: %d operations: want 1..%d", n, replica.MaxOpsPerBatch)
+	}
 	b := replica.Batch{Ops: make([]replica.Op, len(req.Ops))}
 	for i, op := range req.Ops {
-		if int(tenant.PartitionOf(op.Key, ref.Partitions)) != int(req.Partition) {
-			return nil, status.Errorf(codes.InvalidArgument, "operation %d: key %q belongs to partition %d, not %d: a batch stays within one partition",
-				i, op.Key, tenant.PartitionOf(op.Key, ref.Partitions), req.Partition)
+		if op.Kind != uint32(replica.OpPut) && op.Kind != uint32(replica.OpDelete) {
+			return nil, status.Errorf(codes.InvalidArgument, "operation %d: kind %d: want 1 (put) or 2 (delete)", i, op.Kind)
+		}
+		if len(op.Key) == 0 || len(op.Key) > replica.MaxKeyBytes {
+			return nil, status.Errorf(codes.InvalidArgument, "operation %d: key of %d bytes: want 1..%d", i, len(op.Key), replica.MaxKeyBytes)
+		}
+		if p := tenant.PartitionOf(op.Key, ref.Partitions); p != int(req.Partition) {
+			return nil, status.Errorf(codes.InvalidArgument, "operation %d: key %s belongs to partition %d, not %d: a batch stays within one partition",
+				i, quoteKey(op.Key), p, req.Partition)
 		}
 		b.Ops[i] = replica.Op{Kind: replica.OpKind(op.Kind), Key: op.Key, Value: op.Value}
 	}
@@ -137,6 +158,9 @@ func (k kvService) readAt(ctx context.Context, r *replica.Replica, o *api.ReadOp
 				return 0, nil, status.Errorf(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server %s (%v)%s",
 					k.s.self.Name, err, k.leaderHint(r))
 			}
+			if ctx.Err() != nil {
+				return 0, nil, status.Errorf(codes.DeadlineExceeded, "strong read: no read index confirmed before the call's deadline on server %s: %v", k.s.self.Name, ctx.Err())
+			}
 			return 0, nil, status.Errorf(codes.Unavailable, "read index: %v", err)
 		}
 		meta.ReadVersion = r.MaxVersion()
@@ -182,7 +206,7 @@ func (k kvService) Get(ctx context.Context, req *api.GetRequest) (*api.GetRespon
 		return nil, err
 	}
 	if p := tenant.PartitionOf(req.Key, ref.Partitions); p != int(req.Partition) {
-		return nil, status.Errorf(codes.InvalidArgument, "key %q belongs to partition %d, not %d", req.Key, p, req.Partition)
+		return nil, status.Errorf(codes.InvalidArgument, "key %s belongs to partition %d, not %d", quoteKey(req.Key), p, req.Partition)
 	}
 	v, meta, err := k.readAt(ctx, r, req.Options)
 	if err != nil {
@@ -209,11 +233,15 @@ func (k kvService) Scan(ctx context.Context, req *api.ScanRequest) (*api.ScanRes
 		return nil, err
 	}
 	resp := &api.ScanResponse{Meta: meta}
+	size := 0
 	err = r.Scan(ctx, req.Start, req.End, v, func(key, val []byte) bool {
-		if len(resp.Rows) == limit {
+		// A page ends at limit rows or at api.BatchBytes of them: rows of large values would
+		// otherwise make a response over the message limit, which no client could page past.
+		if len(resp.Rows) == limit || size >= api.BatchBytes {
 			resp.More = true
 			return false
 		}
+		size += len(key) + len(val)
 		resp.Rows = append(resp.Rows, &api.KeyValue{Key: append([]byte(nil), key...), Value: append([]byte(nil), val...)})
 		return true
 	})
@@ -250,4 +278,24 @@ func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.Loc
 		resp.Locations = append(resp.Locations, pl)
 	}
 	return resp, nil
+}
+
+// quoteKey renders a key for an error message, cut to 64 bytes: errors must not echo what a
+// client sent whole (a 16 MiB key made an error too large for the client's connection).
+func quoteKey(key []byte) string {
+	const max = 64
+	if len(key) > max {
+		return fmt.Sprintf("%q...(%d bytes)", key[:max], len(key))
+	}
+	return fmt.Sprintf("%q", key)
+}
+
+// quoteName renders a tenant or table name as it is when it is a plain name, quoted otherwise.
+func quoteName(name string) string {
+	for _, c := range name {
+		if !(c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return quoteKey([]byte(name))
+		}
+	}
+	return name
 }
