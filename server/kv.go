@@ -158,8 +158,8 @@ func (k kvService) readAt(ctx context.Context, r *replica.Replica, o *api.ReadOp
 				return 0, nil, status.Errorf(codes.FailedPrecondition, "not leader: no serving leader confirmed a read index for server %s (%v)%s",
 					k.s.self.Name, err, k.leaderHint(r))
 			}
-			if ctx.Err() != nil {
-				return 0, nil, status.Errorf(codes.DeadlineExceeded, "strong read: no read index confirmed before the call's deadline on server %s: %v", k.s.self.Name, ctx.Err())
+			if ctx.Err() != nil { // DeadlineExceeded or Canceled, not a server fault
+				return 0, nil, status.Errorf(status.FromContextError(ctx.Err()).Code(), "strong read: no read index confirmed on server %s before the call ended: %v", k.s.self.Name, ctx.Err())
 			}
 			return 0, nil, status.Errorf(codes.Unavailable, "read index: %v", err)
 		}
