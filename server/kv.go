@@ -191,7 +191,7 @@ func readError(err error) error {
 	if errors.Is(err, sstable.ErrVersionTooOld) {
 		return notReadable("%v", err)
 	}
-	if errors.Is(err, replica.ErrNoData) {
+	if errors.Is(err, replica.ErrNoData) || errors.Is(err, sstable.ErrImporting) {
 		return notReadable("%v", err)
 	}
 	return status.Errorf(codes.Internal, "read: %v", err)

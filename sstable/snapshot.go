@@ -255,7 +255,8 @@ func readFrame(r io.Reader, seq uint32) (kind byte, payload []byte, err error) {
 // snapshot read from r. Every frame's checksum is verified before its entries
 // are written; a corrupt or truncated stream fails with ErrCorruption. A
 // stream refused at its header leaves the partition untouched; one refused
-// later leaves it empty (no data, no checkpoint), never half-imported. The partition is not
+// later leaves it empty (no data, no checkpoint), never half-imported, and
+// refuses its reads and dumps until an import succeeds or it is dropped. The partition is not
 // readable while the import runs (ErrImporting), and after it reads below the
 // snapshot version are refused (ErrVersionTooOld). A crash during the import
 // leaves a marker that makes Open drop the partition.
@@ -307,7 +308,7 @@ func (s *Store) ImportSnapshot(ctx context.Context, partition uint64, r io.Reade
 			cleanup = s.writeMetaLocked(metaKey(metaImport, partition), nil)
 		}
 		s.mu.Lock()
-		delete(s.parts, partition)
+		s.parts[partition] = partState{emptied: true}
 		s.mu.Unlock()
 		return info, errors.Join(fmt.Errorf("sstable import partition %d from partition %d: %w",
 			partition, info.SourcePartition, err), cleanup)

@@ -143,7 +143,11 @@ func TestImportRefusesCorruption(t *testing.T) {
 
 	try := func(name string, stream []byte) {
 		t.Helper()
-		// Give the partition data first: a failed import must not leave it either.
+		// Give the partition data first: a failed import must not leave it either. (After a
+		// failed import only a drop or an import lets it take a dump again.)
+		if err := dst.DropPartition(context.Background(), 2); err != nil {
+			t.Fatal(err)
+		}
 		dump(t, dst, 2, frozen(t, 0, op{key: "old", value: "o", version: 1}), 1, 1)
 		_, err := dst.ImportSnapshot(context.Background(), 2, bytes.NewReader(stream))
 		if !errors.Is(err, ErrCorruption) {
@@ -208,7 +212,8 @@ func (r *blockingReader) Read(p []byte) (int, error) {
 }
 
 // TestImportInvisibleUntilDone: while an import runs the partition refuses
-// reads; a transport failure mid-stream leaves it empty.
+// reads; a transport failure mid-stream leaves it empty, refusing reads and
+// dumps until the next import.
 func TestImportInvisibleUntilDone(t *testing.T) {
 	withSmallFrames(t)
 	src, _ := sourceStore(t)
@@ -238,8 +243,19 @@ func TestImportInvisibleUntilDone(t *testing.T) {
 		t.Fatalf("import over a failing transport: %v, want the transport error", err)
 	}
 	assertEmpty(t, dst, 4)
-	if v := readView(t, dst.View(4), "k000", 1000); v != "<absent>" {
-		t.Fatalf("Get after a failed import = %s", v)
+	// The partition holds nothing now: it must not answer reads as if it held its data
+	// ("not found"), nor record a checkpoint over data it lacks, until an import succeeds.
+	if _, _, err := dst.View(4).Get([]byte("k000"), 1000); !errors.Is(err, ErrImporting) {
+		t.Fatalf("Get after a failed import: %v, want ErrImporting", err)
+	}
+	if err := dst.Dump(context.Background(), 4, frozen(t, 0), Checkpoint{1, 1}); !errors.Is(err, ErrImporting) {
+		t.Fatalf("Dump after a failed import: %v, want ErrImporting", err)
+	}
+	if _, err := dst.ImportSnapshot(context.Background(), 4, bytes.NewReader(snap)); err != nil {
+		t.Fatal(err)
+	}
+	if v := readView(t, dst.View(4), "k000", 1000); v == "<absent>" {
+		t.Fatalf("Get after a successful import = %s", v)
 	}
 }
 

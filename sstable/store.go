@@ -46,6 +46,10 @@ type Checkpoint struct {
 type partState struct {
 	floor     uint64
 	importing bool
+	// emptied: an import failed after it dropped the partition's data. The partition holds
+	// nothing until an import succeeds or it is dropped: reads and dumps are refused (a dump
+	// would record a checkpoint over data that is not there).
+	emptied bool
 }
 
 // Store is the server's sstable. It is safe for concurrent use.
@@ -216,6 +220,8 @@ func (s *Store) readable(op string, partition, version uint64) (readGen, error) 
 	switch {
 	case st.importing:
 		return readGen{}, fmt.Errorf("sstable %s partition %d: %w", op, partition, ErrImporting)
+	case st.emptied:
+		return readGen{}, fmt.Errorf("sstable %s partition %d: a snapshot import failed after dropping its data; it holds nothing until the next import: %w", op, partition, ErrImporting)
 	case version < sp:
 		return readGen{}, fmt.Errorf("sstable %s partition %d at version %d: below the safe point %d: %w",
 			op, partition, version, sp, ErrVersionTooOld)
@@ -266,10 +272,13 @@ func (s *Store) Dump(ctx context.Context, partition uint64, t *memstore.Table, c
 		return err
 	}
 	s.mu.RLock()
-	importing := s.parts[partition].importing
+	st := s.parts[partition]
 	s.mu.RUnlock()
-	if importing {
+	if st.importing {
 		return fmt.Errorf("sstable dump partition %d: %w", partition, ErrImporting)
+	}
+	if st.emptied {
+		return fmt.Errorf("sstable dump partition %d: a snapshot import failed after dropping its data; no checkpoint until the next import: %w", partition, ErrImporting)
 	}
 	select {
 	case s.dumping <- struct{}{}:
