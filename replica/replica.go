@@ -47,6 +47,12 @@ var (
 	ErrThrottled = errors.New("replica: writes throttled")
 	// ErrFailed: the replica stopped because persisting its log failed; only Close remains.
 	ErrFailed = errors.New("replica: stopped after a storage failure")
+	// ErrDataLost: Open found the sstable without the data the log was compacted past (its
+	// checkpoint is missing or below the snapshot point the log records): the sstable was
+	// damaged, deleted or replaced, or a crash interrupted a snapshot import. Replaying the log
+	// would serve a partition without its older rows. The replica was not opened; the caller
+	// drops its log and data and has it rebuilt from its peers, as a replica that lost its disk.
+	ErrDataLost = errors.New("replica: the sstable lacks data the log was compacted past")
 )
 
 // Config configures one replica.
@@ -267,6 +273,14 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 		idx, ver, ok, err := r.cfg.Store.Checkpoint(cfg.Partition)
 		if err != nil {
 			return nil, fmt.Errorf("replica %d: checkpoint: %w", cfg.Partition, err)
+		}
+		if stored && boot.Snapshot.Index > 0 && (!ok || idx < boot.Snapshot.Index) {
+			held := "no checkpoint"
+			if ok {
+				held = fmt.Sprintf("a checkpoint at entry %d", idx)
+			}
+			return nil, fmt.Errorf("replica %d: the log was compacted through entry %d, but the sstable holds %s: %w",
+				cfg.Partition, boot.Snapshot.Index, held, ErrDataLost)
 		}
 		if ok {
 			boot.Applied = max(boot.Applied, idx)

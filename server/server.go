@@ -400,7 +400,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, p := range s.clog.Partitions() {
 		// Found in the clog. It may have crashed in the middle of a recovery, a new group's
 		// included: it resumes as a replica of a group not known to have run.
-		if _, err := s.openReplica(p, paxos.Membership{}, paxos.Full, false); err != nil {
+		_, err := s.openReplica(p, paxos.Membership{}, paxos.Full, false)
+		if errors.Is(err, replica.ErrDataLost) {
+			err = s.forgetLostReplica(ctx, p, err)
+		}
+		if err != nil {
 			return fmt.Errorf("recover partition %d: %w", p, err)
 		}
 	}
@@ -464,6 +468,23 @@ func (s *Server) Run(ctx context.Context) error {
 	err = errors.Join(s.clog.Close(), s.store.Close())
 	s.unlock()
 	return err
+}
+
+// forgetLostReplica drops the log and sstable data of a replica whose sstable lost what its
+// log was compacted past (replica.ErrDataLost): this server then holds nothing of the
+// partition, as after a lost disk, and the root service places the replica here again as one
+// of a group that ran, which recovers from its peers before it votes (paxos/recovery.go). The
+// meta replica is created again the same way (createMetaReplica).
+func (s *Server) forgetLostReplica(ctx context.Context, p uint64, cause error) error {
+	s.log.Error("a replica's data is incomplete on disk: dropping it here to rebuild it from its peers (docs/operations.md, Damaged data)",
+		"partition", p, "sstable", filepath.Join(s.self.DataDir, "sstable"), "err", cause)
+	if err := s.store.DropPartition(ctx, p); err != nil {
+		return errors.Join(cause, fmt.Errorf("drop the partition's sstable data: %w", err))
+	}
+	if err := s.clog.Drop(ctx, p); err != nil {
+		return errors.Join(cause, fmt.Errorf("drop the partition's log: %w", err))
+	}
+	return nil
 }
 
 // createMetaReplica creates this server's meta replica, which its data directory does not

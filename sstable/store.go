@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -103,6 +105,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := checkManifest(opts.Dir); err != nil {
+		return nil, err
+	}
 	db, err := badger.OpenManaged(opts.badger())
 	if err != nil && strings.Contains(err.Error(), badgerEmptyFile) {
 		// A crash between badger creating a memtable or value log file and its first write
@@ -124,6 +129,21 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, errors.Join(err, db.Close())
 	}
 	return s, nil
+}
+
+// checkManifest refuses a directory holding tables but no MANIFEST: badger would start a new,
+// empty MANIFEST and delete every table it does not list, all of them.
+func checkManifest(dir string) error {
+	tables, err := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if err != nil || len(tables) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); !errors.Is(err, os.ErrNotExist) {
+		return nil // present, or a failure badger reports itself
+	}
+	return fmt.Errorf("sstable open %s: %d table files but no MANIFEST, which lists them: opening would delete them. "+
+		"If the other replicas of this server's partitions are healthy, move the directory aside and start the server again: "+
+		"its replicas are rebuilt from their peers (docs/operations.md, Damaged data): %w", dir, len(tables), ErrCorruption)
 }
 
 func (s *Store) recover(ctx context.Context) error {

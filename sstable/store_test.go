@@ -687,3 +687,31 @@ func TestReadDuringDropFails(t *testing.T) {
 		t.Fatalf("read after the drop = %s, want <absent>", got)
 	}
 }
+
+// TestOpenRefusesTablesWithoutManifest: badger given a directory of tables without their
+// MANIFEST starts an empty one and deletes every table; Open refuses it instead, naming the
+// directory, and the tables stay.
+func TestOpenRefusesTablesWithoutManifest(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	dump(t, s, 3, frozen(t, 0, op{key: "a", value: "1", version: 5}), 10, 5)
+	if err := s.Close(); err != nil { // badger writes its memtables to tables on close
+		t.Fatal(err)
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no table file after close: the test needs one")
+	}
+	if err := os.Remove(filepath.Join(dir, "MANIFEST")); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions(dir)
+	opts.Logger = nil
+	_, err := Open(context.Background(), opts)
+	if !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), "no MANIFEST") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("open without MANIFEST: %v; want ErrCorruption naming the directory and the MANIFEST", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.sst")); len(left) != len(tables) {
+		t.Fatalf("%d of %d table files left after the refused open", len(left), len(tables))
+	}
+}
