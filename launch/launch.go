@@ -443,7 +443,8 @@ func exited(t *target, opts Options) error {
 		ErrExited, t.srv.Name, t.pid, how, logPath, tail(logPath, opts.LogTailLines))
 }
 
-// tail returns the last n lines of the file, indented, or why it cannot.
+// tail returns the last n lines of the file since the last start marker, indented, or why it
+// cannot.
 func tail(path string, n int) string {
 	f, err := os.Open(path)
 	if err != nil {
@@ -456,6 +457,13 @@ func tail(path string, n int) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(f, window))
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	// Only this start's lines: from the marker obctl writes before each start (start) on.
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "--- ") && strings.Contains(lines[i], " obctl: starting ") {
+			lines = lines[i:]
+			break
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -549,3 +549,20 @@ func TestEventStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestTailShowsTheLastStartOnly: the log tail of a server that failed to start shows the lines
+// of that start, not an earlier run's (whose errors would mislead).
+func TestTailShowsTheLastStartOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), LogFile)
+	log := "--- 2026-12-08T00:00:00Z obctl: starting observer -c c.yaml --server s1\n" +
+		"old error\n" +
+		"--- 2026-12-08T00:01:00Z obctl: starting observer -c c.yaml --server s1\n" +
+		"new error\n"
+	if err := os.WriteFile(path, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := tail(path, 20)
+	if strings.Contains(got, "old error") || !strings.Contains(got, "new error") || !strings.Contains(got, "00:01:00Z") {
+		t.Fatalf("tail = %q; want the last start's lines only", got)
+	}
+}

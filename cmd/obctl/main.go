@@ -4,13 +4,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+
+	"obkv/launch"
 )
 
 func main() {
 	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "obctl: "+oneLine(err))
+		msg := oneLine(err)
+		if errors.Is(err, launch.ErrExited) {
+			msg = err.Error() // a server's log lines read best one per line
+		}
+		fmt.Fprintln(os.Stderr, "obctl: "+msg)
 		os.Exit(1)
 	}
 }
