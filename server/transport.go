@@ -10,7 +10,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"obkv/api"
 	"obkv/config"
@@ -34,6 +37,66 @@ type peer struct {
 	srv   config.Server
 	queue chan *api.Envelope
 	conn  *grpc.ClientConn
+	// refusedLogged is when the pump last logged the peer's refusal of this server's settings.
+	refusedLogged time.Time
+}
+
+// everyMinute runs a function at most once a minute per key (a log line about a peer that
+// would otherwise repeat with every retry).
+type everyMinute struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (e *everyMinute) note(key string, fn func()) {
+	e.mu.Lock()
+	now := time.Now()
+	due := now.Sub(e.last[key]) > time.Minute
+	if due {
+		if e.last == nil {
+			e.last = map[string]time.Time{}
+		}
+		e.last[key] = now
+	}
+	e.mu.Unlock()
+	if due {
+		fn()
+	}
+}
+
+// settingsKey is the gRPC metadata key of a peer stream that carries the sender's timing
+// settings (protocolSettings).
+const settingsKey = "obkv-timing-settings"
+
+// protocolSettings renders the settings every server of a cluster must share: a leader's lease
+// is safe only if every voter grants it as long as the leader counts it (both are counted in
+// ticks of these lengths), and closed versions are promised on the same clock. A server that
+// read another cluster file (a rolling restart after editing one of these) could lead on a
+// lease its voters had already let lapse.
+func protocolSettings(st config.Settings) string {
+	return fmt.Sprintf("tick=%v lease=%v heartbeat_interval=%v max_clock_drift=%v closed_version_interval=%v",
+		st.Tick, st.LeaseDuration, st.HeartbeatInterval, st.MaxClockDrift, st.ClosedVersionInterval)
+}
+
+// checkPeerSettings refuses a peer stream whose sender runs other timing settings than s (a
+// sender that sends none, an older build, is let through).
+func (s *Server) checkPeerSettings(ctx context.Context, from string) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	theirs := md.Get(settingsKey)
+	if len(theirs) == 0 {
+		return nil
+	}
+	mine := protocolSettings(s.cl.Settings)
+	if theirs[0] == mine {
+		return nil
+	}
+	err := status.Errorf(codes.FailedPrecondition, "settings differ: server %s runs %s; server %s runs %s: every server of a cluster must run the same "+
+		"tick, lease, heartbeat_interval, max_clock_drift and closed_version_interval (stop every server to change them); messages from %s are refused",
+		from, theirs[0], s.self.Name, mine, from)
+	s.settingsRefusals.note(from, func() {
+		s.log.Error("peer refused: its settings differ from this server's", "peer", from, "err", status.Convert(err).Message())
+	})
+	return err
 }
 
 // transport carries the Paxos messages of every partition between servers.
@@ -110,6 +173,10 @@ func (t *transport) pump(p *peer) {
 		if t.ctx.Err() != nil {
 			return
 		}
+		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition && time.Since(p.refusedLogged) > time.Minute {
+			p.refusedLogged = time.Now()
+			t.log.Error("a peer refuses this server's messages", "peer", p.srv.Name, "err", st.Message())
+		}
 		t.log.Debug("peer stream ended", "peer", p.srv.Name, "err", err)
 		if sent {
 			backoff = minBackoff
@@ -136,6 +203,7 @@ func (t *transport) pump(p *peer) {
 func (t *transport) stream(p *peer) (sent bool, err error) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, settingsKey, protocolSettings(t.s.cl.Settings))
 	st, err := api.NewPeerClient(p.conn).Send(ctx)
 	if err != nil {
 		return false, err
@@ -151,6 +219,9 @@ func (t *transport) stream(p *peer) (sent bool, err error) {
 		}
 		batch.Envelopes = api.FillBatch(append(batch.Envelopes[:0], env), p.queue, maxBatchEnvelopes)
 		if err := st.Send(batch); err != nil {
+			if errors.Is(err, io.EOF) { // the peer ended the stream: its status says why
+				_, err = st.CloseAndRecv()
+			}
 			return sent, err
 		}
 		sent = true
@@ -165,6 +236,7 @@ type peerService struct {
 
 func (ps peerService) Send(st grpc.ClientStreamingServer[api.Batch, api.BatchAck]) error {
 	s := ps.s
+	checked := false
 	for {
 		b, err := st.Recv()
 		if err != nil {
@@ -178,6 +250,12 @@ func (ps peerService) Send(st grpc.ClientStreamingServer[api.Batch, api.BatchAck
 		}
 		if _, ok := s.cl.Server(b.From); !ok {
 			return fmt.Errorf("batch from server %q: not in the cluster file", b.From)
+		}
+		if !checked { // the stream's metadata and sender do not change
+			if err := s.checkPeerSettings(st.Context(), b.From); err != nil {
+				return err
+			}
+			checked = true
 		}
 		for _, env := range b.Envelopes {
 			if env.Msg == nil {
