@@ -86,30 +86,10 @@ func readClogID(dir string) (string, error) {
 
 // writeClogID writes dir's clog id durably (the file and its directory entry).
 func writeClogID(dir, id string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := writeDurably(dir, clogIDFile, id+"\n"); err != nil {
 		return fmt.Errorf("clog id: %w", err)
-	}
-	path := filepath.Join(dir, clogIDFile)
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("clog id: %w", err)
-	}
-	_, err = f.WriteString(id + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = clog.OSFS{}.SyncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("clog id %s: %w", path, err)
 	}
 	return nil
 }
+
+func syncDir(dir string) error { return clog.OSFS{}.SyncDir(dir) }

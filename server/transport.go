@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +69,9 @@ func (e *everyMinute) note(key string, fn func()) {
 // settings (protocolSettings).
 const settingsKey = "obkv-timing-settings"
 
+// serversKey carries the sender's server names, in cluster file order, comma-separated.
+const serversKey = "obkv-servers"
+
 // protocolSettings renders the settings every server of a cluster must share: a leader's lease
 // is safe only if every voter grants it as long as the leader counts it (both are counted in
 // ticks of these lengths), and closed versions are promised on the same clock. A server that
@@ -78,24 +82,29 @@ func protocolSettings(st config.Settings) string {
 		st.Tick, st.LeaseDuration, st.HeartbeatInterval, st.MaxClockDrift, st.ClosedVersionInterval)
 }
 
-// checkPeerSettings refuses a peer stream whose sender runs other timing settings than s (a
-// sender that sends none, an older build, is let through).
+// checkPeerSettings refuses a peer stream whose sender runs other timing settings than s, or
+// numbers the servers otherwise (a replica ID is a server's position in the cluster file: a
+// list that is not a prefix of the other, or the other's of it, maps IDs to other servers). A
+// sender that sends neither, an older build, is let through.
 func (s *Server) checkPeerSettings(ctx context.Context, from string) error {
 	md, _ := metadata.FromIncomingContext(ctx)
-	theirs := md.Get(settingsKey)
-	if len(theirs) == 0 {
-		return nil
+	var err error
+	if theirs := md.Get(settingsKey); len(theirs) > 0 && theirs[0] != protocolSettings(s.cl.Settings) {
+		err = status.Errorf(codes.FailedPrecondition, "settings differ: server %s runs %s; server %s runs %s: every server of a cluster must run the same "+
+			"tick, lease, heartbeat_interval, max_clock_drift and closed_version_interval (stop every server to change them); messages from %s are refused",
+			from, theirs[0], s.self.Name, protocolSettings(s.cl.Settings), from)
+	} else if theirs := md.Get(serversKey); len(theirs) > 0 {
+		mine := strings.Join(s.cl.ServerNames(), ",")
+		if !strings.HasPrefix(theirs[0]+",", mine+",") && !strings.HasPrefix(mine+",", theirs[0]+",") {
+			err = status.Errorf(codes.FailedPrecondition, "server lists differ: server %s's cluster file lists %s; server %s's lists %s: a server's replica id is its position "+
+				"in the list, so servers may be appended, never renamed, removed or reordered; messages from %s are refused", from, theirs[0], s.self.Name, mine, from)
+		}
 	}
-	mine := protocolSettings(s.cl.Settings)
-	if theirs[0] == mine {
-		return nil
+	if err != nil {
+		s.settingsRefusals.note(from, func() {
+			s.log.Error("peer refused: its cluster file differs from this server's", "peer", from, "err", status.Convert(err).Message())
+		})
 	}
-	err := status.Errorf(codes.FailedPrecondition, "settings differ: server %s runs %s; server %s runs %s: every server of a cluster must run the same "+
-		"tick, lease, heartbeat_interval, max_clock_drift and closed_version_interval (stop every server to change them); messages from %s are refused",
-		from, theirs[0], s.self.Name, mine, from)
-	s.settingsRefusals.note(from, func() {
-		s.log.Error("peer refused: its settings differ from this server's", "peer", from, "err", status.Convert(err).Message())
-	})
 	return err
 }
 
@@ -203,7 +212,8 @@ func (t *transport) pump(p *peer) {
 func (t *transport) stream(p *peer) (sent bool, err error) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	defer cancel()
-	ctx = metadata.AppendToOutgoingContext(ctx, settingsKey, protocolSettings(t.s.cl.Settings))
+	ctx = metadata.AppendToOutgoingContext(ctx, settingsKey, protocolSettings(t.s.cl.Settings),
+		serversKey, strings.Join(t.s.cl.ServerNames(), ","))
 	st, err := api.NewPeerClient(p.conn).Send(ctx)
 	if err != nil {
 		return false, err
