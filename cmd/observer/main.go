@@ -42,6 +42,10 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "observer: unexpected argument %q: flags after it would be ignored\n", flag.Arg(0))
+		os.Exit(2)
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(os.Stderr, "observer: --log-level %q: want debug, info, warn or error\n", *level)
@@ -49,8 +53,13 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	if *pprofAddr != "" {
-		// Profiles only: the default mux holds nothing else. Never expose it beyond loopback.
-		go func() { log.Error("pprof server stopped", "err", http.ListenAndServe(*pprofAddr, nil)) }()
+		// Profiles only: the default mux holds nothing else. Never exposed beyond loopback.
+		ln, err := listenPprof(*pprofAddr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "observer: --pprof %q: %v\n", *pprofAddr, err)
+			os.Exit(2)
+		}
+		go func() { log.Error("pprof server stopped", "err", http.Serve(ln, nil)) }()
 	}
 	for _, a := range []struct{ flag, addr string }{{"rpc-listen", *rpcListen}, {"gossip-listen", *gossipListen}} {
 		if a.addr == "" {
@@ -103,4 +112,17 @@ func memoryLimit(st config.Settings, gomemlimit string) (int64, string) {
 	default:
 		return lim, fmt.Sprintf("soft memory limit %s (settings.memory_limit)", config.Size(lim))
 	}
+}
+
+// listenPprof listens on addr, which must be a loopback host:port: profiles and goroutine
+// dumps show what a process holds.
+func listenPprof(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("want a loopback host:port, e.g. 127.0.0.1:6060 (%v)", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("host %q is not a loopback address (127.0.0.0/8, ::1 or localhost): profiles show what the process holds", host)
+	}
+	return net.Listen("tcp", addr)
 }

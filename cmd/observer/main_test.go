@@ -22,3 +22,18 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("memory_limit 2GiB with GOMEMLIMIT=1GiB: limit %d, %q; want GOMEMLIMIT to win", lim, msg)
 	}
 }
+
+// TestListenPprof: --pprof takes loopback addresses only, and says why it refuses one.
+func TestListenPprof(t *testing.T) {
+	ln, err := listenPprof("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("127.0.0.1:0: %v", err)
+	}
+	_ = ln.Close()
+	for _, bad := range []string{"0.0.0.0:6060", ":6060", "10.1.2.3:6060", "example.com:6060", "6060"} {
+		if ln, err := listenPprof(bad); err == nil {
+			_ = ln.Close()
+			t.Errorf("--pprof %s: listening; want it refused", bad)
+		}
+	}
+}
