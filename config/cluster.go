@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -104,9 +105,9 @@ func Load(path string) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster file %s: %w", path, err)
 	}
-	data, err := os.ReadFile(abs)
+	data, err := readFile(abs, path)
 	if err != nil {
-		return nil, fmt.Errorf("cluster file: %w", err)
+		return nil, err
 	}
 	cl, err := Parse(data, path, filepath.Dir(abs))
 	if err != nil {
@@ -114,6 +115,34 @@ func Load(path string) (*Cluster, error) {
 	}
 	cl.Path = abs
 	return cl, nil
+}
+
+// MaxFileBytes bounds a cluster file: thousands of servers fit in far less.
+const MaxFileBytes = 16 << 20
+
+// readFile reads the cluster file at abs (named path in errors): a regular file of at most
+// MaxFileBytes (a device or a FIFO would be read for ever, or until memory ran out).
+func readFile(abs, path string) ([]byte, error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cluster file %s: not a regular file (%v)", path, fi.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cluster file: %w", err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("cluster file %s: over %d MiB: the limit of a cluster file", path, MaxFileBytes>>20)
+	}
+	return data, nil
 }
 
 // Parse decodes and validates a cluster file. name is used in error

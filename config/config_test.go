@@ -451,6 +451,39 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesWhatIsNotAClusterFile: a directory, a device and a file over MaxFileBytes
+// are refused by name, not read (/dev/zero ran the process out of memory).
+func TestLoadRefusesWhatIsNotAClusterFile(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, make([]byte, MaxFileBytes+1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{t.TempDir(), "not a regular file"},
+		{"/dev/zero", "not a regular file"},
+		{big, "over 16 MiB"},
+	} {
+		if _, err := Load(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("Load(%s) = %v; want an error naming it: %q", tc.path, err, tc.want)
+		}
+	}
+}
+
+// TestWithin: the nesting test of data and clog directories.
+func TestWithin(t *testing.T) {
+	for _, tc := range []struct {
+		dir, parent string
+		want        bool
+	}{
+		{"/a/b", "/a", true}, {"/a/b/c", "/a", true}, {"/a", "/a", false}, {"/ab", "/a", false},
+		{"/a", "/a/b", false}, {"/a", "/", true}, {"/", "/", false}, {"/b", "/a", false},
+	} {
+		if got := within(tc.dir, tc.parent); got != tc.want {
+			t.Errorf("within(%q, %q) = %v; want %v", tc.dir, tc.parent, got, tc.want)
+		}
+	}
+}
+
 func TestExamples(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
