@@ -22,11 +22,11 @@
 //   - A pid file is trusted only if /proc/<pid>/cmdline shows a live process
 //     with --server NAME (or -server NAME, --server=NAME) for that server.
 //     Otherwise it is stale: removed, reported as EventStalePID and the
-//     server counts as stopped. So a recycled pid is never signalled. (The
-//     check does not look at the binary or the cluster file: an observer of
-//     another cluster with the same server name whose pid lands in this pid
-//     file would pass. Each cluster's data_dirs are its own, so that needs a
-//     pid file copied between clusters.)
+//     server counts as stopped. So a recycled pid is never signalled.
+//   - Up, Start, Down and Stop refuse (ErrOtherCluster) a server whose
+//     data_dir's SERVER file (written by the observer at its first start)
+//     names another cluster: a second cluster file sharing data_dirs with a
+//     running cluster would otherwise stop that cluster's observers.
 //   - Down and Stop send SIGTERM (Stop with kill: SIGKILL), wait up to
 //     Options.StopTimeout for the process to exit, then send SIGKILL with an
 //     EventKilled warning, and remove the pid file once the process is gone.

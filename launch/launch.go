@@ -201,6 +201,9 @@ func Status(cl *config.Cluster) []ServerStatus {
 // A server that exits before it answers fails Up with ErrExited and the tail
 // of its log; servers already started keep running (Down stops them).
 func Up(ctx context.Context, cl *config.Cluster, opts Options) error {
+	if err := owned(cl, cl.Servers); err != nil {
+		return err
+	}
 	return up(ctx, cl, cl.Servers, opts)
 }
 
@@ -208,6 +211,9 @@ func Up(ctx context.Context, cl *config.Cluster, opts Options) error {
 func Start(ctx context.Context, cl *config.Cluster, server string, opts Options) error {
 	srv, err := lookup(cl, server)
 	if err != nil {
+		return err
+	}
+	if err := owned(cl, []config.Server{srv}); err != nil {
 		return err
 	}
 	return up(ctx, cl, []config.Server{srv}, opts)
@@ -220,6 +226,9 @@ func Start(ctx context.Context, cl *config.Cluster, server string, opts Options)
 // servers are removed. If ctx ends first, Down returns ErrStillRunning naming
 // the servers that have not exited (it does not escalate to SIGKILL early).
 func Down(ctx context.Context, cl *config.Cluster, opts Options) error {
+	if err := owned(cl, cl.Servers); err != nil {
+		return err
+	}
 	return stop(ctx, cl.Servers, false, opts)
 }
 
@@ -230,7 +239,32 @@ func Stop(ctx context.Context, cl *config.Cluster, server string, kill bool, opt
 	if err != nil {
 		return err
 	}
+	if err := owned(cl, []config.Server{srv}); err != nil {
+		return err
+	}
 	return stop(ctx, []config.Server{srv}, kill, opts)
+}
+
+// ErrOtherCluster: a server's data_dir belongs to another cluster (its SERVER file says so).
+var ErrOtherCluster = errors.New("data_dir of another cluster")
+
+// owned refuses servers whose data_dir a server of another cluster ran in: its processes and
+// pid file are that cluster's (two cluster files sharing data_dirs; the observer itself refuses
+// to start there). A data_dir without the file (never started) passes.
+func owned(cl *config.Cluster, servers []config.Server) error {
+	for _, srv := range servers {
+		b, err := os.ReadFile(filepath.Join(srv.DataDir, "SERVER"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if other, ok := strings.CutPrefix(line, "cluster="); ok && other != cl.Name {
+				return fmt.Errorf("%w: server %s: data_dir %s belongs to cluster %q (its SERVER file), not %q of %s: "+
+					"nothing was started or stopped; check the cluster file", ErrOtherCluster, srv.Name, srv.DataDir, other, cl.Name, cl.Path)
+			}
+		}
+	}
+	return nil
 }
 
 func lookup(cl *config.Cluster, name string) (config.Server, error) {

@@ -566,3 +566,32 @@ func TestTailShowsTheLastStartOnly(t *testing.T) {
 		t.Fatalf("tail = %q; want the last start's lines only", got)
 	}
 }
+
+// TestOtherClustersDataDirIsNotTouched: a cluster file whose data_dirs another cluster's
+// servers ran in (their SERVER file says so) neither starts nor stops anything there: a copy
+// of a running cluster's file with new ports once stopped that cluster's observers.
+func TestOtherClustersDataDirIsNotTouched(t *testing.T) {
+	t.Parallel()
+	cl := newCluster(t, 2)
+	srv1, _ := cl.Server("s1")
+	if err := os.MkdirAll(srv1.DataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(srv1.DataDir, "SERVER"), []byte("cluster=running\nserver=s1\nid=1\nzone=z1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	for what, err := range map[string]error{
+		"Up":    Up(ctx, cl, Options{}),
+		"Start": Start(ctx, cl, "s1", Options{}),
+		"Down":  Down(ctx, cl, Options{}),
+		"Stop":  Stop(ctx, cl, "s1", false, Options{}),
+	} {
+		if !errors.Is(err, ErrOtherCluster) || !strings.Contains(err.Error(), `belongs to cluster "running"`) {
+			t.Errorf("%s: %v; want ErrOtherCluster naming the cluster", what, err)
+		}
+	}
+	if st := statusOf(t, cl, "s2"); st.State != StateStopped {
+		t.Errorf("s2 %s after a refused Up; want nothing started", st.State)
+	}
+}
