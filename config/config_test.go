@@ -186,6 +186,12 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:10: servers[0].rpc_addr ":1001": host is missing: give an address peers can dial, e.g. 127.0.0.1:28811`},
 		{"rpc_addr unspecified", "127.0.0.1:1001", "0.0.0.0:1001",
 			`cluster.yaml:10: servers[0].rpc_addr "0.0.0.0:1001": host 0.0.0.0 is the unspecified address: give an address peers can dial`},
+		{"rpc_addr multicast", "127.0.0.1:1001", "224.0.0.1:1001",
+			`cluster.yaml:10: servers[0].rpc_addr "224.0.0.1:1001": host 224.0.0.1 is a multicast or broadcast address: give an address peers can dial (TCP connects to one host)`},
+		{"rpc_addr broadcast", "127.0.0.1:1001", "255.255.255.255:1001",
+			`cluster.yaml:10: servers[0].rpc_addr "255.255.255.255:1001": host 255.255.255.255 is a multicast or broadcast address: give an address peers can dial (TCP connects to one host)`},
+		{"port with a sign", "127.0.0.1:1001", "127.0.0.1:+1001",
+			`cluster.yaml:10: servers[0].rpc_addr "127.0.0.1:+1001": port "+1001" must be a number between 1 and 65535`},
 		{"port not numeric", "127.0.0.1:1001", "127.0.0.1:http",
 			`cluster.yaml:10: servers[0].rpc_addr "127.0.0.1:http": port "http" must be a number between 1 and 65535`},
 		{"port zero", "127.0.0.1:1001", "127.0.0.1:0",
@@ -230,6 +236,10 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:24: settings.memstore_limit "true": not a size: write bytes or a number with a unit, e.g. 64MiB`},
 		{"count not an integer", "tick: 10ms", "election_lag_entries: 1e4",
 			`cluster.yaml:24: settings.election_lag_entries "1e4": must be an integer`},
+		{"duration beyond int64", "tick: 10ms", "tick: 9999999999h",
+			`cluster.yaml:24: settings.tick "9999999999h": is beyond the largest duration (about 2562047h); must be between 1ms and 1s`},
+		{"count beyond int64", "tick: 10ms", "election_lag_entries: 99999999999999999999999",
+			`cluster.yaml:24: settings.election_lag_entries "99999999999999999999999": is too large: must be between 1 and 1099511627776`},
 		{"count quoted", "tick: 10ms", "election_lag_entries: '100'",
 			`cluster.yaml:24: settings.election_lag_entries "100": must be an integer`},
 		{"settings not a mapping", "settings:\n  tick: 10ms\n", "settings: [tick]\n",
@@ -274,8 +284,10 @@ func TestRules(t *testing.T) {
 			`cluster.yaml:24: settings.heartbeat_interval "240ms": must be under (lease - max_clock_drift - tick)/2 = 240ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal`},
 		{"heartbeat over (lease-drift)/2", "tick: 10ms", "heartbeat_interval: 200ms\n  max_clock_drift: 100ms",
 			`cluster.yaml:24: settings.heartbeat_interval "200ms": must be under (lease - max_clock_drift - tick)/2 = 195ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal`},
-		{"drift not under lease - tick", "tick: 10ms", "max_clock_drift: 490ms",
-			`cluster.yaml:24: settings.max_clock_drift "490ms": must be under lease - tick (490ms): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early`},
+		{"a default breaks a rule", "tick: 10ms", "max_clock_drift: 435ms",
+			`cluster.yaml: settings.heartbeat_interval "50ms": must be under (lease - max_clock_drift - tick)/2 = 25ms (max_clock_drift rounded up to ticks) so a lease survives one lost renewal (this is the default: the file does not set heartbeat_interval)`},
+		{"drift over lease - 2 ticks", "tick: 10ms", "max_clock_drift: 481ms",
+			`cluster.yaml:24: settings.max_clock_drift "481ms": must be at most lease - 2 ticks (480ms): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early, and must keep a tick of it`},
 		{"probe timeout not under interval", "tick: 10ms", "gossip_probe_timeout: 200ms",
 			`cluster.yaml:24: settings.gossip_probe_timeout "200ms": must be under gossip_probe_interval (200ms), which also holds the indirect probes`},
 		// Clog directories.
@@ -778,5 +790,15 @@ func TestClogDir(t *testing.T) {
 				t.Fatalf("Parse: %v\nwant: %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLongValueIsCut: an error quotes at most maxValueShown bytes of a value (a 100 MB name
+// once came back whole).
+func TestLongValueIsCut(t *testing.T) {
+	e := &FieldError{File: "c.yaml", Line: 1, Field: "cluster", Value: strings.Repeat("n", 1<<20), Rule: "too long"}
+	got := e.Error()
+	if len(got) > 200 || !strings.Contains(got, "...(1048576 bytes)") {
+		t.Fatalf("error of %d bytes: %.200s; want the value cut, with its length", len(got), got)
 	}
 }

@@ -389,6 +389,10 @@ func (d *decoder) settingValue(sp *settingSpec, n *yaml.Node, path string) (int6
 	switch sp.kind {
 	case kindDuration:
 		v, err := time.ParseDuration(n.Value)
+		if err != nil && strings.Contains(err.Error(), "invalid duration") && validDurationSyntax(n.Value) {
+			d.p.add(n.Line, path, n.Value, "is beyond the largest duration (about 2562047h); %s", sp.rangeText())
+			return 0, false
+		}
 		if err != nil || (n.Tag != "!!str" && n.Value != "0") {
 			d.p.add(n.Line, path, n.Value, "not a duration: write a number with a unit (ns, us, ms, s, m, h), e.g. \"10ms\"")
 			return 0, false
@@ -399,9 +403,43 @@ func (d *decoder) settingValue(sp *settingSpec, n *yaml.Node, path string) (int6
 		return int64(v), ok
 	}
 	var v int64
-	if n.Tag != "!!int" || n.Decode(&v) != nil {
+	huge := n.Tag == "!!float" && strings.Trim(n.Value, "+-") != "" && strings.TrimLeft(strings.TrimLeft(n.Value, "+-"), "0123456789") == ""
+	if n.Tag != "!!int" && !huge { // YAML calls an integer beyond 64 bits a float
 		d.p.add(n.Line, path, n.Value, "must be an integer")
 		return 0, false
 	}
+	if n.Decode(&v) != nil {
+		d.p.add(n.Line, path, n.Value, "is too large: %s", sp.rangeText())
+		return 0, false
+	}
 	return v, true
+}
+
+// validDurationSyntax reports whether s is written as a Go duration (numbers, each with a
+// unit), whatever its size: time.ParseDuration says "invalid duration" for an overflow too.
+func validDurationSyntax(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if s == "" {
+		return false
+	}
+	for s != "" {
+		i := 0
+		for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+			i++
+		}
+		j := i
+		for j < len(s) && (s[j] < '0' || s[j] > '9') && s[j] != '.' {
+			j++
+		}
+		switch s[i:j] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		if i == 0 {
+			return false
+		}
+		s = s[j:]
+	}
+	return true
 }

@@ -56,8 +56,9 @@
 //     >= 256MiB, log_disk >= 768MiB.
 //   - Every setting is within its range, and the settings are consistent:
 //     lease, heartbeat_interval and closed_version_interval are multiples of
-//     tick; lease is at least 4 ticks; max_clock_drift < lease;
-//     2*heartbeat_interval < lease - max_clock_drift (as paxos.Config
+//     tick; lease is at least 4 ticks; max_clock_drift, rounded up to ticks,
+//     is at most lease - 2 ticks; 2*heartbeat_interval < lease -
+//     max_clock_drift - tick (drift rounded up; as paxos.Config
 //     requires); gossip_probe_timeout < gossip_probe_interval.
 //
 // Not checked: that two different host names or IPs are the same machine

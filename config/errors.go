@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // ErrInvalid is wrapped by every error that Parse, Load and Validate report
@@ -35,6 +36,9 @@ type FieldError struct {
 	Rule string
 }
 
+// maxValueShown bounds how much of a value an error quotes.
+const maxValueShown = 80
+
 // Error formats the problem as "file:line: field "value": rule".
 func (e *FieldError) Error() string {
 	var b []byte
@@ -48,9 +52,14 @@ func (e *FieldError) Error() string {
 	}
 	if e.Field != "" {
 		b = append(b, e.Field...)
-		if e.Value != "" {
+		if v := e.Value; v != "" {
 			b = append(b, ' ')
-			b = strconv.AppendQuote(b, e.Value)
+			if len(v) > maxValueShown { // a file's value may be megabytes
+				b = strconv.AppendQuote(b, v[:maxValueShown])
+				b = fmt.Appendf(b, "...(%d bytes)", len(v))
+			} else {
+				b = strconv.AppendQuote(b, v)
+			}
 		}
 		b = append(b, ": "...)
 	}
@@ -82,8 +91,18 @@ func (p *problems) add(line int, field, value, rule string, args ...any) {
 }
 
 // at records a problem about field, at the line the parse recorded for it.
+// A setting the file does not set is its default: the message says so, since the reader
+// would look for the key in vain.
 func (p *problems) at(field, value, rule string, args ...any) {
-	p.add(p.lines[field], field, value, rule, args...)
+	line, set := p.lines[field]
+	if !set && p.lines != nil && strings.HasPrefix(field, "settings.") {
+		if len(args) > 0 {
+			rule = fmt.Sprintf(rule, args...)
+			args = nil
+		}
+		rule += " (this is the default: the file does not set " + strings.TrimPrefix(field, "settings.") + ")"
+	}
+	p.add(line, field, value, rule, args...)
 }
 
 // err returns nil or all problems joined, one per line.

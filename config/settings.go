@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -155,6 +156,11 @@ type settingSpec struct {
 	// field returns a pointer to the Settings field: *time.Duration,
 	// *int64 or *int.
 	field func(*Settings) any
+}
+
+// rangeText says sp's range, as the range check does.
+func (sp *settingSpec) rangeText() string {
+	return fmt.Sprintf("must be between %s and %s", sp.format(sp.min), sp.format(sp.max))
 }
 
 func (sp *settingSpec) get(s *Settings) int64 {
@@ -349,8 +355,8 @@ func (s Settings) validate(p *problems) {
 	if ok("tick", "lease", "max_clock_drift") && s.leaseMargin() >= s.LeaseDuration {
 		bad["max_clock_drift"] = true
 		p.at("settings.max_clock_drift", formatDuration(s.MaxClockDrift),
-			"must be under lease - tick (%s): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early",
-			formatDuration(s.LeaseDuration-s.Tick))
+			"must be at most lease - 2 ticks (%s): the leader ends its lease max_clock_drift (rounded up to ticks) plus one tick early, and must keep a tick of it",
+			formatDuration(s.LeaseDuration-2*s.Tick))
 	}
 	// As paxos.Config.Validate: the leader's usable lease is lease minus the
 	// margin (drift rounded up to ticks, plus a tick), and a renewal must fit

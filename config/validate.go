@@ -259,7 +259,7 @@ func checkAddr(addr string) (key, rule string) {
 		return "", "host is missing: give an address peers can dial, e.g. 127.0.0.1:28811"
 	}
 	n, err := strconv.Atoi(port)
-	if err != nil {
+	if err != nil || strings.TrimLeft(port, "0123456789") != "" { // Atoi takes a sign
 		return "", "port " + strconv.Quote(port) + " must be a number between 1 and 65535"
 	}
 	if n < 1 || n > 65535 {
@@ -268,6 +268,9 @@ func checkAddr(addr string) (key, rule string) {
 	if ip := net.ParseIP(host); ip != nil {
 		if ip.IsUnspecified() {
 			return "", "host " + host + " is the unspecified address: give an address peers can dial"
+		}
+		if ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+			return "", "host " + host + " is a multicast or broadcast address: give an address peers can dial (TCP connects to one host)"
 		}
 		host = ip.String()
 	} else {
