@@ -105,7 +105,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkManifest(opts.Dir); err != nil {
+	if err := checkFiles(opts.Dir); err != nil {
 		return nil, err
 	}
 	db, err := badger.OpenManaged(opts.badger())
@@ -131,19 +131,60 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// checkManifest refuses a directory holding tables but no MANIFEST: badger would start a new,
-// empty MANIFEST and delete every table it does not list, all of them.
-func checkManifest(dir string) error {
+// checkFiles refuses, before badger opens dir, what badger would mishandle: tables without a
+// MANIFEST (badger starts an empty one and deletes every table it does not list, all of them),
+// and a table whose trailer points outside the file (a truncated table: badger panics on it,
+// in a goroutine of its own, naming the table's id and not its file).
+func checkFiles(dir string) error {
 	tables, err := filepath.Glob(filepath.Join(dir, "*.sst"))
 	if err != nil || len(tables) == 0 {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); !errors.Is(err, os.ErrNotExist) {
-		return nil // present, or a failure badger reports itself
+	const remedy = "If the other replicas of this server's partitions are healthy, move the directory aside and start the server again: " +
+		"its replicas are rebuilt from their peers (docs/operations.md, Damaged data)"
+	if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("sstable open %s: %d table files but no MANIFEST, which lists them: opening would delete them. %s: %w",
+			dir, len(tables), remedy, ErrCorruption)
 	}
-	return fmt.Errorf("sstable open %s: %d table files but no MANIFEST, which lists them: opening would delete them. "+
-		"If the other replicas of this server's partitions are healthy, move the directory aside and start the server again: "+
-		"its replicas are rebuilt from their peers (docs/operations.md, Damaged data): %w", dir, len(tables), ErrCorruption)
+	for _, path := range tables {
+		if err := checkTableTrailer(path); err != nil {
+			return fmt.Errorf("sstable open %s: table %s: %v. %s: %w", dir, path, err, remedy, ErrCorruption)
+		}
+	}
+	return nil
+}
+
+// checkTableTrailer checks the lengths at the end of a badger table (v4: ... index, index
+// length, checksum, checksum length; lengths are 4 bytes big-endian) against its size.
+func checkTableTrailer(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if size < 8 {
+		return fmt.Errorf("%d bytes, shorter than a table's trailer (truncated)", size)
+	}
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], size-4); err != nil {
+		return err
+	}
+	sumLen := int64(binary.BigEndian.Uint32(b[:]))
+	if sumLen > size-8 {
+		return fmt.Errorf("checksum length %d in a file of %d bytes (truncated or damaged)", sumLen, size)
+	}
+	if _, err := f.ReadAt(b[:], size-8-sumLen); err != nil {
+		return err
+	}
+	if indexLen := int64(binary.BigEndian.Uint32(b[:])); indexLen > size-8-sumLen {
+		return fmt.Errorf("index length %d in a file of %d bytes (truncated or damaged)", indexLen, size)
+	}
+	return nil
 }
 
 func (s *Store) recover(ctx context.Context) error {

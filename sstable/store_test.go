@@ -715,3 +715,41 @@ func TestOpenRefusesTablesWithoutManifest(t *testing.T) {
 		t.Fatalf("%d of %d table files left after the refused open", len(left), len(tables))
 	}
 }
+
+// TestOpenRefusesATruncatedTable: a table cut anywhere is refused by name before badger opens
+// it (badger panicked on one cut in half, in a goroutine of its own).
+func TestOpenRefusesATruncatedTable(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	dump(t, s, 3, frozen(t, 0, op{key: "a", value: "1", version: 5}), 10, 5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "*.sst"))
+	if len(tables) == 0 {
+		t.Fatal("no table file after close: the test needs one")
+	}
+	whole, err := os.ReadFile(tables[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 3, len(whole) / 2, len(whole) - 1} {
+		if err := os.WriteFile(tables[0], whole[:n], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		opts := DefaultOptions(dir)
+		opts.Logger = nil
+		_, err := Open(context.Background(), opts)
+		if !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), tables[0]) {
+			t.Fatalf("open with the table cut to %d of %d bytes: %v; want ErrCorruption naming it", n, len(whole), err)
+		}
+	}
+	if err := os.WriteFile(tables[0], whole, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := openStore(t, dir)
+	defer c.Close()
+	if got := checkpointOf(t, c, 3); got != "index 10 version 5" {
+		t.Fatalf("checkpoint after the table was restored = %s", got)
+	}
+}
