@@ -46,7 +46,9 @@
 // hex, ids ascending in write order). A segment is created under the name
 // %016x.clog.tmp, written, preallocated, synced and then renamed, so a
 // segment with its final name always has a complete header and snapshot
-// batch; *.tmp files are removed by Open. All integers are little-endian.
+// batch; *.tmp files are removed by Open. NEWEST_SEGMENT then names it
+// (written the same way), so that Open can refuse a log whose newest segment
+// was deleted. All integers are little-endian.
 //
 // Segment header, 32 bytes at offset 0:
 //

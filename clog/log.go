@@ -709,6 +709,9 @@ func (l *Log) roll() error {
 	if err == nil {
 		err = l.fs.SyncDir(l.dir)
 	}
+	if err == nil {
+		err = l.writeNewest(id)
+	}
 	if err != nil {
 		f.Close()
 		return err

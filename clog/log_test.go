@@ -651,15 +651,15 @@ func TestFailedRoll(t *testing.T) {
 	}
 	l.Close()
 	names, _ := fs.ReadDir("/log")
-	if len(names) != 2 || !strings.HasSuffix(names[1], ".tmp") {
-		t.Fatalf("files after the failed roll: %v, want a segment and a .tmp", names)
+	if len(names) != 3 || !strings.HasSuffix(names[1], ".tmp") || names[2] != newestFile {
+		t.Fatalf("files after the failed roll: %v, want a segment, a .tmp and %s", names, newestFile)
 	}
 	fs.FailWrites(nil)
 	l = mustOpen(t, "/log", opts)
 	defer mustClose(t, l)
 	checkRange(t, l, 1, 1, i)
-	if names, _ := fs.ReadDir("/log"); len(names) != 1 {
-		t.Fatalf("files after Open: %v, want the segment only", names)
+	if names, _ := fs.ReadDir("/log"); len(names) != 2 || names[1] != newestFile {
+		t.Fatalf("files after Open: %v, want the segment and %s only", names, newestFile)
 	}
 	if err := l.Save(ctx, Update{Partition: 1, Entries: entries(1, i, i+12, 1, 1000)}); err != nil {
 		t.Fatalf("Save that rolls after reopening: %v", err)

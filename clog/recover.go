@@ -30,7 +30,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	var ids []uint64
 	for _, name := range names {
-		if strings.HasSuffix(name, ".clog.tmp") {
+		if strings.HasSuffix(name, ".clog.tmp") || name == newestFile+".tmp" {
 			// A segment whose creation a crash interrupted; it was never used.
 			if err := fs.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("clog: removing unfinished segment %s: %w", name, err)
@@ -40,6 +40,15 @@ func Open(dir string, opts Options) (*Log, error) {
 		if id, ok := parseSegmentName(name); ok {
 			ids = append(ids, id) // ReadDir sorts, and the names sort as the ids
 		}
+	}
+	newest, err := readNewest(fs, dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > 0 && ids[len(ids)-1] < newest {
+		return nil, fmt.Errorf("%w: %s: segment %s is missing: %s says it was created, and the newest here is %s "+
+			"(a segment file was deleted or lost; starting from the older one would forget what the replicas accepted and promised since)",
+			ErrCorruption, dir, segmentName(newest), newestFile, segmentName(ids[len(ids)-1]))
 	}
 	l := &Log{
 		dir: dir, opts: opts, fs: fs, ix: newIndex(),

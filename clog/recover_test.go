@@ -214,6 +214,57 @@ func TestMissingSegment(t *testing.T) {
 	}
 }
 
+// TestMissingNewestSegment: the newest segment deleted is refused (the segments alone read
+// like a log that ended a segment earlier, and replicas started from it forgot what they had
+// accepted and promised since), as is a damaged NEWEST_SEGMENT; every segment deleted reads
+// as a log with nothing stored (its replicas then recover as ones that lost their data).
+func TestMissingNewestSegment(t *testing.T) {
+	fs := NewMemFS()
+	l := mustOpen(t, "/log", testOptions(fs))
+	for i := uint64(1); i <= 600; i += 10 {
+		if err := l.Save(context.Background(), Update{Partition: 1, Entries: entries(1, i, i+10, 1, 300)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClose(t, l)
+	var segs []string
+	names, _ := fs.ReadDir("/log")
+	for _, n := range names {
+		if strings.HasSuffix(n, ".clog") {
+			segs = append(segs, n)
+		}
+	}
+	if len(segs) < 3 {
+		t.Fatalf("only %d segments", len(segs))
+	}
+	newest := segs[len(segs)-1]
+	fs2 := cloneMemFS(fs)
+	if err := fs2.Remove(filepath.Join("/log", newest)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open("/log", testOptions(fs2)); !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), newest+" is missing") {
+		t.Fatalf("Open without the newest segment %s = %v, want ErrCorruption naming it", newest, err)
+	}
+
+	fs3 := cloneMemFS(fs)
+	writeAt(t, fs3, "/log/"+newestFile, 3, []byte("7"))
+	if _, err := Open("/log", testOptions(fs3)); !errors.Is(err, ErrCorruption) || !strings.Contains(err.Error(), newestFile) {
+		t.Fatalf("Open with a damaged %s = %v, want ErrCorruption naming it", newestFile, err)
+	}
+
+	fs4 := cloneMemFS(fs)
+	for _, n := range segs {
+		if err := fs4.Remove(filepath.Join("/log", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l = mustOpen(t, "/log", testOptions(fs4))
+	if ps := l.Partitions(); len(ps) != 0 {
+		t.Errorf("a log of no segments holds partitions %v", ps)
+	}
+	mustClose(t, l)
+}
+
 func cloneMemFS(m *MemFS) *MemFS {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -332,8 +383,8 @@ func TestTmpSegmentRemoved(t *testing.T) {
 	defer mustClose(t, l)
 	checkRange(t, l, 1, 1, 51)
 	names, _ := fs.ReadDir("/log")
-	if len(names) != 1 {
-		t.Fatalf("files after Open: %v, want only the segment", names)
+	if len(names) != 2 || names[1] != newestFile {
+		t.Fatalf("files after Open: %v, want only the segment and %s", names, newestFile)
 	}
 }
 
