@@ -58,6 +58,7 @@ type Log struct {
 	ix     index
 	active *segment // the newest segment, the one appended to
 	closed bool
+	cut    *TornTail // what Open cut from the newest segment, if anything
 
 	// mu guards the queue: what Save validated and encoded but the flusher
 	// has not written yet.

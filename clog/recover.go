@@ -223,7 +223,25 @@ func (r *recovery) segment(id uint64, last bool) error {
 	if err := zeroRange(f, int64(off), int64(off+lastNonZero+1)); err != nil {
 		return fmt.Errorf("clog: cutting the torn tail of %s at offset %d: %w", path, off, err)
 	}
+	l.cut = &TornTail{File: path, Offset: int64(off), Bytes: int64(lastNonZero + 1), Why: bad}
 	return nil
+}
+
+// TornTail describes a torn tail Open cut from the newest segment: a write a crash
+// interrupted, never acknowledged (or, indistinguishably, a damaged last batch).
+type TornTail struct {
+	File          string
+	Offset, Bytes int64
+	Why           string // what made the first cut byte invalid
+}
+
+// Cut returns the torn tail Open cut, if it cut one: servers log it, so that repeated cuts
+// (a disk losing writes) leave a trace.
+func (l *Log) Cut() (TornTail, bool) {
+	if l.cut == nil {
+		return TornTail{}, false
+	}
+	return *l.cut, true
 }
 
 // decodeBatch decodes and checks the records of a batch body into r.recs.

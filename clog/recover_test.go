@@ -401,6 +401,14 @@ func TestTornTailZeroed(t *testing.T) {
 	writeAt(t, fs, spans[4].path, spans[4].end, garbage)
 	l := mustOpen(t, "/log", testOptions(fs))
 	checkRange(t, l, 1, 1, 51)
+	if cut, ok := l.Cut(); !ok || cut.File != spans[4].path || cut.Offset != spans[4].end || cut.Bytes != int64(len(garbage)) {
+		t.Errorf("Cut() = %+v, %v; want %s offset %d, %d bytes", cut, ok, spans[4].path, spans[4].end, len(garbage))
+	}
+	mustClose(t, l)
+	l = mustOpen(t, "/log", testOptions(fs))
+	if cut, ok := l.Cut(); ok {
+		t.Errorf("Cut() after a clean reopen = %+v; want nothing cut", cut)
+	}
 	mustClose(t, l)
 	f, err := fs.OpenFile(spans[4].path, 0, 0)
 	if err != nil {

@@ -127,6 +127,10 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 		return nil, fmt.Errorf("open clog: %w", err)
 	}
 	s.clog = l
+	if cut, ok := l.Cut(); ok {
+		s.log.Warn("clog: cut a torn tail (a write a crash interrupted, never acknowledged; repeated cuts without crashes mean a disk losing writes)",
+			"file", cut.File, "offset", cut.Offset, "bytes", cut.Bytes, "why", cut.Why)
+	}
 	sopts := sstableOptions(filepath.Join(self.DataDir, "sstable"), cl.Settings.SSTableMemoryBytes, s.selfID, s.log)
 	st, err := sstable.Open(context.Background(), sopts)
 	if err != nil {
