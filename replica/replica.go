@@ -305,7 +305,11 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 				break
 			}
 			for _, e := range es {
-				boot.Entries = append(boot.Entries, paxosEntry(e))
+				pe, err := paxosEntry(e)
+				if err != nil {
+					return nil, fmt.Errorf("replica %d: %w", cfg.Partition, err)
+				}
+				boot.Entries = append(boot.Entries, pe)
 			}
 			lo = es[len(es)-1].Index + 1
 		}
@@ -397,14 +401,15 @@ func checkpointPhase(partition uint64, id paxos.ID, interval time.Duration) time
 	return time.Duration(frac * float64(interval/2))
 }
 
-func paxosEntry(e clog.Entry) paxos.Entry {
+func paxosEntry(e clog.Entry) (paxos.Entry, error) {
 	var pe paxos.Entry
 	if err := decodeEntry(e.Data, &pe); err != nil {
-		// The clog checksums every record: bytes that do not decode were written by a bug.
-		panic(fmt.Sprintf("replica: entry %d does not decode: %v", e.Index, err))
+		// The clog checksums every record: bytes that do not decode were written by a bug (or
+		// damaged beyond what a checksum catches). Refused, not guessed at.
+		return pe, fmt.Errorf("entry %d of the log does not decode: %v: %w", e.Index, err, clog.ErrCorruption)
 	}
 	pe.Index = e.Index
-	return pe
+	return pe, nil
 }
 
 // Type returns the replica's type.
