@@ -179,6 +179,12 @@ func (k kvService) readAt(ctx context.Context, r *replica.Replica, o *api.ReadOp
 		stale := k.s.now().UnixMicro() - int64(v)
 		meta.ReadVersion = v
 		meta.StalenessMs = max(stale/1000, 0)
+		if o.SnapshotVersion != 0 && o.MaxStalenessMs > 0 && meta.StalenessMs > o.MaxStalenessMs {
+			// The request's own version is too old, whatever this replica has. "Not readable"
+			// still: a weak scan's version ages past its bound while its pages are read.
+			return 0, nil, notReadable("snapshot version %d is %d ms old, over max_staleness %d ms (a read at a snapshot version is as stale as the version)",
+				o.SnapshotVersion, meta.StalenessMs, o.MaxStalenessMs)
+		}
 		if o.MaxStalenessMs > 0 && meta.StalenessMs > o.MaxStalenessMs {
 			return 0, nil, notReadable("server %s is %d ms stale, over max_staleness %d ms", k.s.self.Name, meta.StalenessMs, o.MaxStalenessMs)
 		}
@@ -253,6 +259,9 @@ func (k kvService) Scan(ctx context.Context, req *api.ScanRequest) (*api.ScanRes
 
 func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.LocateResponse, error) {
 	s := k.s
+	if req.Tenant == "" || req.Table == "" || len(req.Tenant) > tenant.MaxNameLen || len(req.Table) > tenant.MaxNameLen {
+		return nil, status.Errorf(codes.InvalidArgument, "locate %s.%s: tenant and table names are 1..%d bytes", quoteName(req.Tenant), quoteName(req.Table), tenant.MaxNameLen)
+	}
 	rs := s.rootService()
 	if rs == nil {
 		name, err := s.findRootService(ctx)
