@@ -150,6 +150,9 @@ func TestSystemTenantIsProtected(t *testing.T) {
 		{"create-table", `{"tenant": "sys", "name": "__all_meta", "partitions": 1}`, `it holds only the meta partition (__all_meta), no tables of users`},
 		{"drop-table", `{"tenant": "sys", "name": "__all_meta"}`, `it holds only the meta partition`},
 		{"switch-leader", `{"tenant": "sys", "table": "__all_meta", "partition": 0, "to": "s2"}`, `it holds only the meta partition`},
+		// Not about the system tenant: requests that name nothing are invalid, not "not found".
+		{"switch-leader", `{}`, `switch-leader: tenant "" and table "": each must be a name`},
+		{"switch-leader", `{"tenant": "t1", "table": "kv"}`, `switch-leader: to: empty`},
 	} {
 		_, err := s.Execute(ctx, tc.op, []byte(tc.args))
 		if err == nil || !errors.Is(err, tenant.ErrInvalid) || !strings.Contains(err.Error(), tc.want) {

@@ -379,6 +379,12 @@ func (s *Service) Execute(ctx context.Context, op string, args []byte) ([]byte, 
 		if err := decode(&a); err != nil {
 			return nil, err
 		}
+		switch {
+		case !tenant.ValidName(a.Tenant) || !tenant.ValidName(a.Table):
+			return nil, ruleErrorf(tenant.ErrInvalid, "switch-leader: tenant %.80q and table %.80q: each must be a name (letters, digits and '_', at most %d bytes)", a.Tenant, a.Table, tenant.MaxNameLen)
+		case a.To == "":
+			return nil, ruleErrorf(tenant.ErrInvalid, "switch-leader: to: empty: name the server to lead")
+		}
 		tb, ok := m.Catalog.Tables[tenant.TableKey(a.Tenant, a.Table)]
 		if !ok {
 			return nil, ruleErrorf(tenant.ErrNotFound, "table %s.%s does not exist", a.Tenant, a.Table)
