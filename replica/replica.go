@@ -171,6 +171,10 @@ type Replica struct {
 	// broken is closed when the replica stops on a storage failure, after failure is set.
 	broken  chan struct{}
 	failure error
+	// lost is closed when a snapshot import failed after dropping the partition's data: the
+	// replica holds no data (DataLost).
+	lost     chan struct{}
+	lostOnce sync.Once
 
 	start      time.Time
 	ticks      uint64
@@ -250,7 +254,8 @@ func Open(ctx context.Context, cfg Config, initial paxos.Membership, typ paxos.R
 	}
 	r := &Replica{cfg: cfg, typ: typ, log: cfg.Logger.With("partition", cfg.Partition),
 		inbox: make(chan paxos.Message, 4096), reqs: make(chan func(), 4096),
-		stop: make(chan struct{}), done: make(chan struct{}), broken: make(chan struct{}), reads: map[uint64]*readWaiter{}}
+		stop: make(chan struct{}), done: make(chan struct{}), broken: make(chan struct{}), lost: make(chan struct{}),
+		reads: map[uint64]*readWaiter{}}
 	boot := paxos.Boot{Snapshot: paxos.SnapshotMeta{Membership: initial}}
 	raw, stored := cfg.Log.State(cfg.Partition)
 	if stored {
@@ -411,6 +416,11 @@ func paxosEntry(e clog.Entry) (paxos.Entry, error) {
 	pe.Index = e.Index
 	return pe, nil
 }
+
+// DataLost is closed when the replica lost its data while running (a snapshot import failed
+// after dropping it): its owner must close it, drop its log and data, and create it again, as
+// a replica that lost its disk (ErrDataLost is the same found at Open).
+func (r *Replica) DataLost() <-chan struct{} { return r.lost }
 
 // Type returns the replica's type.
 func (r *Replica) Type() paxos.ReplicaType { return r.typ }
@@ -1238,6 +1248,15 @@ func (r *Replica) fetchSnapshot(f paxos.SnapshotFetch) {
 		r.installing = false
 		if err != nil {
 			r.node.SnapshotFailed()
+			if r.cfg.Store != nil && r.cfg.Store.Emptied(r.cfg.Partition) {
+				// The import dropped the partition's data before it failed. The leader may
+				// never offer a snapshot again (a new one may hold the entries this replica
+				// lacks), so this replica would go on without its older rows, refusing reads
+				// and checkpoints: its owner drops it and has it rebuilt (DataLost).
+				r.log.Error("snapshot install failed after dropping the partition's data: the replica holds none and is to be rebuilt from its peers", "from", f.From, "err", err)
+				r.lostOnce.Do(func() { close(r.lost) })
+				return
+			}
 			r.log.Warn("snapshot install failed; the leader will offer it again", "from", f.From, "err", err)
 			return
 		}

@@ -47,6 +47,8 @@ type group struct {
 	keepLog bool
 	// fetches counts snapshot fetches; fetchesEnded those that returned.
 	fetches, fetchesEnded atomic.Int32
+	// truncFetch, when set, cuts every snapshot stream in half (a transfer that breaks).
+	truncFetch bool
 	// leaseTicks, when set, is each replica's LeaseTicks; logw, when set, takes their logs.
 	leaseTicks uint64
 	logw       io.Writer
@@ -76,7 +78,7 @@ func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from 
 	defer m.g.fetchesEnded.Add(1)
 	m.g.mu.Lock()
 	r := m.g.reps[from]
-	hold, fetched := m.g.holdFetch, m.g.fetched
+	hold, fetched, trunc := m.g.holdFetch, m.g.fetched, m.g.truncFetch
 	m.g.mu.Unlock()
 	if r == nil {
 		return nil, fmt.Errorf("replica %d is down", from)
@@ -92,6 +94,9 @@ func (m memTransport) FetchSnapshot(ctx context.Context, partition uint64, from 
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if trunc {
+		buf.Truncate(buf.Len() / 2)
 	}
 	return io.NopCloser(&buf), nil
 }
@@ -413,6 +418,43 @@ func TestOpenRefusesAnSstableWithoutTheCompactedData(t *testing.T) {
 	g.start(2)
 	if got := g.get(2, "k07"); got != "x" {
 		t.Fatalf("replica 2 restarted: k07 = %q", got)
+	}
+}
+
+// TestFailedImportLosesTheReplicasData: a snapshot transfer that breaks after the import
+// dropped the partition's data leaves the replica without data: it refuses reads (it used to
+// answer "not found" for every older row) and says so on DataLost, for its server to rebuild
+// it; the leader need not offer a snapshot again (a new one may feed it from its log).
+func TestFailedImportLosesTheReplicasData(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 50 * time.Millisecond
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.put("a", "1")
+	g.stop(3)
+	for i := 0; i < 30; i++ {
+		g.put(fmt.Sprintf("k%02d", i), "x")
+	}
+	waitFor(t, "replicas 1 and 2 to compact", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.reps[1].Status().First >= 10 && g.reps[2].Status().First >= 10
+	})
+	g.mu.Lock()
+	g.truncFetch = true
+	g.mu.Unlock()
+	g.start(3)
+	g.mu.Lock()
+	r3 := g.reps[3]
+	g.mu.Unlock()
+	select {
+	case <-r3.DataLost():
+	case <-time.After(20 * time.Second):
+		t.Fatalf("replica 3 did not report its data lost after a broken snapshot transfer (%d fetches)", g.fetches.Load())
+	}
+	if v, ok, err := r3.Get([]byte("a"), ^uint64(0)); err == nil {
+		t.Fatalf("replica 3 without data read a = %q, %v; want an error", v, ok)
 	}
 }
 

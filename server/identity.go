@@ -25,6 +25,10 @@ type identity struct {
 	id                    paxos.ID
 }
 
+func (i identity) String() string {
+	return fmt.Sprintf("server %q (id %d, zone %q) of cluster %q", i.server, i.id, i.zone, i.cluster)
+}
+
 func (i identity) encode() string {
 	return fmt.Sprintf("cluster=%s\nserver=%s\nid=%d\nzone=%s\n", i.cluster, i.server, i.id, i.zone)
 }
@@ -91,10 +95,10 @@ func checkIdentity(dataDir string, want identity) error {
 	if len(diff) == 0 {
 		return nil
 	}
-	return fmt.Errorf("data_dir %s belongs to %s: %s in the cluster file it last ran with (%s). "+
+	return fmt.Errorf("data_dir %s is %s (%s), but the cluster file makes it %s: %s. "+
 		"Servers may be appended to a cluster file, never renamed, reordered, moved to another zone or into another cluster: "+
 		"restore the file, or clear this data directory (and its clog_dir) to start the server afresh (its replicas then recover from their peers)",
-		dataDir, want.server, strings.Join(diff, "; "), path)
+		dataDir, have, path, want, strings.Join(diff, "; "))
 }
 
 // writeDurably writes name in dir with text: the file and its directory entry synced.

@@ -777,6 +777,7 @@ func (s *Server) reportLoop(ctx context.Context) {
 
 // reconcile makes the hosted replicas match the root service's assignments.
 func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
+	s.rebuildLost(ctx)
 	want := map[uint64]bool{rootservice.MetaPartition: true}
 	for _, a := range as {
 		want[a.Partition] = true
@@ -827,6 +828,35 @@ func (s *Server) reconcile(ctx context.Context, as []rootservice.Assignment) {
 	s.mu.RUnlock()
 	for _, r := range drop {
 		s.dropReplica(ctx, r)
+	}
+}
+
+// rebuildLost drops every replica that lost its data while running (replica.DataLost); the
+// assignments then create it again, and the meta replica is created again here, as one of a
+// group that ran: each recovers from its peers before it votes.
+func (s *Server) rebuildLost(ctx context.Context) {
+	s.mu.RLock()
+	var lost []*replica.Replica
+	for _, r := range s.replicas {
+		select {
+		case <-r.DataLost():
+			lost = append(lost, r)
+		default:
+		}
+	}
+	s.mu.RUnlock()
+	for _, r := range lost {
+		p := r.Partition()
+		s.log.Error("a replica lost its data: dropping it here to rebuild it from its peers (docs/operations.md, Damaged data)", "partition", p)
+		s.dropReplica(ctx, r)
+		if p == rootservice.MetaPartition {
+			m, err := s.openReplica(p, s.metaMembership(), s.metaType(), true)
+			if err != nil {
+				s.log.Error("create meta partition", "err", err)
+				continue
+			}
+			_ = m.SetPriority(ctx, s.metaPriority())
+		}
 	}
 }
 

@@ -263,6 +263,14 @@ func (s *Store) get(partition uint64, key []byte, version uint64) ([]byte, bool,
 	return v, true, nil
 }
 
+// Emptied reports whether a snapshot import of the partition failed after dropping its data:
+// it holds nothing, and refuses reads and dumps, until an import succeeds or it is dropped.
+func (s *Store) Emptied(partition uint64) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.parts[partition].emptied
+}
+
 // readGen is a partition's generations as a read found them before reading.
 type readGen struct {
 	drops uint64 // for unchanged after the read
