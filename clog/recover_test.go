@@ -188,9 +188,8 @@ func TestUnsupportedVersion(t *testing.T) {
 	}
 }
 
-// TestMissingSegment: deleting a segment that still holds retained entries
-// is detected.
-func TestMissingSegment(t *testing.T) {
+// segments writes 600 entries of partition 1 into a log of several segments in /log.
+func segments(t *testing.T) *MemFS {
 	fs := NewMemFS()
 	l := mustOpen(t, "/log", testOptions(fs))
 	for i := uint64(1); i <= 600; i += 10 {
@@ -199,6 +198,13 @@ func TestMissingSegment(t *testing.T) {
 		}
 	}
 	mustClose(t, l)
+	return fs
+}
+
+// TestMissingSegment: deleting a segment that still holds retained entries
+// is detected.
+func TestMissingSegment(t *testing.T) {
+	fs := segments(t)
 	names, _ := fs.ReadDir("/log")
 	if len(names) < 3 {
 		t.Fatalf("only %d segments", len(names))
@@ -219,14 +225,7 @@ func TestMissingSegment(t *testing.T) {
 // accepted and promised since), as is a damaged NEWEST_SEGMENT; every segment deleted reads
 // as a log with nothing stored (its replicas then recover as ones that lost their data).
 func TestMissingNewestSegment(t *testing.T) {
-	fs := NewMemFS()
-	l := mustOpen(t, "/log", testOptions(fs))
-	for i := uint64(1); i <= 600; i += 10 {
-		if err := l.Save(context.Background(), Update{Partition: 1, Entries: entries(1, i, i+10, 1, 300)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustClose(t, l)
+	fs := segments(t)
 	var segs []string
 	names, _ := fs.ReadDir("/log")
 	for _, n := range names {
@@ -258,7 +257,7 @@ func TestMissingNewestSegment(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l = mustOpen(t, "/log", testOptions(fs4))
+	l := mustOpen(t, "/log", testOptions(fs4))
 	if ps := l.Partitions(); len(ps) != 0 {
 		t.Errorf("a log of no segments holds partitions %v", ps)
 	}

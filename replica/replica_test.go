@@ -315,14 +315,9 @@ func TestWriteReadRestart(t *testing.T) {
 	}
 }
 
-func TestCheckpointCompactAndSnapshotRebuild(t *testing.T) {
-	g := newGroup(t)
-	g.ckpt = 50 * time.Millisecond
-	for id := paxos.ID(1); id <= 3; id++ {
-		g.start(id)
-	}
-	g.put("a", "1")
-	// Replica 3 goes away; the others write, checkpoint and compact their logs past it.
+// compactPast3 stops replica 3 and has the others write k00..k29, checkpoint and compact their
+// logs past it (g.ckpt must be short): replica 3 can then only catch up by a snapshot.
+func (g *group) compactPast3(t *testing.T) {
 	g.stop(3)
 	for i := 0; i < 30; i++ {
 		g.put(fmt.Sprintf("k%02d", i), "x")
@@ -330,13 +325,18 @@ func TestCheckpointCompactAndSnapshotRebuild(t *testing.T) {
 	waitFor(t, "replicas 1 and 2 to compact", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		for _, id := range []paxos.ID{1, 2} {
-			if g.reps[id].Status().First < 10 {
-				return false
-			}
-		}
-		return true
+		return g.reps[1].Status().First >= 10 && g.reps[2].Status().First >= 10
 	})
+}
+
+func TestCheckpointCompactAndSnapshotRebuild(t *testing.T) {
+	g := newGroup(t)
+	g.ckpt = 50 * time.Millisecond
+	for id := paxos.ID(1); id <= 3; id++ {
+		g.start(id)
+	}
+	g.put("a", "1")
+	g.compactPast3(t)
 	// Restart 1 from its checkpoint + log.
 	g.stop(1)
 	g.start(1)
@@ -432,15 +432,7 @@ func TestFailedImportLosesTheReplicasData(t *testing.T) {
 		g.start(id)
 	}
 	g.put("a", "1")
-	g.stop(3)
-	for i := 0; i < 30; i++ {
-		g.put(fmt.Sprintf("k%02d", i), "x")
-	}
-	waitFor(t, "replicas 1 and 2 to compact", func() bool {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return g.reps[1].Status().First >= 10 && g.reps[2].Status().First >= 10
-	})
+	g.compactPast3(t)
 	g.mu.Lock()
 	g.truncFetch = true
 	g.mu.Unlock()
