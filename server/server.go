@@ -69,7 +69,8 @@ type Server struct {
 	// slowWrites and stalls report clog writes, and gaps between the pollers' ticks, long
 	// enough to threaten leases.
 	slowWrites, stalls *slowLog
-	// settingsRefusals rate-limits the log of peers refused for other settings.
+	// settingsRefusals rate-limits the log of peers refused for another cluster file (timing
+	// settings or server list).
 	settingsRefusals everyMinute
 	workers          *workers // runs KV.Stream calls
 	// pollers drive the replicas (a partition always on the same one; replica.Poller).
