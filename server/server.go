@@ -447,11 +447,12 @@ func (s *Server) Run(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.createMetaReplica(loopCtx) }()
 	}
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go func() { defer s.wg.Done(); g.join(stop) }()
 	go func() { defer s.wg.Done(); s.rootServiceLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.reportLoop(loopCtx) }()
 	go func() { defer s.wg.Done(); s.gcLoop(loopCtx) }()
+	go func() { defer s.wg.Done(); s.scrubLoop(loopCtx) }()
 	s.log.Info("observer serving", "rpc", s.self.RPCAddr, "gossip", s.self.GossipAddr, "zone", s.self.Zone, "replicas", len(s.replicas))
 	if s.opts != (Options{}) {
 		s.log.Info("process options", "rpc_listen", s.rpcListen(), "gossip_listen", s.gossipListen(), "clock_offset", s.opts.ClockOffset)
@@ -645,6 +646,40 @@ func (s *Server) canHandOver(voters []paxos.ID) bool {
 		}
 	}
 	return false
+}
+
+// Scrubs of the sstable (sstable.Store.Scrub): the first a while after start, so that a
+// restart under load is not slowed by it, then daily.
+const (
+	scrubFirst = 10 * time.Minute
+	scrubEvery = 24 * time.Hour
+)
+
+// scrubLoop verifies every sstable block's checksum now and then: a damaged block reads as
+// missing rows, without an error, and only a scrub finds it. What it finds is logged with what
+// to do (docs/operations.md, Damaged data).
+func (s *Server) scrubLoop(ctx context.Context) {
+	wait := scrubFirst
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = scrubEvery
+		began := time.Now()
+		n, err := s.store.Scrub(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Error("sstable scrub: damaged data on disk: its rows read as missing. If the other replicas of this server's partitions are healthy, "+
+				"stop the server, move <data_dir>/sstable aside and start it again: its replicas are rebuilt from their peers (docs/operations.md, Damaged data)",
+				"err", err)
+		default:
+			s.log.Info("sstable scrub: every block's checksum verified", "tables", n, "took", time.Since(began).Round(time.Millisecond))
+		}
+	}
 }
 
 // gcLoop garbage-collects old versions: every gcInterval it moves the sstable's safe point to
