@@ -36,7 +36,9 @@ func TestReReplication(t *testing.T) {
 			return false, err.Error()
 		}
 		for _, r := range rows {
-			if r.Role == "RECOVERING" {
+			// Not "not RECOVERING": a replica not reported yet shows UNKNOWN, and under load
+			// that let the kill below land inside the recovery window (CI: s6 RECOVERING@1).
+			if r.Role != "LEADER" && r.Role != "FOLLOWER" {
 				return false, realcluster.Describe(rows, "orders")
 			}
 		}
