@@ -253,15 +253,10 @@ var ErrOtherCluster = errors.New("data_dir of another cluster")
 // to start there). A data_dir without the file (never started) passes.
 func owned(cl *config.Cluster, servers []config.Server) error {
 	for _, srv := range servers {
-		b, err := os.ReadFile(filepath.Join(srv.DataDir, "SERVER"))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if other, ok := strings.CutPrefix(line, "cluster="); ok && other != cl.Name {
-				return fmt.Errorf("%w: server %s: data_dir %s belongs to cluster %q (its SERVER file), not %q of %s: "+
-					"nothing was started or stopped; check the cluster file", ErrOtherCluster, srv.Name, srv.DataDir, other, cl.Name, cl.Path)
-			}
+		id, ok, _ := config.ReadIdentity(srv.DataDir) // a damaged file: the observer says so
+		if ok && id.Cluster != cl.Name {
+			return fmt.Errorf("%w: server %s: data_dir %s belongs to cluster %q (its %s file), not %q of %s: "+
+				"nothing was started or stopped; check the cluster file", ErrOtherCluster, srv.Name, srv.DataDir, id.Cluster, config.IdentityFile, cl.Name, cl.Path)
 		}
 	}
 	return nil

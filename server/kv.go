@@ -39,15 +39,8 @@ func notReadable(format string, args ...any) error {
 // the partition index.
 func (k kvService) route(tenantName, table string, partition uint32) (*replica.Replica, rootservice.TableRef, error) {
 	s := k.s
-	switch {
-	case tenantName == "":
-		return nil, rootservice.TableRef{}, status.Error(codes.InvalidArgument, "tenant: empty: a request names its tenant")
-	case table == "":
-		return nil, rootservice.TableRef{}, status.Error(codes.InvalidArgument, "table: empty: a request names its table")
-	case len(tenantName) > tenant.MaxNameLen:
-		return nil, rootservice.TableRef{}, status.Errorf(codes.InvalidArgument, "tenant %s: a name of %d bytes, over the limit of %d", quoteKey([]byte(tenantName)), len(tenantName), tenant.MaxNameLen)
-	case len(table) > tenant.MaxNameLen:
-		return nil, rootservice.TableRef{}, status.Errorf(codes.InvalidArgument, "table %s: a name of %d bytes, over the limit of %d", quoteKey([]byte(table)), len(table), tenant.MaxNameLen)
+	if err := checkNames(tenantName, table); err != nil {
+		return nil, rootservice.TableRef{}, err
 	}
 	s.mu.RLock()
 	ref, ok := s.tables[tenant.TableKey(tenantName, table)]
@@ -259,8 +252,8 @@ func (k kvService) Scan(ctx context.Context, req *api.ScanRequest) (*api.ScanRes
 
 func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.LocateResponse, error) {
 	s := k.s
-	if req.Tenant == "" || req.Table == "" || len(req.Tenant) > tenant.MaxNameLen || len(req.Table) > tenant.MaxNameLen {
-		return nil, status.Errorf(codes.InvalidArgument, "locate %s.%s: tenant and table names are 1..%d bytes", quoteName(req.Tenant), quoteName(req.Table), tenant.MaxNameLen)
+	if err := checkNames(req.Tenant, req.Table); err != nil {
+		return nil, err
 	}
 	rs := s.rootService()
 	if rs == nil {
@@ -287,6 +280,20 @@ func (k kvService) Locate(ctx context.Context, req *api.LocateRequest) (*api.Loc
 		resp.Locations = append(resp.Locations, pl)
 	}
 	return resp, nil
+}
+
+// checkNames refuses a request's tenant or table name that is empty or longer than any name
+// (InvalidArgument naming the field), before it is looked up or echoed.
+func checkNames(tenantName, table string) error {
+	for _, n := range []struct{ field, name string }{{"tenant", tenantName}, {"table", table}} {
+		switch {
+		case n.name == "":
+			return status.Errorf(codes.InvalidArgument, "%s: empty: a request names its %s", n.field, n.field)
+		case len(n.name) > tenant.MaxNameLen:
+			return status.Errorf(codes.InvalidArgument, "%s %s: a name of %d bytes, over the limit of %d", n.field, quoteKey([]byte(n.name)), len(n.name), tenant.MaxNameLen)
+		}
+	}
+	return nil
 }
 
 // quoteKey renders a key for an error message, cut to 64 bytes: errors must not echo what a

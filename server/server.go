@@ -114,7 +114,7 @@ func NewWithOptions(cl *config.Cluster, name string, log *slog.Logger, opts Opti
 	s.stalls.extra = newPressure().attrs
 	copts.SlowWrite = s.slowWrites.min()
 	copts.OnSlowWrite = func(took time.Duration, bytes int) { s.slowWrites.note(took, "last_bytes", bytes) }
-	if err := checkIdentity(self.DataDir, identity{cluster: cl.Name, server: name, id: s.selfID, zone: self.Zone}); err != nil {
+	if err := checkIdentity(self.DataDir, config.Identity{Cluster: cl.Name, Server: name, ID: uint64(s.selfID), Zone: self.Zone}); err != nil {
 		s.unlock()
 		return nil, err
 	}

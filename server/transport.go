@@ -38,8 +38,6 @@ type peer struct {
 	srv   config.Server
 	queue chan *api.Envelope
 	conn  *grpc.ClientConn
-	// refusedLogged is when the pump last logged the peer's refusal of this server's settings.
-	refusedLogged time.Time
 }
 
 // everyMinute runs a function at most once a minute per key (a log line about a peer that
@@ -101,7 +99,7 @@ func (s *Server) checkPeerSettings(ctx context.Context, from string) error {
 		}
 	}
 	if err != nil {
-		s.settingsRefusals.note(from, func() {
+		s.settingsRefusals.note("of "+from, func() {
 			s.log.Error("peer refused: its cluster file differs from this server's", "peer", from, "err", status.Convert(err).Message())
 		})
 	}
@@ -182,9 +180,10 @@ func (t *transport) pump(p *peer) {
 		if t.ctx.Err() != nil {
 			return
 		}
-		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition && time.Since(p.refusedLogged) > time.Minute {
-			p.refusedLogged = time.Now()
-			t.log.Error("a peer refuses this server's messages", "peer", p.srv.Name, "err", st.Message())
+		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
+			t.s.settingsRefusals.note("by "+p.srv.Name, func() {
+				t.log.Error("a peer refuses this server's messages", "peer", p.srv.Name, "err", st.Message())
+			})
 		}
 		t.log.Debug("peer stream ended", "peer", p.srv.Name, "err", err)
 		if sent {
